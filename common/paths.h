@@ -1,0 +1,19 @@
+/*
+ * paths.h - where the plugin and the helper look for things by default
+ *
+ * OAUTH2_CONFIG_FILE comes from configure (--with-config-file). The
+ * environment variable OAUTH2_TOKEN_HELPER_CONFIG overrides it, read with
+ * secure_getenv() so a set-uid caller cannot be steered to another file.
+ */
+#ifndef OAUTH2_PATHS_H
+#define OAUTH2_PATHS_H
+
+#ifndef OAUTH2_CONFIG_FILE
+#define OAUTH2_CONFIG_FILE "/etc/oauth2-token-helper.conf"
+#endif
+#define OAUTH2_CONFIG_ENV "OAUTH2_TOKEN_HELPER_CONFIG"
+/* The daemon's socket when the config does not say: under Postfix's private/. */
+#define OAUTH2_DEFAULT_SOCKET "/var/spool/postfix/private/oauth2-token-helper"
+#define OAUTH2_DEFAULT_STATE_DIR "/var/lib/oauth2-token-helper"
+
+#endif

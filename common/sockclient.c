@@ -1,0 +1,213 @@
+/*
+ * sockclient.c - ask the daemon one socketmap question (see sockclient.h)
+ */
+#include "sockclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* now_ms - monotonic milliseconds */
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* connect_one - connect a blocking-with-deadline UNIX stream socket; -1 with errno */
+static int connect_one(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A UNIX-socket connect either completes or fails at once (or EAGAIN
+     * when the backlog is full, which we treat like a refusal). */
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        int saved = errno;
+
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* wait_fd - poll one fd for events until deadline; 1 ready, 0 timeout, -1 error */
+static int wait_fd(int fd, short events, long long deadline)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int rc;
+
+    for (;;) {
+        long long left = deadline - now_ms();
+
+        if (left <= 0)
+            return 0;
+        rc = poll(&pfd, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        return rc < 0 ? -1 : rc;
+    }
+}
+
+/* sockclient_query - send "name key", wait for the reply */
+sockclient_result sockclient_query(const char *path, const char *alt_path, const char *name,
+                                   const char *key, int timeout_ms, socketmap_status *status,
+                                   char *data, size_t datasize, char *err, size_t errsize)
+{
+    long long deadline = now_ms() + timeout_ms;
+    char req[SOCKETMAP_MAX_REQUEST + 16];
+    char reqbody[SOCKETMAP_MAX_REQUEST + 1];
+    char *buf = NULL;
+    size_t buflen = 0;
+    size_t bufsize = 0;
+    size_t reqlen;
+    size_t sent = 0;
+    sockclient_result result = SOCKCLIENT_PROTOCOL;
+    const char *used = path;
+    int fd;
+    int n;
+
+    *status = SOCKETMAP_PERM;
+    if (datasize > 0)
+        data[0] = '\0';
+    if (errsize > 0)
+        err[0] = '\0';
+    fd = connect_one(path);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR) && alt_path != NULL) {
+        used = alt_path;
+        fd = connect_one(alt_path);
+    }
+    if (fd < 0) {
+        int e = errno;
+
+        snprintf(err, errsize, "cannot connect to %s: %s", used, strerror(e));
+        return (e == EACCES || e == EPERM) ? SOCKCLIENT_DENIED : SOCKCLIENT_UNREACHABLE;
+    }
+    n = snprintf(reqbody, sizeof(reqbody), "%s %s", name, key);
+    if (n < 0 || (size_t)n >= sizeof(reqbody) ||
+        netstring_encode(req, sizeof(req), reqbody, (size_t)n, &reqlen) < 0) {
+        snprintf(err, errsize, "request too long for %s", used);
+        close(fd);
+        return SOCKCLIENT_PROTOCOL;
+    }
+    while (sent < reqlen) {
+        ssize_t w;
+        int ready = wait_fd(fd, POLLOUT, deadline);
+
+        if (ready <= 0) {
+            snprintf(err, errsize, "timed out writing to %s", used);
+            result = SOCKCLIENT_TIMEOUT;
+            goto out;
+        }
+        w = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (w < 0) {
+            snprintf(err, errsize, "cannot write to %s: %s", used, strerror(errno));
+            result = SOCKCLIENT_UNREACHABLE;
+            goto out;
+        }
+        sent += (size_t)w;
+    }
+    for (;;) {
+        const char *payload;
+        size_t plen;
+        size_t consumed;
+        netstring_status ns;
+        ssize_t r;
+        int ready;
+
+        if (buflen == bufsize) {
+            size_t nsize = bufsize ? bufsize * 2 : 4096;
+            char *nbuf;
+
+            if (nsize > SOCKETMAP_MAX_REPLY + 16)
+                nsize = SOCKETMAP_MAX_REPLY + 16;
+            if (nsize <= bufsize) {
+                snprintf(err, errsize, "reply from %s too long", used);
+                goto out;
+            }
+            nbuf = malloc(nsize);
+            if (nbuf == NULL) {
+                snprintf(err, errsize, "out of memory reading %s", used);
+                goto out;
+            }
+            if (buf != NULL) {
+                memcpy(nbuf, buf, buflen);
+                explicit_bzero(buf, bufsize);
+                free(buf);
+            }
+            buf = nbuf;
+            bufsize = nsize;
+        }
+        ready = wait_fd(fd, POLLIN, deadline);
+        if (ready <= 0) {
+            snprintf(err, errsize, "no reply from %s within %d ms", used, timeout_ms);
+            result = SOCKCLIENT_TIMEOUT;
+            goto out;
+        }
+        r = recv(fd, buf + buflen, bufsize - buflen, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r <= 0) {
+            snprintf(err, errsize, "%s closed the connection before replying", used);
+            result = SOCKCLIENT_UNREACHABLE;
+            goto out;
+        }
+        buflen += (size_t)r;
+        ns = netstring_decode(buf, buflen, SOCKETMAP_MAX_REPLY, &payload, &plen, &consumed);
+        if (ns == NETSTRING_MORE)
+            continue;
+        if (ns == NETSTRING_ERROR) {
+            snprintf(err, errsize, "malformed reply from %s", used);
+            goto out;
+        } else {
+            const char *d;
+            size_t dlen;
+
+            if (socketmap_parse_reply(payload, plen, status, &d, &dlen) < 0) {
+                snprintf(err, errsize, "malformed reply from %s", used);
+                goto out;
+            }
+            if (dlen >= datasize) {
+                snprintf(err, errsize, "reply from %s too long", used);
+                goto out;
+            }
+            memcpy(data, d, dlen);
+            data[dlen] = '\0';
+            result = SOCKCLIENT_OK;
+            goto out;
+        }
+    }
+out:
+    if (buf != NULL) {
+        explicit_bzero(buf, bufsize);
+        free(buf);
+    }
+    close(fd);
+    return result;
+}
