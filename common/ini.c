@@ -1,6 +1,8 @@
 /*
  * ini.c - read the INI-style configuration file (see ini.h)
  */
+#include "autoconfig.h"
+
 #include "ini.h"
 
 #include <ctype.h>

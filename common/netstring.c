@@ -1,6 +1,8 @@
 /*
  * netstring.c - the socketmap protocol's codec (see netstring.h)
  */
+#include "autoconfig.h"
+
 #include "netstring.h"
 
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /*
  * saslwire.c - XOAUTH2 and OAUTHBEARER client responses (see saslwire.h)
  */
+#include "autoconfig.h"
+
 #include "saslwire.h"
 
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /*
  * sockclient.c - ask the daemon one socketmap question (see sockclient.h)
  */
+#include "autoconfig.h"
+
 #include "sockclient.h"
 
 #include <errno.h>

@@ -1,5 +1,417 @@
-/* placeholder */
-int main(void)
+/*
+ * main.c - oauth2-token-helper: the command line
+ *
+ * SYNOPSIS
+ *     oauth2-token-helper [-c FILE] [-v] serve [--syslog]
+ *     oauth2-token-helper [-c FILE] token ACCOUNT [--format raw|xoauth2|oauthbearer|json]
+ *     oauth2-token-helper [-c FILE] import ACCOUNT    (refresh token on stdin)
+ *     oauth2-token-helper [-c FILE] [-v] config-check
+ *
+ * DIAGNOSTICS
+ *     Exit status follows sysexits(3), so MTAs and scripts can tell a
+ *     temporary failure (75, retry later) from one that needs a person:
+ *     0 success, 64 usage, 67 unknown account, 69 needs a person (refresh
+ *     token revoked, bad secret, ...), 75 temporary, 78 configuration error.
+ *
+ * SECURITY
+ *     Tokens are printed only by "token", on standard output. Refresh tokens
+ *     are read from standard input, never from the command line.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "config.h"
+#include "log.h"
+#include "netstring.h"
+#include "saslwire.h"
+#include "server.h"
+#include "sockclient.h"
+#include "state.h"
+
+#define EX_OK_ 0
+#define EX_USAGE_ 64
+#define EX_NOUSER_ 67
+#define EX_UNAVAILABLE_ 69
+#define EX_TEMPFAIL_ 75
+#define EX_CONFIG_ 78
+
+#define DAEMON_TIMEOUT_MS 30000
+
+/* usage - print the synopsis */
+static int usage(void)
 {
-    return 0;
+    fprintf(stderr,
+            "usage: oauth2-token-helper [-c FILE] [-v] COMMAND\n"
+            "  serve [--syslog]           run the token daemon in the foreground\n"
+            "  token ACCOUNT [--format raw|xoauth2|oauthbearer|json]\n"
+            "                             print an access token\n"
+            "  import ACCOUNT             store a refresh token read from standard input\n"
+            "  config-check               check the configuration and file permissions\n");
+    return EX_USAGE_;
+}
+
+/* load_config - load or explain why not */
+static struct config *load_config(const char *file)
+{
+    char err[1024];
+    struct config *cfg = config_load(file, err, sizeof(err));
+
+    if (cfg == NULL)
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+    return cfg;
+}
+
+/* print_b64 - base64 of a SASL response, as typed into an SMTP session */
+static void print_b64(const char *data, size_t len)
+{
+    size_t cap = 4 * ((len + 2) / 3) + 1;
+    unsigned char *out = malloc(cap);
+
+    if (out == NULL)
+        return;
+    EVP_EncodeBlock(out, (const unsigned char *)data, (int)len);
+    printf("%s\n", out);
+    explicit_bzero(out, cap);
+    free(out);
+}
+
+/* print_token - write the token in the requested format */
+static int print_token(const char *format, const char *account, const char *login,
+                       const char *token, long long expires)
+{
+    char buf[SASLWIRE_MAX_TOKEN + 1024];
+    size_t len;
+    int rc = EX_OK_;
+
+    if (strcmp(format, "raw") == 0) {
+        printf("%s\n", token);
+    } else if (strcmp(format, "xoauth2") == 0) {
+        if (saslwire_xoauth2(login, token, buf, sizeof(buf), &len) == 0)
+            print_b64(buf, len);
+        else
+            rc = EX_TEMPFAIL_;
+    } else if (strcmp(format, "oauthbearer") == 0) {
+        if (saslwire_oauthbearer(login, NULL, 0, token, buf, sizeof(buf), &len) == 0)
+            print_b64(buf, len);
+        else
+            rc = EX_TEMPFAIL_;
+    } else {
+        printf("{\"account\":\"%s\",\"login\":\"%s\",\"access_token\":\"%s\","
+               "\"expires_at\":%lld,\"expires_in\":%lld}\n",
+               account, login, token, expires, expires - (long long)time(NULL));
+    }
+    explicit_bzero(buf, sizeof(buf));
+    fflush(stdout);
+    return rc;
+}
+
+/* token_direct - no daemon: refresh here, under the account's lock */
+static int token_direct(struct config *cfg, const char *name, const char *format)
+{
+    struct cache *c = cache_new(cfg, NULL);
+    struct acct *a;
+    int rc;
+
+    if (c == NULL)
+        return EX_TEMPFAIL_;
+    a = cache_find(c, name);
+    if (cache_refresh_sync(c, a) == 0 && a->st.access_token != NULL) {
+        rc = print_token(format, name, a->conf->login, a->st.access_token, a->st.expires_at);
+    } else {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name,
+                a->last_error[0] ? a->last_error : "no token");
+        rc = a->last == LAST_PERMANENT ? EX_UNAVAILABLE_ : EX_TEMPFAIL_;
+    }
+    cache_free(c);
+    return rc;
+}
+
+/* cmd_token - print a token, through the daemon when it runs */
+static int cmd_token(const char *file, int argc, char **argv)
+{
+    const char *format = "raw";
+    const char *name = NULL;
+    struct config *cfg;
+    socketmap_status status;
+    char *data;
+    char err[512];
+    sockclient_result r;
+    int rc;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            format = argv[++i];
+        else if (strncmp(argv[i], "--format=", 9) == 0)
+            format = argv[i] + 9;
+        else if (name == NULL && argv[i][0] != '-')
+            name = argv[i];
+        else
+            return usage();
+    }
+    if (name == NULL)
+        return usage();
+    if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
+        strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
+        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        return EX_USAGE_;
+    }
+    cfg = load_config(file);
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    if (config_find(cfg, name) == NULL) {
+        fprintf(stderr,
+                "oauth2-token-helper: account %s is not in %s; add an [account %s] section\n",
+                name, cfg->path, name);
+        config_free(cfg);
+        return EX_NOUSER_;
+    }
+    data = malloc(SASLWIRE_MAX_TOKEN + 1024);
+    if (data == NULL) {
+        config_free(cfg);
+        return EX_TEMPFAIL_;
+    }
+    r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
+                         SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
+    if (r == SOCKCLIENT_UNREACHABLE) {
+        rc = token_direct(cfg, name, format);
+    } else if (r != SOCKCLIENT_OK) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
+        rc = EX_TEMPFAIL_;
+    } else if (status == SOCKETMAP_OK) {
+        char login[SASLWIRE_MAX_LOGIN + 1];
+        char *token = malloc(SASLWIRE_MAX_TOKEN + 1);
+        long long expires;
+
+        if (token != NULL && saslwire_parse_account(data, strlen(data), login, sizeof(login),
+                                                    token, SASLWIRE_MAX_TOKEN + 1, &expires) == 0)
+            rc = print_token(format, name, login, token, expires);
+        else {
+            fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
+                    name);
+            rc = EX_TEMPFAIL_;
+        }
+        if (token != NULL) {
+            explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
+            free(token);
+        }
+    } else {
+        char clean[600];
+
+        log_clean(clean, sizeof(clean), data, strlen(data));
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name,
+                status == SOCKETMAP_NOTFOUND ? "unknown to the running daemon (reload it?)"
+                                             : clean);
+        rc = status == SOCKETMAP_NOTFOUND ? EX_NOUSER_
+             : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
+                                          : EX_TEMPFAIL_;
+    }
+    explicit_bzero(data, SASLWIRE_MAX_TOKEN + 1024);
+    free(data);
+    config_free(cfg);
+    return rc;
+}
+
+/* read_secret_line - one line from stdin, without echo on a terminal */
+static char *read_secret_line(const char *prompt)
+{
+    size_t cap = SASLWIRE_MAX_TOKEN + 2;
+    char *buf = malloc(cap);
+    struct termios old;
+    struct termios quiet;
+    int tty = isatty(STDIN_FILENO);
+    size_t len;
+    size_t start = 0;
+
+    if (buf == NULL)
+        return NULL;
+    if (tty) {
+        fprintf(stderr, "%s", prompt);
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    if (fgets(buf, (int)cap, stdin) == NULL)
+        buf[0] = '\0';
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                       buf[len - 1] == '\t'))
+        buf[--len] = '\0';
+    while (buf[start] == ' ' || buf[start] == '\t')
+        start++;
+    memmove(buf, buf + start, len - start + 1);
+    return buf;
+}
+
+/* cmd_import - store a refresh token read from standard input */
+static int cmd_import(const char *file, int argc, char **argv)
+{
+    struct account_state st;
+    struct config *cfg;
+    socketmap_status status;
+    char prompt[300];
+    char err[512];
+    char reply[256];
+    char *rt;
+    size_t i;
+    int fd;
+    int rc = EX_OK_;
+
+    if (argc != 1 || argv[0][0] == '-')
+        return usage();
+    cfg = load_config(file);
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    if (config_find(cfg, argv[0]) == NULL) {
+        fprintf(stderr, "oauth2-token-helper: account %s is not in %s; add an [account %s] "
+                        "section first\n",
+                argv[0], cfg->path, argv[0]);
+        config_free(cfg);
+        return EX_NOUSER_;
+    }
+    snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
+    rt = read_secret_line(prompt);
+    if (rt == NULL || rt[0] == '\0') {
+        fprintf(stderr, "oauth2-token-helper: no refresh token on standard input\n");
+        secret_free(rt);
+        config_free(cfg);
+        return EX_USAGE_;
+    }
+    for (i = 0; rt[i] != '\0'; i++)
+        if ((unsigned char)rt[i] <= ' ' || (unsigned char)rt[i] >= 0x7f)
+            break;
+    if (rt[i] != '\0' || i > SASLWIRE_MAX_TOKEN) {
+        fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
+                        "control characters, or is too long)\n");
+        secret_free(rt);
+        config_free(cfg);
+        return EX_USAGE_;
+    }
+    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "oauth2-token-helper: cannot create state_dir %s: %s\n", cfg->state_dir,
+                strerror(errno));
+        secret_free(rt);
+        config_free(cfg);
+        return EX_CONFIG_;
+    }
+    if (cfg->run_uid != (uid_t)-1 && geteuid() == 0)
+        if (chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
+            /* config-check reports a state_dir the daemon cannot use */
+        }
+    fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
+    if (fd < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        secret_free(rt);
+        config_free(cfg);
+        return EX_TEMPFAIL_;
+    }
+    memset(&st, 0, sizeof(st));
+    st.refresh_token = rt;
+    st.rt_stored = (long long)time(NULL);
+    if (state_save(cfg->state_dir, argv[0], &st, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        rc = EX_TEMPFAIL_;
+    }
+    state_unlock(fd);
+    state_clear(&st);
+    if (rc == EX_OK_) {
+        printf("account %s: refresh token stored in %s/%s.state\n", argv[0], cfg->state_dir,
+               argv[0]);
+        if (sockclient_query(cfg->socket, NULL, "reload", argv[0], DAEMON_TIMEOUT_MS, &status,
+                             reply, sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK &&
+            status == SOCKETMAP_OK)
+            printf("account %s: the running daemon picked it up\n", argv[0]);
+        else
+            printf("account %s: the daemon is not running; it will use the token when it "
+                   "starts\n",
+                   argv[0]);
+    }
+    config_free(cfg);
+    return rc;
+}
+
+/* report_problem - config-check's output line */
+static void report_problem(const char *msg)
+{
+    fprintf(stderr, "oauth2-token-helper: %s\n", msg);
+}
+
+/* cmd_config_check - validate the config and the files it names */
+static int cmd_config_check(const char *file, int verbose)
+{
+    struct config *cfg = load_config(file);
+    int problems;
+
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    problems = config_check_files(cfg, report_problem);
+    if (verbose)
+        config_dump(cfg, stdout);
+    if (problems == 0)
+        printf("%s: %zu account%s, no problems found\n", cfg->path, cfg->n_accounts,
+               cfg->n_accounts == 1 ? "" : "s");
+    config_free(cfg);
+    return problems ? EX_CONFIG_ : EX_OK_;
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = NULL;
+    int verbose = 0;
+    int i = 1;
+
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            file = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "-v") == 0) {
+            verbose++;
+            i++;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            return EX_OK_;
+        } else {
+            return usage();
+        }
+    }
+    if (i >= argc)
+        return usage();
+    file = config_path(file);
+    log_open("oauth2-token-helper", 0, verbose);
+    if (strcmp(argv[i], "serve") == 0) {
+        int use_syslog = 0;
+        int j;
+
+        for (j = i + 1; j < argc; j++) {
+            if (strcmp(argv[j], "--syslog") == 0)
+                use_syslog = 1;
+            else if (strcmp(argv[j], "-v") == 0)
+                verbose++;
+            else
+                return usage();
+        }
+        return server_run(file, verbose, use_syslog);
+    }
+    if (strcmp(argv[i], "token") == 0)
+        return cmd_token(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "import") == 0)
+        return cmd_import(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "config-check") == 0)
+        return cmd_config_check(file, verbose);
+    return usage();
 }

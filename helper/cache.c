@@ -1,0 +1,559 @@
+/*
+ * cache.c - every account's tokens, and when to refresh them (see cache.h)
+ */
+#include "autoconfig.h"
+
+#include "cache.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "tokenresp.h"
+
+/* cache_now_ms - wall clock in milliseconds */
+long long cache_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* min_remaining - seconds a handed-out token must still have */
+static long long min_remaining(const struct acct *a)
+{
+    long long lifetime = a->st.expires_at - a->st.obtained_at;
+    long long ahead = a->cfg->refresh_ahead_s;
+
+    if (lifetime <= 0)
+        return ahead;
+    return lifetime / 2 < ahead ? lifetime / 2 : ahead;
+}
+
+/* cache_servable - whether a's token may be handed out now */
+int cache_servable(const struct acct *a, long long now_s)
+{
+    return a->st.access_token != NULL && a->st.expires_at - now_s >= min_remaining(a);
+}
+
+/* usable - still valid, for use while refreshes fail */
+static int usable(const struct acct *a, long long now_s)
+{
+    return a->st.access_token != NULL && a->st.expires_at - now_s > CACHE_USABLE_MIN_S;
+}
+
+/* schedule_refresh - the timer for the next proactive refresh of a fresh token */
+static void schedule_refresh(struct acct *a)
+{
+    long long lifetime = a->st.expires_at - a->st.obtained_at;
+    long long window = lifetime - min_remaining(a); /* seconds the token is servable */
+    long long margin = window / 10 < 60 ? window / 10 : 60;
+
+    if (a->st.access_token == NULL || lifetime <= 0) {
+        a->timer_ms = 0;
+        return;
+    }
+    a->timer_ms = (a->st.obtained_at + window - margin) * 1000;
+}
+
+/* jitter_ms - a random number in [0, max) */
+static long long jitter_ms(long long max)
+{
+    unsigned int r = 0;
+
+    if (max <= 0)
+        return 0;
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        r = (unsigned int)random();
+    return (long long)(r % (unsigned long long)max);
+}
+
+/* backoff_ms - exponential, capped, with equal jitter */
+static long long backoff_ms(int failures)
+{
+    long long d = CACHE_BACKOFF_BASE_S * 1000LL;
+    int i;
+
+    for (i = 1; i < failures && d < CACHE_BACKOFF_CAP_S * 1000LL; i++)
+        d *= 2;
+    if (d > CACHE_BACKOFF_CAP_S * 1000LL)
+        d = CACHE_BACKOFF_CAP_S * 1000LL;
+    return d / 2 + jitter_ms(d / 2);
+}
+
+/* load_state - (re)read a's state file */
+static void load_state(struct acct *a)
+{
+    struct account_state st;
+    char err[512];
+    int rc = state_load(a->cfg->state_dir, a->conf->name, &st, &a->stamp, err, sizeof(err));
+
+    a->loaded = 1;
+    if (rc < 0) {
+        log_error("account=%s: %s", a->conf->name, err);
+        snprintf(a->last_error, sizeof(a->last_error), "account %s: %s", a->conf->name, err);
+        a->last = LAST_PERMANENT;
+        return;
+    }
+    if (rc == 1) {
+        memset(&a->stamp, 0, sizeof(a->stamp));
+        return;
+    }
+    /* Keep an in-memory token that is newer than the file's. */
+    if (a->st.access_token != NULL && a->st.expires_at > st.expires_at) {
+        secret_free(st.access_token);
+        st.access_token = a->st.access_token;
+        st.expires_at = a->st.expires_at;
+        st.obtained_at = a->st.obtained_at;
+        a->st.access_token = NULL;
+    }
+    state_clear(&a->st);
+    a->st = st;
+}
+
+/* acct_init - set up one account */
+static void acct_init(struct acct *a, const struct config *cfg, const struct account_conf *conf)
+{
+    memset(a, 0, sizeof(*a));
+    a->cfg = cfg;
+    a->conf = conf;
+    a->lock_fd = -1;
+}
+
+/* acct_release - abort any transfer, unlock, wipe */
+static void acct_release(struct cache *c, struct acct *a)
+{
+    if (a->req != NULL) {
+        if (c->multi != NULL)
+            curl_multi_remove_handle(c->multi, http_request_easy(a->req));
+        http_request_free(a->req);
+        a->req = NULL;
+    }
+    state_unlock(a->lock_fd);
+    a->lock_fd = -1;
+    state_clear(&a->st);
+}
+
+/* start_timers - first refresh times after start-up, spread a little */
+static void start_timers(struct cache *c)
+{
+    long long now = cache_now_ms();
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        struct acct *a = &c->accts[i];
+
+        if (!a->loaded)
+            load_state(a);
+        if (a->last == LAST_PERMANENT || a->st.refresh_token == NULL)
+            continue;
+        schedule_refresh(a);
+        if (a->timer_ms == 0 || a->timer_ms < now)
+            a->timer_ms = now + (long long)(i % 1000) * 20;
+    }
+}
+
+/* cache_new - one acct per account */
+struct cache *cache_new(const struct config *cfg, CURLM *multi)
+{
+    struct cache *c = calloc(1, sizeof(*c));
+    size_t i;
+
+    if (c == NULL)
+        return NULL;
+    c->cfg = cfg;
+    c->multi = multi;
+    c->n = cfg->n_accounts;
+    c->accts = calloc(c->n ? c->n : 1, sizeof(*c->accts));
+    if (c->accts == NULL) {
+        free(c);
+        return NULL;
+    }
+    for (i = 0; i < c->n; i++)
+        acct_init(&c->accts[i], cfg, &cfg->accounts[i]);
+    if (multi != NULL)
+        start_timers(c);
+    return c;
+}
+
+/* same_grant - whether two account definitions get the same tokens */
+static int same_grant(const struct account_conf *x, const struct account_conf *y)
+{
+    return strcmp(x->endpoint, y->endpoint) == 0 && strcmp(x->client_id, y->client_id) == 0 &&
+           strcmp(x->scope, y->scope) == 0;
+}
+
+/* cache_reload - move to a new config */
+void cache_reload(struct cache *c, const struct config *cfg)
+{
+    struct acct *fresh = calloc(cfg->n_accounts ? cfg->n_accounts : 1, sizeof(*fresh));
+    size_t i;
+
+    if (fresh == NULL) {
+        log_error("cannot reload: out of memory");
+        return;
+    }
+    for (i = 0; i < cfg->n_accounts; i++) {
+        struct acct *old = cache_find(c, cfg->accounts[i].name);
+
+        acct_init(&fresh[i], cfg, &cfg->accounts[i]);
+        if (old != NULL && same_grant(old->conf, &cfg->accounts[i]) && old->req == NULL &&
+            old->lock_fd < 0) {
+            /* Keep tokens; forget failures, since the config may have fixed them. */
+            fresh[i].st = old->st;
+            fresh[i].stamp = old->stamp;
+            fresh[i].loaded = old->loaded;
+            memset(&old->st, 0, sizeof(old->st));
+        }
+    }
+    for (i = 0; i < c->n; i++)
+        acct_release(c, &c->accts[i]);
+    free(c->accts);
+    c->accts = fresh;
+    c->n = cfg->n_accounts;
+    c->cfg = cfg;
+    start_timers(c);
+}
+
+/* cache_free - wipe and free */
+void cache_free(struct cache *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n; i++)
+        acct_release(c, &c->accts[i]);
+    free(c->accts);
+    free(c);
+}
+
+/* cache_find - the acct named name */
+struct acct *cache_find(struct cache *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->n; i++)
+        if (strcmp(c->accts[i].conf->name, name) == 0)
+            return &c->accts[i];
+    return NULL;
+}
+
+/* fail - record a failure that needs a person */
+static void fail_permanent(struct acct *a, const char *msg)
+{
+    a->last = LAST_PERMANENT;
+    a->timer_ms = 0;
+    a->next_try_ms = 0;
+    snprintf(a->last_error, sizeof(a->last_error), "%s", msg);
+    log_error("account=%s: %s", a->conf->name, msg);
+}
+
+/* finish_without_transfer - end a refresh that did not need the network */
+static void finish_without_transfer(struct acct *a)
+{
+    state_unlock(a->lock_fd);
+    a->lock_fd = -1;
+    a->refreshing = 0;
+}
+
+/*
+ * begin - first half of a refresh: lock, reread the state file, read the
+ * secret, build the request. Returns the request, or NULL when the refresh
+ * ended here (a->refreshing cleared) or must wait for the lock.
+ */
+static struct http_request *begin(struct acct *a, int nonblock)
+{
+    struct http_request *req;
+    char *secret = NULL;
+    char err[512];
+    char msg[600];
+
+    a->refreshing = 1;
+    a->lock_fd = state_lock(a->cfg->state_dir, a->conf->name, nonblock, err, sizeof(err));
+    if (a->lock_fd < 0) {
+        if (errno == EWOULDBLOCK) {
+            a->timer_ms = cache_now_ms() + CACHE_LOCK_RETRY_MS; /* a CLI holds it */
+            return NULL;
+        }
+        a->refreshing = 0;
+        fail_permanent(a, err);
+        return NULL;
+    }
+    if (!a->loaded || state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
+        a->last = LAST_NONE;
+        load_state(a);
+        if (a->last == LAST_PERMANENT) {
+            finish_without_transfer(a);
+            return NULL;
+        }
+        if (cache_servable(a, cache_now_ms() / 1000)) {
+            /* Someone else (the CLI) refreshed it meanwhile. */
+            schedule_refresh(a);
+            finish_without_transfer(a);
+            return NULL;
+        }
+    }
+    if (a->st.refresh_token == NULL) {
+        snprintf(msg, sizeof(msg),
+                 "account %s has no refresh token yet; needs a person: run "
+                 "oauth2-token-helper import %s",
+                 a->conf->name, a->conf->name);
+        finish_without_transfer(a);
+        fail_permanent(a, msg);
+        return NULL;
+    }
+    if (config_secret_read(a->conf, &secret, err, sizeof(err)) < 0) {
+        finish_without_transfer(a);
+        snprintf(msg, sizeof(msg), "needs a person: %s", err);
+        fail_permanent(a, msg);
+        return NULL;
+    }
+    req = http_request_new(a->conf, a->st.refresh_token, secret);
+    secret_free(secret);
+    if (req == NULL) {
+        finish_without_transfer(a);
+        a->last = LAST_TRANSIENT;
+        a->next_try_ms = cache_now_ms() + backoff_ms(++a->failures);
+        a->timer_ms = a->next_try_ms;
+        snprintf(a->last_error, sizeof(a->last_error), "out of memory");
+        return NULL;
+    }
+    log_debug("account=%s: refreshing at %s", a->conf->name, a->conf->endpoint);
+    return req;
+}
+
+/* complete - second half: apply the result, persist, unlock */
+static void complete(struct acct *a, struct token_result *res)
+{
+    long long now = cache_now_ms();
+    char err[512];
+
+    a->last_refresh = now / 1000;
+    if (res->verdict == TOKEN_OK) {
+        secret_free(a->st.access_token);
+        a->st.access_token = res->access_token;
+        res->access_token = NULL;
+        a->st.obtained_at = now / 1000;
+        a->st.expires_at = now / 1000 + res->expires_in;
+        if (res->refresh_token != NULL) {
+            secret_free(a->st.refresh_token);
+            a->st.refresh_token = res->refresh_token;
+            res->refresh_token = NULL;
+            a->st.rt_stored = now / 1000;
+            a->save_pending = 1;
+        }
+        if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) <
+            0) {
+            /* The old refresh token stays on disk; keep the new one in memory
+             * and try again at the next refresh. */
+            log_error("account=%s: %s", a->conf->name, err);
+        } else {
+            a->save_pending = 0;
+        }
+        a->last = LAST_OK;
+        a->failures = 0;
+        a->next_try_ms = 0;
+        a->last_error[0] = '\0';
+        schedule_refresh(a);
+        log_info("account=%s refreshed, expires in %lldm", a->conf->name,
+                 (a->st.expires_at - now / 1000 + 30) / 60);
+    } else if (res->verdict == TOKEN_TRANSIENT) {
+        long long delay = backoff_ms(++a->failures);
+
+        if (res->retry_after * 1000 > delay)
+            delay = res->retry_after * 1000;
+        a->last = LAST_TRANSIENT;
+        a->next_try_ms = now + delay;
+        a->timer_ms = a->next_try_ms;
+        snprintf(a->last_error, sizeof(a->last_error), "refresh failing: %s", res->message);
+        log_warn("account=%s: refresh failed (attempt %d): %s; retrying in %llds%s",
+                 a->conf->name, a->failures, res->message, (delay + 999) / 1000,
+                 usable(a, now / 1000) ? "; still serving the current token" : "");
+    } else {
+        char msg[600];
+
+        snprintf(msg, sizeof(msg), "refresh refused: %s", res->message);
+        fail_permanent(a, msg);
+    }
+    state_unlock(a->lock_fd);
+    a->lock_fd = -1;
+    a->refreshing = 0;
+}
+
+/* cache_start - begin an asynchronous refresh on the multi handle */
+static void cache_start(struct cache *c, struct acct *a)
+{
+    struct http_request *req;
+
+    if (a->refreshing && a->lock_fd >= 0)
+        return;
+    a->timer_ms = 0;
+    req = begin(a, 1);
+    if (req == NULL)
+        return;
+    a->req = req;
+    if (curl_multi_add_handle(c->multi, http_request_easy(req)) != CURLM_OK) {
+        struct token_result res;
+
+        a->req = NULL;
+        http_request_free(req);
+        tokenresp_parse(0, NULL, 0, "cannot start the HTTP transfer", 0, &res);
+        complete(a, &res);
+    }
+}
+
+/* cache_finish - a transfer completed */
+void cache_finish(struct cache *c, CURL *easy, CURLcode code)
+{
+    struct token_result res;
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        struct acct *a = &c->accts[i];
+
+        if (a->req == NULL || http_request_easy(a->req) != easy)
+            continue;
+        curl_multi_remove_handle(c->multi, easy);
+        http_request_result(a->req, code, &res);
+        http_request_free(a->req);
+        a->req = NULL;
+        complete(a, &res);
+        token_result_clear(&res);
+        return;
+    }
+}
+
+/* cache_refresh_sync - the CLI's path */
+int cache_refresh_sync(struct cache *c, struct acct *a)
+{
+    struct http_request *req;
+    struct token_result res;
+
+    (void)c;
+    req = begin(a, 0);
+    if (req == NULL)
+        return a->last == LAST_PERMANENT ? -1 : 0;
+    http_request_result(req, http_request_perform(req), &res);
+    http_request_free(req);
+    complete(a, &res);
+    token_result_clear(&res);
+    return a->last == LAST_OK ? 0 : -1;
+}
+
+/* cache_state_changed - reload a's state and forget a failure that needs a person */
+void cache_state_changed(struct cache *c, struct acct *a)
+{
+    (void)c;
+    if (a->refreshing)
+        return;
+    a->last = LAST_NONE;
+    a->failures = 0;
+    a->next_try_ms = 0;
+    a->last_error[0] = '\0';
+    load_state(a);
+    if (a->last != LAST_PERMANENT && a->st.refresh_token != NULL && !cache_servable(a, cache_now_ms() / 1000))
+        a->timer_ms = cache_now_ms();
+    else if (a->last != LAST_PERMANENT)
+        schedule_refresh(a);
+}
+
+/* reply_token - format an OK reply */
+static void reply_token(const struct acct *a, const char *kind, socketmap_status *status,
+                        char *data, size_t datasize)
+{
+    int n;
+
+    if (strcmp(kind, "token") == 0)
+        n = snprintf(data, datasize, "%s", a->st.access_token);
+    else
+        n = snprintf(data, datasize, "login=%s expires=%lld token=%s", a->conf->login,
+                     a->st.expires_at, a->st.access_token);
+    if (n < 0 || (size_t)n >= datasize) {
+        explicit_bzero(data, datasize);
+        *status = SOCKETMAP_TEMP;
+        snprintf(data, datasize, "token too long to send");
+        return;
+    }
+    *status = SOCKETMAP_OK;
+}
+
+/* cache_answer - answer now, or return 0 to wait for a refresh */
+int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_status *status,
+                 char *data, size_t datasize)
+{
+    long long now = cache_now_ms();
+
+    if (!a->loaded)
+        load_state(a);
+    if (cache_servable(a, now / 1000)) {
+        reply_token(a, kind, status, data, datasize);
+        return 1;
+    }
+    if (a->refreshing)
+        return 0;
+    if (a->last == LAST_PERMANENT &&
+        state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp))
+        cache_state_changed(c, a);
+    if (a->last == LAST_PERMANENT) {
+        *status = SOCKETMAP_PERM;
+        snprintf(data, datasize, "%s", a->last_error);
+        return 1;
+    }
+    if (a->next_try_ms > now) {
+        if (usable(a, now / 1000)) {
+            reply_token(a, kind, status, data, datasize);
+            return 1;
+        }
+        *status = SOCKETMAP_TEMP;
+        snprintf(data, datasize, "account %s: %s; next attempt in %llds", a->conf->name,
+                 a->last_error, (a->next_try_ms - now + 999) / 1000);
+        return 1;
+    }
+    cache_start(c, a);
+    if (a->refreshing)
+        return 0;
+    return cache_answer(c, a, kind, status, data, datasize);
+}
+
+/* cache_run_timers - start the refreshes that are due */
+void cache_run_timers(struct cache *c)
+{
+    long long now = cache_now_ms();
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        struct acct *a = &c->accts[i];
+
+        if (a->timer_ms == 0 || a->timer_ms > now || a->req != NULL)
+            continue;
+        if (a->last == LAST_PERMANENT) {
+            a->timer_ms = 0;
+            continue;
+        }
+        a->refreshing = 0;
+        cache_start(c, a);
+    }
+}
+
+/* cache_next_timer_ms - the earliest timer */
+long long cache_next_timer_ms(const struct cache *c)
+{
+    long long next = 0;
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        const struct acct *a = &c->accts[i];
+
+        if (a->timer_ms != 0 && a->req == NULL && (next == 0 || a->timer_ms < next))
+            next = a->timer_ms;
+    }
+    return next;
+}

@@ -1,0 +1,102 @@
+/*
+ * cache.h - every account's tokens, and when and how to refresh them
+ *
+ * The daemon keeps one struct acct per configured account. A token is
+ * handed out while it has at least min(refresh_ahead, lifetime/2) seconds
+ * left; a timer refreshes it a little before that. One refresh per account
+ * is in flight at a time, however many callers wait on it. Failures that
+ * may pass (network, 5xx, 429, throttling) back off exponentially with
+ * jitter, capped, honouring Retry-After, and meanwhile a token that is
+ * still valid keeps being served. Failures that need a person stop the
+ * retries until the state file changes (import) or the config is reloaded.
+ *
+ * The daemon runs refreshes through its curl multi handle (cache_start,
+ * cache_finish); the CLI runs the same steps synchronously
+ * (cache_refresh_sync).
+ */
+#ifndef OAUTH2_CACHE_H
+#define OAUTH2_CACHE_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "netstring.h"
+#include "state.h"
+
+/* A token with less than this left is not served even while refreshes fail. */
+#define CACHE_USABLE_MIN_S 30
+#define CACHE_BACKOFF_BASE_S 5
+#define CACHE_BACKOFF_CAP_S 300
+#define CACHE_LOCK_RETRY_MS 500
+
+typedef enum { LAST_NONE, LAST_OK, LAST_TRANSIENT, LAST_PERMANENT } last_result;
+
+struct http_request;
+
+struct acct {
+    const struct account_conf *conf;
+    const struct config *cfg;
+    struct account_state st;
+    struct state_stamp stamp;
+    int loaded;         /* state read from disk at least once */
+    int refreshing;     /* a refresh is under way (or waiting for the lock) */
+    struct http_request *req;
+    int lock_fd;
+    long long timer_ms;     /* when to (re)start a refresh; 0 = none */
+    long long next_try_ms;  /* backoff: no attempt before this; 0 = none */
+    int failures;
+    last_result last;
+    char last_error[512];
+    long long last_refresh; /* unix time of the last completed attempt */
+    int save_pending;       /* a rotated refresh token is not on disk yet */
+};
+
+struct cache {
+    const struct config *cfg;
+    struct acct *accts;
+    size_t n;
+    CURLM *multi; /* NULL in the CLI */
+};
+
+/* cache_now_ms - wall clock in milliseconds */
+long long cache_now_ms(void);
+
+/* cache_new - one acct per account in cfg; multi may be NULL */
+struct cache *cache_new(const struct config *cfg, CURLM *multi);
+
+/* cache_reload - move to a new config, keeping tokens of accounts that stay the same */
+void cache_reload(struct cache *c, const struct config *cfg);
+
+/* cache_free - wipe and free, aborting transfers in flight; NULL is fine */
+void cache_free(struct cache *c);
+
+/* cache_find - the acct named name, or NULL */
+struct acct *cache_find(struct cache *c, const char *name);
+
+/*
+ * cache_answer - answer a request of kind "token" or "account" for a now,
+ * or return 0 when the caller must wait for a refresh (started if needed).
+ */
+int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_status *status,
+                 char *data, size_t datasize);
+
+/* cache_forget_failure - state changed elsewhere (import): reload it and retry */
+void cache_state_changed(struct cache *c, struct acct *a);
+
+/* cache_finish - a transfer of the multi handle completed */
+void cache_finish(struct cache *c, CURL *easy, CURLcode code);
+
+/* cache_run_timers - start the refreshes that are due */
+void cache_run_timers(struct cache *c);
+
+/* cache_next_timer_ms - the earliest timer, or 0 when there is none */
+long long cache_next_timer_ms(const struct cache *c);
+
+/* cache_refresh_sync - the CLI's path: refresh a now under its lock, unless a token is servable */
+int cache_refresh_sync(struct cache *c, struct acct *a);
+
+/* cache_servable - whether a's token may be handed out now */
+int cache_servable(const struct acct *a, long long now_s);
+
+#endif

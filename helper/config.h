@@ -1,0 +1,92 @@
+/*
+ * config.h - the helper's configuration: one table of keys drives parsing,
+ *            checking and the dump (config-check -v)
+ *
+ * Global keys come before any section; each "[account NAME]" section
+ * describes one mailbox (or app) whose tokens the daemon keeps. Provider
+ * presets fill the token endpoint and scope; "authority" and
+ * "token_endpoint" override them (national clouds, tests, any RFC 6749
+ * server).
+ *
+ * Security: the config holds no secret itself; client_secret_file names a
+ * file that must not be readable by group or others (config_secret_read).
+ */
+#ifndef OAUTH2_CONFIG_H
+#define OAUTH2_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_ACCOUNTS 10000
+#define CONFIG_MAX_IDS 64
+#define CONFIG_ACCOUNT_NAME_MAX 200
+
+struct account_conf {
+    char *name;
+    char *provider;
+    char *tenant;
+    char *client_id;
+    char *client_secret_file;
+    char *scope;
+    char *login;
+    char *authority;
+    char *token_endpoint;
+    char *ca_file;
+    /* Derived by config_load: */
+    char *endpoint; /* the token endpoint actually used */
+};
+
+struct config {
+    char *path;
+    char *socket;
+    char *state_dir;
+    char *allow_users;
+    char *allow_groups;
+    char *user;
+    char *socket_group;
+    char *socket_mode;
+    char *refresh_ahead;
+    /* Derived by config_load: */
+    uid_t allow_uids[CONFIG_MAX_IDS];
+    size_t n_allow_uids;
+    gid_t allow_gids[CONFIG_MAX_IDS];
+    size_t n_allow_gids;
+    uid_t run_uid; /* (uid_t)-1 when "user" is unset */
+    gid_t run_gid;
+    gid_t sock_gid; /* (gid_t)-1 when "socket_group" is unset */
+    mode_t sock_mode;
+    long refresh_ahead_s;
+    struct account_conf *accounts;
+    size_t n_accounts;
+};
+
+/* config_load - parse and validate path; NULL with a message naming file, line and key in err */
+struct config *config_load(const char *path, char *err, size_t errsize);
+
+/* config_free - release a config; NULL is fine */
+void config_free(struct config *cfg);
+
+/* config_find - the account named name, or NULL */
+struct account_conf *config_find(const struct config *cfg, const char *name);
+
+/* config_path - the config file to use: explicit, else $OAUTH2_TOKEN_HELPER_CONFIG, else built-in */
+const char *config_path(const char *explicit_path);
+
+/*
+ * config_check_files - check ownership and modes of the config file and
+ * every file it names; prints one line per problem to the callback and
+ * returns the number of problems.
+ */
+int config_check_files(const struct config *cfg, void (*report)(const char *msg));
+
+/* config_secret_read - read an account's client secret; -1 with err naming the file and fix */
+int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize);
+
+/* config_dump - print the effective configuration, one "key = value" per line */
+void config_dump(const struct config *cfg, FILE *fp);
+
+/* config_key_names - every key the table knows, for the documentation test */
+const char *config_key_name(size_t i, int *is_account);
+
+#endif

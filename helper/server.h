@@ -1,0 +1,28 @@
+/*
+ * server.h - the daemon: socketmap server on a UNIX socket, one event loop
+ *
+ * One thread runs everything: the listening socket, every client, the
+ * token refreshes (libcurl's multi interface) and the refresh timers, all
+ * through curl_multi_poll(). It sleeps until a client speaks, a transfer
+ * progresses or a timer is due; there is no polling loop.
+ *
+ * Requests (netstrings, Postfix socketmap_table(5)):
+ *     token ACCOUNT    -> OK <access token>
+ *     account ACCOUNT  -> OK login=<login> expires=<unix time> token=<access token>
+ *     reload ACCOUNT   -> OK reloaded  (reread ACCOUNT's state file, e.g. after import)
+ * Errors: NOTFOUND (no such account), TEMP <why> (will pass: retry later),
+ * PERM <why> (needs a person). Clients may send several requests on one
+ * connection.
+ *
+ * Security: a peer whose uid (SO_PEERCRED) is not root, the daemon's own,
+ * or in allow_users, and whose gid is not in allow_groups, gets one PERM
+ * reply and is disconnected. Requests are capped at SOCKETMAP_MAX_REQUEST;
+ * malformed ones end the connection. Idle and stuck connections time out.
+ */
+#ifndef OAUTH2_SERVER_H
+#define OAUTH2_SERVER_H
+
+/* server_run - bind, drop privileges, serve until SIGTERM; returns the exit status */
+int server_run(const char *config_file, int verbose, int use_syslog);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * tokenresp.c - decode an identity platform's token-endpoint reply (see tokenresp.h)
+ */
+#include "autoconfig.h"
+
+#include "tokenresp.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "saslwire.h"
+
+#define EXPIRES_MAX (7 * 86400L)
+
+/* Entra error codes worth a specific hint (REFERENCE.md). */
+static const struct {
+    long code;
+    int transient;
+    const char *hint;
+} aadsts_hints[] = {
+    {70008, 0, "the refresh token expired (90 days unused or revoked); authorize the account again "
+               "and import the new refresh token"},
+    {700082, 0, "the refresh token expired after 90 days of inactivity; authorize the account "
+                "again and import the new refresh token"},
+    {50173, 0, "the grant was revoked (password change or admin revocation); authorize the "
+               "account again and import the new refresh token"},
+    {7000215, 0, "invalid client secret: the secret's ID was probably used instead of its Value; "
+                 "put the Value in client_secret_file"},
+    {7000222, 0, "the client secret has expired; create a new one under Certificates & secrets "
+                 "and update client_secret_file"},
+    {65001, 0, "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
+               "app registration"},
+    {50076, 0, "multi-factor authentication is required; authorize the account interactively"},
+    {50079, 0, "multi-factor authentication enrolment is required; authorize the account "
+               "interactively"},
+    {700016, 0, "the client_id is not known in this tenant: check client_id and tenant"},
+    {90002, 0, "the tenant was not found: check tenant, and provider for national clouds"},
+    {53003, 0, "blocked by a Conditional Access policy; ask the tenant admin to allow this "
+               "client"},
+    {500011, 0, "the resource in scope was not found: check scope"},
+    {7000218, 0, "public client flows are disabled: enable \"Allow public client flows\" or set "
+                 "client_secret_file"},
+    {700025, 0, "this public client must not send a secret: remove client_secret_file"},
+    {9001023, 0, "this grant is not supported over /common: set tenant to the tenant ID or "
+                 "domain"},
+    {50196, 1, "the identity platform is throttling requests (loop detected); backing off"},
+};
+
+/* tokenresp_hint - plain-language cause and fix for an AADSTS code */
+const char *tokenresp_hint(long aadsts)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(aadsts_hints) / sizeof(aadsts_hints[0]); i++)
+        if (aadsts_hints[i].code == aadsts)
+            return aadsts_hints[i].hint;
+    return NULL;
+}
+
+/* aadsts_transient - whether an AADSTS code is worth retrying */
+static int aadsts_transient(long aadsts)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(aadsts_hints) / sizeof(aadsts_hints[0]); i++)
+        if (aadsts_hints[i].code == aadsts)
+            return aadsts_hints[i].transient;
+    return 0;
+}
+
+/* wipe_string - clear a json-c string in place before its object is released */
+static void wipe_string(json_object *o)
+{
+    if (o != NULL && json_object_is_type(o, json_type_string))
+        explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
+}
+
+/* get_string - a string member, or NULL when absent or of another type */
+static const char *get_string(json_object *obj, const char *key, json_object **out)
+{
+    json_object *v = NULL;
+
+    *out = NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    *out = v;
+    return json_object_get_string(v);
+}
+
+/* get_seconds - expires_in as a number or a numeric string; -1 when absent or bad */
+static long get_seconds(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    long n;
+
+    if (!json_object_object_get_ex(obj, key, &v))
+        return -1;
+    if (json_object_is_type(v, json_type_int)) {
+        int64_t i = json_object_get_int64(v);
+
+        return (i < 0 || i > EXPIRES_MAX) ? -1 : (long)i;
+    }
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        char *end;
+
+        n = strtol(s, &end, 10);
+        if (end == s || *end != '\0' || n < 0 || n > EXPIRES_MAX)
+            return -1;
+        return n;
+    }
+    return -1;
+}
+
+/* parse_error - fill verdict and message from an OAuth error object */
+static void parse_error(long http_status, json_object *obj, struct token_result *res)
+{
+    json_object *v = NULL;
+    json_object *codes = NULL;
+    const char *error = get_string(obj, "error", &v);
+    const char *desc = get_string(obj, "error_description", &v);
+    const char *hint;
+    char clean_desc[160] = "";
+
+    if (error != NULL)
+        log_clean(res->error, sizeof(res->error), error, strlen(error));
+    if (json_object_object_get_ex(obj, "error_codes", &codes) &&
+        json_object_is_type(codes, json_type_array) && json_object_array_length(codes) > 0) {
+        json_object *c = json_object_array_get_idx(codes, 0);
+
+        if (json_object_is_type(c, json_type_int))
+            res->aadsts = (long)json_object_get_int64(c);
+    }
+    if (desc != NULL) {
+        /* Keep the first line only: the rest is trace and correlation IDs. */
+        log_clean(clean_desc, sizeof(clean_desc), desc, strcspn(desc, "\r\n"));
+    }
+    if (http_status == 429 || http_status >= 500 || strcmp(res->error, "temporarily_unavailable") == 0 ||
+        aadsts_transient(res->aadsts))
+        res->verdict = TOKEN_TRANSIENT;
+    else
+        res->verdict = TOKEN_PERMANENT;
+    hint = tokenresp_hint(res->aadsts);
+    if (hint != NULL)
+        snprintf(res->message, sizeof(res->message), "%s (HTTP %ld, %s, AADSTS%ld): %s",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, res->error[0] ? res->error : "error", res->aadsts, hint);
+    else
+        snprintf(res->message, sizeof(res->message), "%s (HTTP %ld, %s): %s",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, res->error[0] ? res->error : "error",
+                 clean_desc[0] ? clean_desc : "no description");
+}
+
+/* tokenresp_parse - classify an HTTP reply */
+void tokenresp_parse(long http_status, const char *body, size_t len, const char *curl_error,
+                     long retry_after, struct token_result *res)
+{
+    json_tokener *tok = NULL;
+    json_object *obj = NULL;
+    json_object *at_obj = NULL;
+    json_object *rt_obj = NULL;
+    const char *at;
+    const char *rt;
+    const char *type;
+    json_object *tmp;
+
+    memset(res, 0, sizeof(*res));
+    res->retry_after = retry_after;
+    res->verdict = TOKEN_TRANSIENT;
+    if (http_status == 0) {
+        snprintf(res->message, sizeof(res->message), "temporary failure: %s",
+                 curl_error != NULL ? curl_error : "no reply");
+        return;
+    }
+    if (body != NULL && len > 0 && memchr(body, '\0', len) == NULL) {
+        tok = json_tokener_new();
+        if (tok != NULL) {
+            obj = json_tokener_parse_ex(tok, body, (int)len);
+            if (obj != NULL && json_tokener_get_parse_end(tok) < len) {
+                /* Trailing garbage after the object. */
+                size_t i;
+
+                for (i = json_tokener_get_parse_end(tok); i < len; i++)
+                    if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
+                        break;
+                if (i < len) {
+                    json_object_put(obj);
+                    obj = NULL;
+                }
+            }
+        }
+    }
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+        if (http_status == 429 || http_status >= 500 || http_status == 200)
+            res->verdict = TOKEN_TRANSIENT;
+        else
+            res->verdict = http_status >= 400 ? TOKEN_PERMANENT : TOKEN_TRANSIENT;
+        snprintf(res->message, sizeof(res->message),
+                 "%s (HTTP %ld): the reply is not a JSON object (%zu bytes)",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, len);
+        goto out;
+    }
+    if (http_status != 200 || json_object_object_get_ex(obj, "error", &tmp)) {
+        parse_error(http_status, obj, res);
+        goto out;
+    }
+    at = get_string(obj, "access_token", &at_obj);
+    rt = get_string(obj, "refresh_token", &rt_obj);
+    type = get_string(obj, "token_type", &tmp);
+    res->expires_in = get_seconds(obj, "expires_in");
+    if (at == NULL || !saslwire_token_ok(at, strlen(at))) {
+        snprintf(res->message, sizeof(res->message),
+                 "temporary failure (HTTP 200): access_token missing or not a bearer token");
+        goto out;
+    }
+    if (type == NULL || strcasecmp(type, "Bearer") != 0) {
+        snprintf(res->message, sizeof(res->message),
+                 "temporary failure (HTTP 200): token_type is not Bearer");
+        goto out;
+    }
+    if (res->expires_in <= 0) {
+        snprintf(res->message, sizeof(res->message),
+                 "temporary failure (HTTP 200): expires_in missing or out of range");
+        goto out;
+    }
+    if (rt != NULL && !saslwire_token_ok(rt, strlen(rt)) && strlen(rt) > 0) {
+        /* Refresh tokens are opaque; refuse only control characters and spaces. */
+        size_t i;
+
+        for (i = 0; rt[i] != '\0'; i++)
+            if ((unsigned char)rt[i] <= ' ' || (unsigned char)rt[i] >= 0x7f)
+                break;
+        if (rt[i] != '\0' || i > SASLWIRE_MAX_TOKEN) {
+            snprintf(res->message, sizeof(res->message),
+                     "temporary failure (HTTP 200): refresh_token has invalid characters");
+            goto out;
+        }
+    }
+    res->access_token = strdup(at);
+    res->refresh_token = (rt != NULL && rt[0] != '\0') ? strdup(rt) : NULL;
+    if (res->access_token == NULL || (rt != NULL && rt[0] != '\0' && res->refresh_token == NULL)) {
+        token_result_clear(res);
+        res->verdict = TOKEN_TRANSIENT;
+        snprintf(res->message, sizeof(res->message), "temporary failure: out of memory");
+        goto out;
+    }
+    res->verdict = TOKEN_OK;
+    snprintf(res->message, sizeof(res->message), "expires in %ldm", res->expires_in / 60);
+out:
+    wipe_string(at_obj);
+    wipe_string(rt_obj);
+    if (obj != NULL)
+        json_object_put(obj);
+    if (tok != NULL)
+        json_tokener_free(tok);
+}
+
+/* token_result_clear - wipe and free */
+void token_result_clear(struct token_result *res)
+{
+    if (res->access_token != NULL) {
+        explicit_bzero(res->access_token, strlen(res->access_token));
+        free(res->access_token);
+        res->access_token = NULL;
+    }
+    if (res->refresh_token != NULL) {
+        explicit_bzero(res->refresh_token, strlen(res->refresh_token));
+        free(res->refresh_token);
+        res->refresh_token = NULL;
+    }
+}

@@ -1,0 +1,54 @@
+/*
+ * tokenresp.h - decode an identity platform's token-endpoint reply
+ *
+ * Success (RFC 6749 5.1): access_token, token_type "Bearer", expires_in,
+ * optional refresh_token (rotated: store it) and scope. Failure (5.2, with
+ * Entra's additions): error, error_description, error_codes [AADSTS n].
+ * The verdict is TRANSIENT (retry with backoff: network, 5xx, 429,
+ * temporarily_unavailable, throttling, an unreadable reply) or PERMANENT
+ * (needs a person: revoked grant, wrong secret, missing consent, ...).
+ * Decisions use "error" and "error_codes", never description text.
+ *
+ * Security: the body is untrusted and capped by the HTTP layer; every
+ * field is type-checked, tokens must be b64token characters, expires_in is
+ * range-checked. Token strings are wiped inside json-c's objects before
+ * they are released. Messages never contain a token.
+ */
+#ifndef OAUTH2_TOKENRESP_H
+#define OAUTH2_TOKENRESP_H
+
+#include <stddef.h>
+
+typedef enum {
+    TOKEN_OK,
+    TOKEN_TRANSIENT,
+    TOKEN_PERMANENT,
+} token_verdict;
+
+struct token_result {
+    token_verdict verdict;
+    char *access_token;  /* TOKEN_OK: malloc'd, wipe with token_result_clear */
+    char *refresh_token; /* TOKEN_OK: rotated refresh token, or NULL */
+    long expires_in;     /* TOKEN_OK: seconds */
+    long retry_after;    /* seconds the server asked us to wait, 0 if none */
+    long aadsts;         /* first of error_codes, 0 if none */
+    char error[64];      /* OAuth error code ("invalid_grant"), or "" */
+    char message[512];   /* one line for logs and replies; names the fix when known */
+};
+
+/*
+ * tokenresp_parse - classify an HTTP reply
+ *
+ * http_status is 0 when no reply arrived (curl_error then says why);
+ * body may be NULL.
+ */
+void tokenresp_parse(long http_status, const char *body, size_t len, const char *curl_error,
+                     long retry_after, struct token_result *res);
+
+/* token_result_clear - wipe and free what a result holds */
+void token_result_clear(struct token_result *res);
+
+/* tokenresp_hint - plain-language cause and fix for an AADSTS code, or NULL */
+const char *tokenresp_hint(long aadsts);
+
+#endif
