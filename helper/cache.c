@@ -98,7 +98,7 @@ static void load_state(struct acct *a)
     a->loaded = 1;
     if (rc < 0) {
         log_error("account=%s: %s", a->conf->name, err);
-        snprintf(a->last_error, sizeof(a->last_error), "account %s: %s", a->conf->name, err);
+        snprintf(a->last_error, sizeof(a->last_error), "needs a person: %s", err);
         a->last = LAST_PERMANENT;
         return;
     }
@@ -303,9 +303,8 @@ static struct http_request *begin(struct acct *a, int nonblock)
     }
     if (a->st.refresh_token == NULL) {
         snprintf(msg, sizeof(msg),
-                 "account %s has no refresh token yet; needs a person: run "
-                 "oauth2-token-helper import %s",
-                 a->conf->name, a->conf->name);
+                 "no refresh token yet; needs a person: run oauth2-token-helper import %s",
+                 a->conf->name);
         finish_without_transfer(a);
         fail_permanent(a, msg);
         return NULL;
@@ -363,8 +362,11 @@ static void complete(struct acct *a, struct token_result *res)
         a->next_try_ms = 0;
         a->last_error[0] = '\0';
         schedule_refresh(a);
-        log_info("account=%s refreshed, expires in %lldm", a->conf->name,
-                 (a->st.expires_at - now / 1000 + 30) / 60);
+        if (res->expires_in < 120)
+            log_info("account=%s refreshed, expires in %lds", a->conf->name, res->expires_in);
+        else
+            log_info("account=%s refreshed, expires in %ldm", a->conf->name,
+                     (res->expires_in + 30) / 60);
     } else if (res->verdict == TOKEN_TRANSIENT) {
         long long delay = backoff_ms(++a->failures);
 
@@ -504,7 +506,7 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
         cache_state_changed(c, a);
     if (a->last == LAST_PERMANENT) {
         *status = SOCKETMAP_PERM;
-        snprintf(data, datasize, "%s", a->last_error);
+        snprintf(data, datasize, "account %s: %s", a->conf->name, a->last_error);
         return 1;
     }
     if (a->next_try_ms > now) {

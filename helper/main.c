@@ -209,9 +209,13 @@ static int cmd_token(const char *file, int argc, char **argv)
         char clean[600];
 
         log_clean(clean, sizeof(clean), data, strlen(data));
-        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name,
-                status == SOCKETMAP_NOTFOUND ? "unknown to the running daemon (reload it?)"
-                                             : clean);
+        if (status == SOCKETMAP_NOTFOUND)
+            fprintf(stderr,
+                    "oauth2-token-helper: account %s: unknown to the running daemon; reload it "
+                    "(SIGHUP) after editing %s\n",
+                    name, cfg->path);
+        else
+            fprintf(stderr, "oauth2-token-helper: %s\n", clean);
         rc = status == SOCKETMAP_NOTFOUND ? EX_NOUSER_
              : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
                                           : EX_TEMPFAIL_;
