@@ -1,0 +1,613 @@
+# lib.sh - shared setup for the integration tests (sourced by bash)
+#
+# Each test sources this file, calls the start_* functions it needs and
+# reports in TAP. Everything lives in one temp dir ($T) with free loopback
+# ports, so tests run in parallel; an EXIT trap stops every process the test
+# started (by pid or by that instance's own "postfix -c DIR"), even on
+# failure, and keeps $T only when something failed.
+#
+#   start_mock                  the mock identity platform (HTTPS)
+#   mockctl ARGS...             its control CLI, bound to this mock
+#   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
+#   start_helper [ACCOUNT...]   helper config + "serve" daemon
+#   start_sender [FILTER]       Postfix with the stock chrooted master.cf,
+#                               relaying to the receiver through our plugin
+#   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
+#
+# Security notes: tests never print a token. Refresh tokens go from mockctl
+# straight into the helper's stdin. done_testing greps every log for every
+# token and secret the mock issued and fails the test if one shows up.
+
+# ---- paths ---------------------------------------------------------------
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+if [ -z "${top_builddir:-}" ]; then
+    if [ -f "$top_srcdir/build/Makefile" ]; then
+        top_builddir=$top_srcdir/build
+    else
+        top_builddir=$top_srcdir
+    fi
+fi
+: "${PYTHON3:=python3}"
+export top_srcdir top_builddir PYTHON3
+
+MOCKDIR=$top_srcdir/tests/mock
+ITDIR=$top_srcdir/tests/integration
+HELPER_BIN=${HELPER_BIN:-$top_builddir/helper/oauth2-token-helper}
+PLUGIN_SO=${PLUGIN_SO:-$top_builddir/plugin/.libs/liboauth2helper.so}
+KDE_PLUGIN_SO=/usr/lib/x86_64-linux-gnu/sasl2/libkdexoauth2.so
+MASTER_CF_DIST=/usr/share/postfix/master.cf.dist
+[ -f "$MASTER_CF_DIST" ] || MASTER_CF_DIST=/etc/postfix/master.cf
+
+TEST_NAME=$(basename "$0" .sh)
+PATH=$PATH:/usr/sbin:/sbin
+
+# Accounts and the mock's app registration used by every test.
+ALICE=alice@contoso.test
+TENANT=contoso.test
+CLIENT_ID=00000000-0000-0000-0000-00000000a11c
+RCPT=someone@example.net
+
+# ---- TAP -----------------------------------------------------------------
+
+_tap_n=0
+_tap_failed=0
+_tap_done=0
+_stop_cmds=()
+T=
+
+# tap_result - print one result line
+tap_result() {
+    local status=$1
+    shift
+    _tap_n=$((_tap_n + 1))
+    if [ "$status" = 0 ]; then
+        echo "ok $_tap_n - $*"
+    else
+        echo "not ok $_tap_n - $*"
+        _tap_failed=$((_tap_failed + 1))
+    fi
+}
+
+# diag - a TAP comment
+diag() {
+    local line
+    while IFS= read -r line; do
+        echo "# $line"
+    done <<<"$*"
+}
+
+# check DESC CMD... - ok when CMD exits 0 (its output goes to the test log dir)
+check() {
+    local desc=$1
+    shift
+    if "$@" >>"${T:-/tmp}/logs/check-output.log" 2>&1; then
+        tap_result 0 "$desc"
+    else
+        tap_result 1 "$desc"
+        return 1
+    fi
+}
+
+# check_num DESC GOT OP WANT - numeric comparison, OP one of -eq -ne -lt -le -gt -ge
+check_num() {
+    local desc=$1 got=$2 op=$3 want=$4
+    local sym
+    case $op in
+    -eq) sym="=" ;; -ne) sym="!=" ;; -lt) sym="<" ;; -le) sym="<=" ;;
+    -gt) sym=">" ;; -ge) sym=">=" ;; *) sym=$op ;;
+    esac
+    if [ -n "$got" ] && [ "$got" -eq "$got" ] 2>/dev/null && [ "$got" "$op" "$want" ]; then
+        tap_result 0 "$desc (got $got, want $sym $want)"
+    else
+        tap_result 1 "$desc (got '${got}', want $sym $want)"
+        return 1
+    fi
+}
+
+# skip_all REASON - the whole test cannot run here
+skip_all() {
+    echo "1..0 # SKIP $*"
+    _tap_done=1
+    exit 0
+}
+
+# bail REASON - stop the test now, as a failure
+bail() {
+    tap_result 1 "$*"
+    exit 1
+}
+
+# done_testing - leak check, plan, exit
+done_testing() {
+    check_no_secret_leaks
+    echo "1..$_tap_n"
+    _tap_done=1
+    exit 0
+}
+
+# need_env - skip unless root with Postfix, Dovecot and python3
+need_env() {
+    [ "$(id -u)" = 0 ] || skip_all "needs root (runs private Postfix and Dovecot instances)"
+    command -v postfix >/dev/null || skip_all "postfix not installed"
+    command -v dovecot >/dev/null || skip_all "dovecot not installed"
+    command -v "$PYTHON3" >/dev/null || skip_all "python3 not installed"
+    command -v openssl >/dev/null || skip_all "openssl not installed"
+    getent passwd postfix >/dev/null || skip_all "no postfix user"
+    getent passwd dovecot >/dev/null || skip_all "no dovecot user"
+    [ -f "$MASTER_CF_DIST" ] || skip_all "no stock master.cf"
+}
+
+# need_product - the helper and plugin must be built
+need_product() {
+    [ -x "$HELPER_BIN" ] || bail "helper not built: $HELPER_BIN (run make first)"
+    [ -f "$PLUGIN_SO" ] || bail "plugin not built: $PLUGIN_SO (run make first)"
+}
+
+# ---- temp dir, cleanup ---------------------------------------------------
+
+# setup - make $T and arm the cleanup trap
+setup() {
+    T=$(mktemp -d "/tmp/oauth2-it.$TEST_NAME.XXXXXX") || bail "mktemp failed"
+    # Postfix and Dovecot drop privileges and must traverse it.
+    chmod 0755 "$T"
+    mkdir -p "$T/logs"
+    : >"$T/logs/check-output.log"
+    trap _cleanup EXIT
+    trap 'exit 129' HUP
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    diag "temp dir $T"
+}
+
+# on_exit CMD - remember a command for cleanup (all run in parallel at exit)
+on_exit() {
+    _stop_cmds+=("$*")
+}
+
+_cleanup() {
+    local rc=$? i
+    trap - EXIT
+    if [ "$_tap_done" = 0 ]; then
+        tap_result 1 "test script ended early (exit status $rc)"
+        echo "1..$_tap_n"
+    fi
+    # Stop everything at once: Dovecot and Postfix each take a second or
+    # two to wind down, and nothing here depends on the order.
+    for ((i = ${#_stop_cmds[@]} - 1; i >= 0; i--)); do
+        eval "${_stop_cmds[$i]}" >/dev/null 2>&1 &
+    done
+    wait
+    if [ -n "$T" ] && [ -d "$T" ]; then
+        if [ "$_tap_failed" -gt 0 ] || [ "$_tap_done" = 0 ]; then
+            dump_logs
+            echo "# logs kept in $T"
+        elif [ -z "${KEEP_TMP:-}" ]; then
+            rm -rf "$T"
+        fi
+    fi
+}
+
+# log_files - every log a test produced
+log_files() {
+    find "$T/logs" -type f 2>/dev/null
+}
+
+# redact - drop lines holding anything the mock issued
+redact() {
+    local secrets=$T/mock/state/issued-secrets
+    if [ -s "$secrets" ]; then
+        grep -v -F -f "$secrets"
+    else
+        cat
+    fi
+}
+
+# dump_logs - the tail of each log as TAP comments, secrets removed
+dump_logs() {
+    local f
+    for f in $(log_files); do
+        [ -s "$f" ] || continue
+        echo "# ---- ${f#$T/} (last 40 lines) ----"
+        tail -n 40 "$f" | redact | cut -c1-400 | sed 's/^/#   /'
+    done
+}
+
+# check_no_secret_leaks - no log may hold a token, refresh token or secret
+check_no_secret_leaks() {
+    local secrets=$T/mock/state/issued-secrets n
+    [ -s "$secrets" ] || return 0
+    n=$(log_files | xargs -r grep -l -F -f "$secrets" 2>/dev/null | wc -l)
+    check_num "no token, refresh token or client secret in any log ($(wc -l <"$secrets") issued)" "$n" -eq 0
+}
+
+# ---- small utilities -----------------------------------------------------
+
+# free_port - an unused loopback TCP port
+free_port() {
+    "$PYTHON3" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_until TIMEOUT CMD... - poll CMD every 0.2 s until it succeeds
+wait_until() {
+    local timeout=$1
+    shift
+    local end=$((SECONDS + timeout))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.2
+    done
+    return 0
+}
+
+# port_open PORT - something listens on 127.0.0.1:PORT
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# stop_pid PID - TERM, wait up to 10 s, then KILL
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null
+}
+
+# ---- mock identity platform ----------------------------------------------
+
+# start_mock - CA, mock on a free port; sets CA, MOCK_URL, MOCK_PID
+start_mock() {
+    mkdir -p "$T/mock/state"
+    sh "$MOCKDIR/make-ca.sh" "$T/ca" || bail "cannot create the test CA"
+    CA=$T/ca/ca.pem
+    "$PYTHON3" "$MOCKDIR/mock_idp.py" --cert "$T/ca/server.pem" --key "$T/ca/server.key" \
+        --port-file "$T/mock/port" --state-dir "$T/mock/state" \
+        </dev/null >>"$T/logs/mock-idp.log" 2>&1 &
+    MOCK_PID=$!
+    on_exit "stop_pid $MOCK_PID"
+    MOCK_URL=$("$PYTHON3" "$MOCKDIR/mockctl" --ca "$CA" wait --port-file "$T/mock/port") ||
+        bail "mock identity platform did not start"
+    export MOCK_URL MOCK_CA=$CA
+}
+
+# mockctl ARGS... - the control CLI for this test's mock
+mockctl() {
+    "$PYTHON3" "$MOCKDIR/mockctl" --url "$MOCK_URL" --ca "$CA" "$@"
+}
+
+# mock_stat PATH - one counter, e.g. token_requests.by_outcome.ok
+mock_stat() {
+    mockctl stats --path "$1"
+}
+
+# ---- Postfix instances ---------------------------------------------------
+
+# postfix_instance NAME - dirs and a common main.cf; sets PF_DIR
+postfix_instance() {
+    PF_DIR=$T/$1
+    mkdir -p "$PF_DIR/conf" "$PF_DIR/queue" "$PF_DIR/data"
+    chown postfix "$PF_DIR/data"
+    cp "$MASTER_CF_DIST" "$PF_DIR/conf/master.cf"
+    cat >"$PF_DIR/conf/main.cf" <<EOF
+# $1 instance for integration test $TEST_NAME
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = $1.test
+mydomain = $1.test
+myorigin = \$myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+smtputf8_enable = no
+biff = no
+maillog_file = $T/logs/$1-maillog.log
+maillog_file_prefixes = $T
+# Quick shutdown and prompt scheduling in tests.
+queue_run_delay = 300s
+EOF
+}
+
+# postfix_listen DIR PORT - the smtp inet service on 127.0.0.1:PORT only
+postfix_listen() {
+    sed -i -E "s/^smtp( +)inet /127.0.0.1:$2 inet /" "$1/conf/master.cf"
+    grep -q "^127.0.0.1:$2 inet" "$1/conf/master.cf" || bail "cannot set the smtpd port in $1/conf/master.cf"
+}
+
+# postfix_start DIR PORT - start an instance, wait until smtpd listens
+postfix_start() {
+    local dir=$1 port=$2 name
+    name=$(basename "$dir")
+    postfix -c "$dir/conf" check </dev/null >>"$T/logs/$name-postfix.log" 2>&1
+    postfix -c "$dir/conf" start </dev/null >>"$T/logs/$name-postfix.log" 2>&1 ||
+        bail "postfix $name did not start (see logs/$name-postfix.log)"
+    on_exit "postfix_stop $dir"
+    wait_until 20 port_open "$port" || bail "postfix $name does not listen on port $port"
+}
+
+# postfix_stop DIR - stop an instance and wait for its master to go
+postfix_stop() {
+    local dir=$1 pid
+    pid=$(cat "$dir/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
+    postfix -c "$dir/conf" abort >/dev/null 2>&1
+    if [ -n "$pid" ]; then
+        wait_until 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+    fi
+}
+
+# ---- receiver: Postfix smtpd + Dovecot oauth2 passdb ---------------------
+
+# start_receiver - sets RECEIVER_PORT, RECEIVER_DIR, SINK
+# RECEIVER_MECHS (default "xoauth2 oauthbearer") sets Dovecot's mechanisms.
+start_receiver() {
+    local mechs=${RECEIVER_MECHS:-xoauth2 oauthbearer}
+    postfix_instance receiver
+    RECEIVER_DIR=$PF_DIR
+    RECEIVER_PORT=$(free_port)
+    local dv=$RECEIVER_DIR/dovecot
+    mkdir -p "$dv"
+    SINK=$RECEIVER_DIR/sink
+    mkdir -p "$SINK"
+    chown nobody:nogroup "$SINK"
+
+    cat >"$dv/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $MOCK_URL/introspect
+username_attribute = email
+active_attribute = active
+active_value = true
+tls_ca_cert_file = $CA
+timeout_msecs = 10000
+max_parallel_connections = 4
+EOF
+    # The passdb serves every mechanism listed, PLAIN included when a test
+    # asks for it (the password is then the token).
+    cat >"$dv/dovecot.conf" <<EOF
+# receiver's Dovecot for integration test $TEST_NAME: auth only
+base_dir = $dv/run
+state_dir = $dv/state
+instance_name = oauth2-it-$TEST_NAME-$$
+log_path = $T/logs/receiver-dovecot.log
+protocols = none
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = $mechs
+auth_verbose = yes
+auth_cache_size = 0
+# Refused tokens are part of the tests: no 2 s failure delay, and no
+# per-IP penalty (everything comes from 127.0.0.1) slowing later attempts.
+auth_failure_delay = 0
+passdb {
+  driver = oauth2
+  args = $dv/oauth2.conf.ext
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  unix_listener auth-client {
+    mode = 0666
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+    dovecot -c "$dv/dovecot.conf" </dev/null >>"$T/logs/receiver-dovecot.log" 2>&1 ||
+        bail "dovecot did not start (see logs/receiver-dovecot.log)"
+    on_exit "stop_pid \$(cat $dv/run/master.pid 2>/dev/null)"
+    wait_until 20 test -S "$dv/run/auth-client" || bail "dovecot auth-client socket missing"
+
+    postfix_listen "$RECEIVER_DIR" "$RECEIVER_PORT"
+    # The receiver's daemons run unchrooted: smtpd talks to Dovecot's socket.
+    postconf -c "$RECEIVER_DIR/conf" -F '*/*/chroot = n'
+    cat >>"$RECEIVER_DIR/conf/main.cf" <<EOF
+smtpd_banner = \$myhostname ESMTP receiver for $TEST_NAME
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $T/ca/server.pem
+smtpd_tls_key_file = $T/ca/server.key
+smtpd_tls_auth_only = yes
+smtpd_tls_loglevel = 1
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $dv/run/auth-client
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_sasl_authenticated_header = yes
+mynetworks = 192.0.2.1/32
+smtpd_client_restrictions =
+smtpd_helo_restrictions =
+smtpd_sender_restrictions =
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = $SINK
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+virtual_minimum_uid = 100
+EOF
+    postfix_start "$RECEIVER_DIR" "$RECEIVER_PORT"
+}
+
+# delivered_count - messages in the receiver's maildir
+delivered_count() {
+    find "$SINK/inbox/new" "$SINK/inbox/cur" -type f 2>/dev/null | wc -l
+}
+
+# wait_delivered N TIMEOUT - until N messages arrived; returns 1 on timeout
+wait_delivered() {
+    wait_until "${2:-60}" _delivered_at_least "$1"
+}
+_delivered_at_least() {
+    [ "$(delivered_count)" -ge "$1" ]
+}
+
+# probe_auth MECH USER - AUTH at the receiver with the token on stdin; prints the code
+probe_auth() {
+    "$PYTHON3" "$ITDIR/smtpclient.py" auth --port "$RECEIVER_PORT" --ca "$CA" \
+        --mech "$1" --user "$2" 2>>"$T/logs/smtpclient.log"
+}
+
+# ---- helper daemon -------------------------------------------------------
+
+# write_helper_config [ACCOUNT...] - config for ACCOUNTs (default: alice)
+# Uses SENDER_DIR for the socket; sets HELPER_CONF.
+write_helper_config() {
+    local acct
+    HELPER_DIR=$T/helper
+    HELPER_CONF=$HELPER_DIR/helper.conf
+    mkdir -p "$HELPER_DIR/state"
+    chmod 0700 "$HELPER_DIR/state"
+    {
+        echo "# helper config for integration test $TEST_NAME"
+        echo "socket = $SENDER_DIR/queue/private/oauth2-token-helper"
+        echo "state_dir = $HELPER_DIR/state"
+        echo "allow_users = postfix root"
+        echo "socket_group = postfix"
+        echo "socket_mode = 0660"
+        for acct in "${@:-$ALICE}"; do
+            echo
+            echo "[account $acct]"
+            echo "tenant = $TENANT"
+            echo "client_id = $CLIENT_ID"
+            echo "authority = $MOCK_URL"
+            echo "ca_file = $CA"
+            echo "login = $acct"
+        done
+    } >"$HELPER_CONF"
+    chmod 0640 "$HELPER_CONF"
+}
+
+# helper CMD... - the CLI with this test's config
+helper() {
+    "$HELPER_BIN" -c "$HELPER_CONF" "$@"
+}
+
+# import_grant ACCOUNT - a fresh grant at the mock, pasted into the helper
+import_grant() {
+    mockctl grant --user "$1" --client-id "$CLIENT_ID" --tenant "$TENANT" |
+        helper import "$1" >>"$T/logs/helper-cli.log" 2>&1
+}
+
+# run_helper - start "serve"; sets HELPER_PID
+run_helper() {
+    local sock=$SENDER_DIR/queue/private/oauth2-token-helper
+    "$HELPER_BIN" -c "$HELPER_CONF" serve </dev/null >>"$T/logs/helper-serve.log" 2>&1 &
+    HELPER_PID=$!
+    on_exit "stop_pid $HELPER_PID"
+    wait_until 20 test -S "$sock" || bail "helper daemon did not create $sock"
+}
+
+# stop_helper - stop the daemon started by run_helper
+stop_helper() {
+    stop_pid "$HELPER_PID"
+    HELPER_PID=
+}
+
+# start_helper [ACCOUNT...] - config, import a grant for each, serve
+start_helper() {
+    local acct
+    write_helper_config "$@"
+    helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
+    for acct in "${@:-$ALICE}"; do
+        import_grant "$acct" || bail "helper import $acct failed (see logs/helper-cli.log)"
+    done
+    run_helper
+}
+
+# ---- sender: Postfix with the plugin -------------------------------------
+
+# prepare_sender - dirs and the sender's identity (SENDER_DIR, SENDER_PORT);
+# call before write_helper_config so the socket path is known.
+prepare_sender() {
+    postfix_instance sender
+    SENDER_DIR=$PF_DIR
+    SENDER_PORT=$(free_port)
+    SASL_DIR=$SENDER_DIR/sasl
+    mkdir -p "$SASL_DIR"
+    ln -sf "$PLUGIN_SO" "$SASL_DIR/liboauth2helper.so"
+    # postfix-script creates the queue tree; private/ must exist for the
+    # helper's socket before the sender starts.
+    mkdir -p "$SENDER_DIR/queue/private"
+    chown postfix "$SENDER_DIR/queue/private"
+    chmod 0700 "$SENDER_DIR/queue/private"
+}
+
+# start_sender [MECHANISM_FILTER] [SASL_USER] - the stock chrooted
+# master.cf; relayhost = the receiver, with the plugin via SASL_PATH
+start_sender() {
+    local filter=${1:-} user=${2:-$ALICE}
+    [ -n "$SENDER_DIR" ] || prepare_sender
+    echo "[127.0.0.1]:$RECEIVER_PORT $user:unused" >"$SENDER_DIR/conf/sasl_passwd"
+    chmod 0600 "$SENDER_DIR/conf/sasl_passwd"
+    postfix_listen "$SENDER_DIR" "$SENDER_PORT"
+    cat >>"$SENDER_DIR/conf/main.cf" <<EOF
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$RECEIVER_PORT
+smtp_sasl_auth_enable = yes
+smtp_sasl_password_maps = texthash:$SENDER_DIR/conf/sasl_passwd
+smtp_sasl_mechanism_filter = $filter
+smtp_tls_security_level = encrypt
+smtp_tls_CAfile = $CA
+smtp_tls_loglevel = 1
+# One connection, so one AUTH, per message: every message is verified.
+smtp_connection_cache_on_demand = no
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=$SASL_DIR OAUTH2_TOKEN_HELPER_CONFIG=${HELPER_CONF:-$T/helper/helper.conf}
+EOF
+    postfix_start "$SENDER_DIR" "$SENDER_PORT"
+}
+
+# inject N [INTERVAL] - N messages into the sender's smtpd
+inject() {
+    "$PYTHON3" "$ITDIR/smtpclient.py" inject --port "$SENDER_PORT" --count "$1" \
+        --interval "${2:-0}" --tag "$TEST_NAME" --to "$RCPT" 2>>"$T/logs/smtpclient.log"
+}
+
+# sender_log - the sender's maillog
+sender_log() {
+    cat "$T/logs/sender-maillog.log" 2>/dev/null
+}
+
+# deferral_count - delivery attempts the sender deferred
+deferral_count() {
+    sender_log | grep -c 'status=deferred'
+}
+
+# bounce_count - messages the sender bounced
+bounce_count() {
+    sender_log | grep -c 'status=bounced'
+}
+
+# queue_size - messages in the sender's queue
+queue_size() {
+    postqueue -c "$SENDER_DIR/conf" -j 2>/dev/null | grep -c '"queue_id"'
+}
+
+# flush_sender - retry deferred mail now
+flush_sender() {
+    postqueue -c "$SENDER_DIR/conf" -f
+}
+
+# wait_deferred N TIMEOUT - until N deferrals were logged
+wait_deferred() {
+    wait_until "${2:-60}" _deferred_at_least "$1"
+}
+_deferred_at_least() {
+    [ "$(deferral_count)" -ge "$1" ]
+}
