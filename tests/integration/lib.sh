@@ -611,3 +611,30 @@ wait_deferred() {
 _deferred_at_least() {
     [ "$(deferral_count)" -ge "$1" ]
 }
+
+# ---- shared assertions ---------------------------------------------------
+
+# receiver_log - the receiver's maillog
+receiver_log() {
+    cat "$T/logs/receiver-maillog.log" 2>/dev/null
+}
+
+# check_relayed N MECH - N messages injected, all delivered through AUTH MECH
+# (an extended regex),
+# each AUTH verified by Dovecot at the mock, nothing deferred or queued
+check_relayed() {
+    local n=$1 mech=$2 got auths hdrs
+    got=$(inject "$n")
+    check_num "sender's smtpd accepted the messages" "${got:-0}" -eq "$n"
+    wait_delivered "$n" 90
+    check_num "messages delivered at the receiver" "$(delivered_count)" -eq "$n"
+    auths=$(receiver_log | grep -c -E "sasl_method=$mech, sasl_username=$ALICE")
+    check_num "receiver logged AUTH $mech as $ALICE for each message" "$auths" -ge "$n"
+    hdrs=$(grep -l "Authenticated sender: $ALICE" "$SINK"/inbox/new/* 2>/dev/null | wc -l)
+    check_num "delivered messages carry 'Authenticated sender: $ALICE'" "$hdrs" -eq "$n"
+    check_num "Dovecot verified tokens at the mock (introspections ok)" "$(mock_stat introspections.ok)" -ge "$n"
+    check_num "no introspection failed" "$(mock_stat introspections.failed)" -eq 0
+    check_num "sender deferred nothing" "$(deferral_count)" -eq 0
+    check_num "sender bounced nothing" "$(bounce_count)" -eq 0
+    check_num "sender's queue is empty" "$(queue_size)" -eq 0
+}
