@@ -43,6 +43,7 @@ struct client {
     char kind[16];
     long long deadline_ms; /* idle or wait timeout */
     int close_after;       /* close when the reply is sent */
+    int denied;            /* peer not allowed: refuse its first request */
 };
 
 struct server {
@@ -261,6 +262,15 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
     char key[SOCKETMAP_MAX_REQUEST];
     struct acct *a;
 
+    if (cl->denied) {
+        char msg[128];
+
+        snprintf(msg, sizeof(msg), "access denied for uid %u: not in allow_users or allow_groups",
+                 (unsigned)cl->uid);
+        client_reply(cl, SOCKETMAP_PERM, msg);
+        cl->close_after = 1;
+        return;
+    }
     if (socketmap_parse_request(payload, len, name, sizeof(name), key, sizeof(key)) < 0) {
         client_reply(cl, SOCKETMAP_PERM, "malformed request: expected \"NAME KEY\"");
         cl->close_after = 1;
@@ -344,15 +354,11 @@ static void accept_clients(struct server *s)
         cl->gid = cred.gid;
         cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
         if (!peer_allowed(s, cred.uid, cred.gid)) {
-            char msg[128];
-
+            /* Answer its first request with the reason, then hang up. */
             log_warn("refused a connection from uid %u gid %u: not in allow_users or "
                      "allow_groups",
                      (unsigned)cred.uid, (unsigned)cred.gid);
-            snprintf(msg, sizeof(msg), "access denied for uid %u: not in allow_users",
-                     (unsigned)cred.uid);
-            client_reply(cl, SOCKETMAP_PERM, msg);
-            cl->close_after = 1;
+            cl->denied = 1;
         }
     }
 }

@@ -1,0 +1,213 @@
+"""fixture.py - start the mock identity platform and the token daemon for a test
+
+Used by the daemon tests (tests/daemon/*.py). Everything lives in a
+temporary directory and is stopped by Fixture.close(), also on failure.
+Nothing here prints a token: test output is grepped for leaks.
+"""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.join(TOP_SRCDIR, "build")
+HELPER = os.path.join(TOP_BUILDDIR, "helper", "oauth2-token-helper")
+CLIENT_ID = "00000000-0000-0000-0000-00000000a11c"
+
+
+class Tap:
+    """Tap - a minimal TAP emitter"""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, what):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, what), flush=True)
+        return cond
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line, flush=True)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        return 1 if self.failed else 0
+
+
+def netstring(data):
+    """netstring - encode bytes"""
+    return b"%d:%s," % (len(data), data)
+
+
+def read_netstring(sock, timeout=35):
+    """read_netstring - one reply from the daemon, as str"""
+    sock.settimeout(timeout)
+    buf = b""
+    while b":" not in buf:
+        chunk = sock.recv(64)
+        if not chunk:
+            raise EOFError("closed")
+        buf += chunk
+    head, rest = buf.split(b":", 1)
+    n = int(head)
+    while len(rest) < n + 1:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError("closed")
+        rest += chunk
+    if rest[n:n + 1] != b",":
+        raise ValueError("bad netstring")
+    return rest[:n].decode()
+
+
+class Fixture:
+    """Fixture - a mock identity platform and a daemon config in a temp dir"""
+
+    def __init__(self, accounts=("alice@contoso.test",), refresh_ahead=600):
+        self.dir = tempfile.mkdtemp(prefix="o2th-daemon.")
+        os.chmod(self.dir, 0o755)
+        self.daemon = None
+        self.mock = None
+        self.accounts = list(accounts)
+        self.refresh_ahead = refresh_ahead
+        self.state = os.path.join(self.dir, "state")
+        self.sock = os.path.join(self.dir, "helper.sock")
+        self.conf = os.path.join(self.dir, "helper.conf")
+        self.log = os.path.join(self.dir, "daemon.log")
+        subprocess.run(["sh", os.path.join(TOP_SRCDIR, "tests/mock/make-ca.sh"),
+                        os.path.join(self.dir, "ca")], check=True)
+        self.ca = os.path.join(self.dir, "ca", "ca.pem")
+        portfile = os.path.join(self.dir, "mock.port")
+        os.mkdir(os.path.join(self.dir, "mock"))
+        self.mock = subprocess.Popen(
+            [sys.executable, os.path.join(TOP_SRCDIR, "tests/mock/mock_idp.py"),
+             "--cert", os.path.join(self.dir, "ca", "server.pem"),
+             "--key", os.path.join(self.dir, "ca", "server.key"),
+             "--port-file", portfile, "--state-dir", os.path.join(self.dir, "mock")],
+            stdout=open(os.path.join(self.dir, "mock.log"), "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while not (os.path.exists(portfile) and open(portfile).read().strip()):
+            if time.time() > deadline:
+                raise RuntimeError("mock did not start")
+            time.sleep(0.05)
+        self.port = int(open(portfile).read().strip())
+        self.ssl = ssl.create_default_context(cafile=self.ca)
+        self.write_config()
+
+    def write_config(self, extra_accounts=()):
+        """write_config - the daemon's config for self.accounts"""
+        lines = ["socket = %s" % self.sock, "state_dir = %s" % self.state,
+                 "allow_users = root", "refresh_ahead = %d" % self.refresh_ahead, ""]
+        for name in list(self.accounts) + list(extra_accounts):
+            lines += ["[account %s]" % name, "tenant = contoso.test",
+                      "client_id = %s" % CLIENT_ID,
+                      "authority = https://127.0.0.1:%d" % self.port,
+                      "ca_file = %s" % self.ca, ""]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines))
+
+    def control(self, path, obj=None):
+        """control - call the mock's control API"""
+        data = None if obj is None else json.dumps(obj).encode()
+        req = urllib.request.Request("https://127.0.0.1:%d/_mock/%s" % (self.port, path),
+                                     data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
+            return json.loads(r.read().decode())
+
+    def mockctl(self, *args):
+        """mockctl - run tests/mock/mockctl, return stdout"""
+        return subprocess.run(
+            [sys.executable, os.path.join(TOP_SRCDIR, "tests/mock/mockctl"),
+             "--url", "https://127.0.0.1:%d" % self.port, "--ca", self.ca] + list(args),
+            check=True, capture_output=True, text=True).stdout
+
+    def grant(self, user):
+        """grant - a fresh refresh token for user (kept out of any output)"""
+        return self.mockctl("grant", "--user", user, "--client-id", CLIENT_ID,
+                            "--tenant", "contoso.test").strip()
+
+    def settings(self, **kw):
+        args = ["settings"]
+        for k, v in kw.items():
+            args += ["--" + k.replace("_", "-"), str(v)]
+        self.mockctl(*args)
+
+    def stats(self):
+        return json.loads(self.mockctl("stats"))
+
+    def token_requests(self, outcome=None):
+        tr = self.stats()["token_requests"]
+        return tr["total"] if outcome is None else tr["by_outcome"].get(outcome, 0)
+
+    def cli(self, *args, stdin=None):
+        """cli - run oauth2-token-helper with our config"""
+        return subprocess.run([HELPER, "-c", self.conf] + list(args), input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    def import_rt(self, account, user=None):
+        r = self.cli("import", account, stdin=self.grant(user or account) + "\n")
+        if r.returncode != 0:
+            raise RuntimeError("import failed: " + r.stderr)
+
+    def start(self):
+        """start - run the daemon and wait for its socket"""
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.daemon = subprocess.Popen([HELPER, "-c", self.conf, "serve"],
+                                       stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while not os.path.exists(self.sock):
+            if time.time() > deadline or self.daemon.poll() is not None:
+                raise RuntimeError("daemon did not start: " + open(self.log).read())
+            time.sleep(0.02)
+
+    def stop(self, sig=15):
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(sig)
+            try:
+                self.daemon.wait(10)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        rc = self.daemon.returncode if self.daemon is not None else None
+        self.daemon = None
+        return rc
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.sock)
+        return s
+
+    def ask(self, name, key, sock=None):
+        """ask - one socketmap request; returns the reply text"""
+        own = sock is None
+        s = self.connect() if own else sock
+        try:
+            s.sendall(netstring(("%s %s" % (name, key)).encode()))
+            return read_netstring(s)
+        finally:
+            if own:
+                s.close()
+
+    def logtext(self):
+        return open(self.log).read() if os.path.exists(self.log) else ""
+
+    def close(self):
+        self.stop()
+        if self.mock is not None:
+            self.mock.kill()
+            self.mock.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
