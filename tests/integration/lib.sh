@@ -287,6 +287,16 @@ mock_stat() {
     mockctl stats --path "$1"
 }
 
+# mock_snapshot - save the counters now, for consistent reads with snap_stat
+mock_snapshot() {
+    mockctl stats >"$T/mock/stats.json"
+}
+
+# snap_stat PATH - one counter from the last mock_snapshot
+snap_stat() {
+    "$PYTHON3" "$MOCKDIR/mockctl" stats --file "$T/mock/stats.json" --path "$1"
+}
+
 # ---- Postfix instances ---------------------------------------------------
 
 # postfix_instance NAME - dirs and a common main.cf; sets PF_DIR
