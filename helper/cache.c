@@ -246,9 +246,18 @@ struct acct *cache_find(struct cache *c, const char *name)
     return NULL;
 }
 
-/* fail - record a failure that needs a person */
-static void fail_permanent(struct acct *a, const char *msg)
+/* note_failure - remember a failure for status, beyond the next success */
+static void note_failure(struct acct *a, const char *msg, long code)
 {
+    a->last_failure = cache_now_ms() / 1000;
+    a->last_code = code;
+    snprintf(a->last_failure_msg, sizeof(a->last_failure_msg), "%s", msg);
+}
+
+/* fail - record a failure that needs a person */
+static void fail_permanent(struct acct *a, const char *msg, long code)
+{
+    note_failure(a, msg, code);
     a->last = LAST_PERMANENT;
     a->timer_ms = 0;
     a->next_try_ms = 0;
@@ -284,7 +293,7 @@ static struct http_request *begin(struct acct *a, int nonblock)
             return NULL;
         }
         a->refreshing = 0;
-        fail_permanent(a, err);
+        fail_permanent(a, err, 0);
         return NULL;
     }
     if (!a->loaded || state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
@@ -306,13 +315,13 @@ static struct http_request *begin(struct acct *a, int nonblock)
                  "no refresh token yet; needs a person: run oauth2-token-helper import %s",
                  a->conf->name);
         finish_without_transfer(a);
-        fail_permanent(a, msg);
+        fail_permanent(a, msg, 0);
         return NULL;
     }
     if (config_secret_read(a->conf, &secret, err, sizeof(err)) < 0) {
         finish_without_transfer(a);
         snprintf(msg, sizeof(msg), "needs a person: %s", err);
-        fail_permanent(a, msg);
+        fail_permanent(a, msg, 0);
         return NULL;
     }
     req = http_request_new(a->conf, a->st.refresh_token, secret);
@@ -342,6 +351,7 @@ static void complete(struct acct *a, struct token_result *res)
         res->access_token = NULL;
         a->st.obtained_at = now / 1000;
         a->st.expires_at = now / 1000 + res->expires_in;
+        a->st.last_success = now / 1000;
         if (res->refresh_token != NULL) {
             secret_free(a->st.refresh_token);
             a->st.refresh_token = res->refresh_token;
@@ -373,6 +383,7 @@ static void complete(struct acct *a, struct token_result *res)
         if (res->retry_after * 1000 > delay)
             delay = res->retry_after * 1000;
         a->last = LAST_TRANSIENT;
+        note_failure(a, res->message, res->aadsts);
         a->next_try_ms = now + delay;
         a->timer_ms = a->next_try_ms;
         snprintf(a->last_error, sizeof(a->last_error), "refresh failing: %s", res->message);
@@ -383,7 +394,7 @@ static void complete(struct acct *a, struct token_result *res)
         char msg[600];
 
         snprintf(msg, sizeof(msg), "refresh refused: %s", res->message);
-        fail_permanent(a, msg);
+        fail_permanent(a, msg, res->aadsts);
     }
     state_unlock(a->lock_fd);
     a->lock_fd = -1;
@@ -465,6 +476,36 @@ void cache_state_changed(struct cache *c, struct acct *a)
         a->timer_ms = cache_now_ms();
     else if (a->last != LAST_PERMANENT)
         schedule_refresh(a);
+}
+
+/* cache_load - read a's state file if not done yet */
+void cache_load(struct acct *a)
+{
+    if (!a->loaded)
+        load_state(a);
+    a->last_refresh = a->st.last_success;
+}
+
+/* cache_forget - drop a's tokens at once */
+void cache_forget(struct cache *c, struct acct *a)
+{
+    char msg[300];
+
+    if (a->req != NULL) {
+        curl_multi_remove_handle(c->multi, http_request_easy(a->req));
+        http_request_free(a->req);
+        a->req = NULL;
+    }
+    state_unlock(a->lock_fd);
+    a->lock_fd = -1;
+    a->refreshing = 0;
+    state_clear(&a->st);
+    memset(&a->stamp, 0, sizeof(a->stamp));
+    a->loaded = 1;
+    snprintf(msg, sizeof(msg),
+             "tokens revoked here; needs a person: run oauth2-token-helper import %s",
+             a->conf->name);
+    fail_permanent(a, msg, 0);
 }
 
 /* reply_token - format an OK reply */

@@ -49,6 +49,9 @@ struct acct {
     last_result last;
     char last_error[512];
     long long last_refresh; /* unix time of the last completed attempt */
+    long last_code;          /* AADSTS code of the last failure, 0 if none */
+    long long last_failure;  /* unix time of the last failure, 0 if none */
+    char last_failure_msg[512]; /* kept after a later success, for status */
     int save_pending;       /* a rotated refresh token is not on disk yet */
 };
 
@@ -95,6 +98,12 @@ long long cache_next_timer_ms(const struct cache *c);
 
 /* cache_refresh_sync - the CLI's path: refresh a now under its lock, unless a token is servable */
 int cache_refresh_sync(struct cache *c, struct acct *a);
+
+/* cache_load - read a's state file if not done yet (the CLI's view without a daemon) */
+void cache_load(struct acct *a);
+
+/* cache_forget - drop a's tokens at once (revoke); it needs a new grant to work again */
+void cache_forget(struct cache *c, struct acct *a);
 
 /* cache_servable - whether a's token may be handed out now */
 int cache_servable(const struct acct *a, long long now_s);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ini.h"
@@ -51,6 +52,8 @@ static const struct config_key {
     {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL},
     {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), ""},
     {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), ""},
+    {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires),
+     ""},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -315,6 +318,21 @@ static int finish_account(struct config *cfg, struct account_conf *a, char *err,
     }
     if (a->endpoint == NULL)
         return -1;
+    if (a->client_secret_expires[0] != '\0') {
+        struct tm tm;
+        char *end;
+
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(a->client_secret_expires, "%Y-%m-%d", &tm);
+        if (end == NULL || *end != '\0' || tm.tm_year < 100) {
+            snprintf(err, errsize,
+                     "%s: account %s: client_secret_expires \"%.32s\" must be a date such as "
+                     "2027-06-30 (the Expires column under Certificates & secrets)",
+                     cfg->path, a->name, a->client_secret_expires);
+            return -1;
+        }
+        a->secret_expires = (long long)timegm(&tm);
+    }
     if (!https_ok(a->endpoint)) {
         snprintf(err, errsize, "%s: account %s: token endpoint \"%.128s\" must be an https:// URL",
                  cfg->path, a->name, a->endpoint);

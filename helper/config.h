@@ -33,8 +33,10 @@ struct account_conf {
     char *authority;
     char *token_endpoint;
     char *ca_file;
+    char *client_secret_expires;
     /* Derived by config_load: */
-    char *endpoint; /* the token endpoint actually used */
+    char *endpoint;            /* the token endpoint actually used */
+    long long secret_expires;  /* client_secret_expires as unix time, 0 if unset */
 };
 
 struct config {

@@ -6,6 +6,9 @@
  *     oauth2-token-helper [-c FILE] token ACCOUNT [--format raw|xoauth2|oauthbearer|json]
  *     oauth2-token-helper [-c FILE] import ACCOUNT    (refresh token on stdin)
  *     oauth2-token-helper [-c FILE] [-v] config-check
+ *     oauth2-token-helper [-c FILE] status [ACCOUNT...] [--json]
+ *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
+ *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *
  * DIAGNOSTICS
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
@@ -37,6 +40,7 @@
 #include "server.h"
 #include "sockclient.h"
 #include "state.h"
+#include "status.h"
 
 #define EX_OK_ 0
 #define EX_USAGE_ 64
@@ -56,7 +60,12 @@ static int usage(void)
             "  token ACCOUNT [--format raw|xoauth2|oauthbearer|json]\n"
             "                             print an access token\n"
             "  import ACCOUNT             store a refresh token read from standard input\n"
-            "  config-check               check the configuration and file permissions\n");
+            "  config-check               check the configuration and file permissions\n"
+            "  status [ACCOUNT...] [--json]\n"
+            "                             show each account's tokens, expiries and errors\n"
+            "  check [-w DAYS] [-c DAYS] [ACCOUNT...]\n"
+            "                             monitoring plugin (exit 0/1/2/3)\n"
+            "  revoke ACCOUNT             forget an account's tokens here\n");
     return EX_USAGE_;
 }
 
@@ -327,6 +336,7 @@ static int cmd_import(const char *file, int argc, char **argv)
     memset(&st, 0, sizeof(st));
     st.refresh_token = rt;
     st.rt_stored = (long long)time(NULL);
+    st.authorized = st.rt_stored;
     if (state_save(cfg->state_dir, argv[0], &st, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
         rc = EX_TEMPFAIL_;
@@ -345,6 +355,241 @@ static int cmd_import(const char *file, int argc, char **argv)
                    "starts\n",
                    argv[0]);
     }
+    config_free(cfg);
+    return rc;
+}
+
+/* collect_status - status objects of the named accounts (all when none); -1 on a bad name */
+static int collect_status(struct config *cfg, char **names, int n, json_object *out,
+                          int *daemon_running)
+{
+    struct cache *c = NULL;
+    char *data = malloc(SOCKETMAP_MAX_REPLY);
+    size_t i;
+    int rc = 0;
+
+    *daemon_running = 1;
+    if (data == NULL)
+        return -1;
+    for (i = 0; i < (n > 0 ? (size_t)n : cfg->n_accounts); i++) {
+        const char *name = n > 0 ? names[i] : cfg->accounts[i].name;
+        socketmap_status status;
+        json_object *st = NULL;
+        char err[512];
+
+        if (config_find(cfg, name) == NULL) {
+            fprintf(stderr, "oauth2-token-helper: account %s is not in %s\n", name, cfg->path);
+            rc = -1;
+            break;
+        }
+        if (*daemon_running &&
+            sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status, data,
+                             SOCKETMAP_MAX_REPLY, err, sizeof(err)) == SOCKCLIENT_OK &&
+            status == SOCKETMAP_OK)
+            st = json_tokener_parse(data);
+        else
+            *daemon_running = 0;
+        if (st == NULL) {
+            struct acct *a;
+
+            if (c == NULL && (c = cache_new(cfg, NULL)) == NULL) {
+                rc = -1;
+                break;
+            }
+            a = cache_find(c, name);
+            cache_load(a);
+            st = status_json(a);
+        }
+        json_object_array_add(out, st);
+    }
+    cache_free(c);
+    free(data);
+    return rc;
+}
+
+/* cmd_status - show every account's state */
+static int cmd_status(const char *file, int argc, char **argv)
+{
+    struct config *cfg;
+    json_object *all = json_object_new_array();
+    char *names[argc + 1];
+    int n = 0;
+    int as_json = 0;
+    int running;
+    int rc = EX_OK_;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else if (argv[i][0] == '-')
+            return usage();
+        else
+            names[n++] = argv[i];
+    }
+    cfg = load_config(file);
+    if (cfg == NULL) {
+        json_object_put(all);
+        return EX_CONFIG_;
+    }
+    if (collect_status(cfg, names, n, all, &running) < 0) {
+        rc = EX_NOUSER_;
+    } else if (as_json) {
+        printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY));
+    } else {
+        size_t k;
+
+        if (!running)
+            printf("The token daemon is not running (no answer on %s); showing the state "
+                   "files.\n\n",
+                   cfg->socket);
+        for (k = 0; k < json_object_array_length(all); k++) {
+            status_print(stdout, json_object_array_get_idx(all, k), running);
+            printf("\n");
+        }
+    }
+    json_object_put(all);
+    config_free(cfg);
+    return rc;
+}
+
+/* cmd_check - Nagios plugin conventions: one line, perfdata, exit 0/1/2/3 */
+static int cmd_check(const char *file, int argc, char **argv)
+{
+    static const char *words[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+    struct config *cfg;
+    json_object *all = json_object_new_array();
+    char *names[argc + 1];
+    char lines[8192] = "";
+    char summary[600] = "";
+    long warn = 30;
+    long crit = 7;
+    long min_days = -1;
+    int counts[4] = {0, 0, 0, 0};
+    check_level worst = CHECK_OK;
+    int n = 0;
+    int running;
+    size_t k;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        char *end;
+
+        if ((strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) && i + 1 < argc) {
+            warn = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || warn < 0)
+                return CHECK_UNKNOWN;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) &&
+                   i + 1 < argc) {
+            crit = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || crit < 0)
+                return CHECK_UNKNOWN;
+        } else if (argv[i][0] == '-') {
+            printf("OAUTH2 UNKNOWN - usage: check [-w DAYS] [-c DAYS] [ACCOUNT...]\n");
+            return CHECK_UNKNOWN;
+        } else {
+            names[n++] = argv[i];
+        }
+    }
+    cfg = load_config(file);
+    if (cfg == NULL) {
+        printf("OAUTH2 UNKNOWN - configuration error (run oauth2-token-helper config-check)\n");
+        json_object_put(all);
+        return CHECK_UNKNOWN;
+    }
+    if (collect_status(cfg, names, n, all, &running) < 0) {
+        printf("OAUTH2 UNKNOWN - unknown account\n");
+        json_object_put(all);
+        config_free(cfg);
+        return CHECK_UNKNOWN;
+    }
+    for (k = 0; k < json_object_array_length(all); k++) {
+        json_object *st = json_object_array_get_idx(all, k);
+        char why[400];
+        long days;
+        check_level lv = status_check(st, warn, crit, why, sizeof(why), &days);
+        size_t used = strlen(lines);
+
+        if (!running && lv < CHECK_CRITICAL) {
+            lv = CHECK_CRITICAL;
+            snprintf(why, sizeof(why), "the token daemon is not running");
+        }
+        counts[lv]++;
+        if (days >= 0 && (min_days < 0 || days < min_days))
+            min_days = days;
+        snprintf(lines + used, sizeof(lines) - used, "%s: %s - %s\n",
+                 json_object_get_string(json_object_object_get(st, "account")), words[lv], why);
+        if (lv > worst || summary[0] == '\0') {
+            if (lv > worst || lv != CHECK_OK)
+                snprintf(summary, sizeof(summary), "%s: %s",
+                         json_object_get_string(json_object_object_get(st, "account")), why);
+            if (lv > worst)
+                worst = lv;
+        }
+    }
+    if (worst == CHECK_OK)
+        snprintf(summary, sizeof(summary), "%zu account%s can get tokens",
+                 json_object_array_length(all), json_object_array_length(all) == 1 ? "" : "s");
+    printf("OAUTH2 %s - %s | accounts=%zu ok=%d warning=%d critical=%d", words[worst], summary,
+           json_object_array_length(all), counts[0], counts[1], counts[2]);
+    if (min_days >= 0)
+        printf(" min_days_left=%ld;%ld;%ld", min_days, warn, crit);
+    printf("\n%s", lines);
+    json_object_put(all);
+    config_free(cfg);
+    return worst;
+}
+
+/* cmd_revoke - forget an account's tokens here, and say how to revoke the grant */
+static int cmd_revoke(const char *file, int argc, char **argv)
+{
+    struct config *cfg;
+    socketmap_status status;
+    char path[4096];
+    char err[512];
+    char reply[256];
+    int fd;
+    int rc = EX_OK_;
+
+    if (argc != 1 || argv[0][0] == '-')
+        return usage();
+    cfg = load_config(file);
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    if (config_find(cfg, argv[0]) == NULL) {
+        fprintf(stderr, "oauth2-token-helper: account %s is not in %s\n", argv[0], cfg->path);
+        config_free(cfg);
+        return EX_NOUSER_;
+    }
+    fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
+    snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
+    if (fd < 0 || (unlink(path) < 0 && errno != ENOENT)) {
+        fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
+                fd < 0 ? err : strerror(errno));
+        rc = EX_TEMPFAIL_;
+    }
+    state_unlock(fd);
+    if (sockclient_query(cfg->socket, NULL, "forget", argv[0], DAEMON_TIMEOUT_MS, &status, reply,
+                         sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK) {
+        if (status != SOCKETMAP_OK) {
+            fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply);
+            rc = EX_UNAVAILABLE_;
+        } else {
+            printf("account %s: the running daemon dropped its tokens\n", argv[0]);
+        }
+    }
+    if (rc == EX_OK_)
+        printf("account %s: refresh token and access token removed from %s\n"
+               "\n"
+               "This host can no longer get tokens for it. The grant itself is still valid at\n"
+               "the identity platform until you revoke it there:\n"
+               "  - Microsoft Entra admin center > Users > the user > Revoke sessions\n"
+               "    (or PowerShell: Revoke-MgUserSignInSession -UserId USER), which ends every\n"
+               "    refresh token of that user;\n"
+               "  - or Enterprise applications > the app > Permissions: remove the consent;\n"
+               "  - for a client secret: App registrations > the app > Certificates & secrets:\n"
+               "    delete the secret.\n",
+               argv[0], cfg->state_dir);
     config_free(cfg);
     return rc;
 }
@@ -417,5 +662,11 @@ int main(int argc, char **argv)
         return cmd_import(file, argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "config-check") == 0)
         return cmd_config_check(file, verbose);
+    if (strcmp(argv[i], "status") == 0)
+        return cmd_status(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "check") == 0)
+        return cmd_check(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "revoke") == 0)
+        return cmd_revoke(file, argc - i - 1, argv + i + 1);
     return usage();
 }

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "log.h"
 #include "netstring.h"
+#include "status.h"
 
 #define MAX_CLIENTS 4096
 #define CLIENT_IDLE_MS 60000
@@ -277,8 +278,10 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         return;
     }
     if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 &&
-        strcmp(name, "reload") != 0) {
-        client_reply(cl, SOCKETMAP_PERM, "unknown request: use token, account or reload");
+        strcmp(name, "reload") != 0 && strcmp(name, "status") != 0 &&
+        strcmp(name, "forget") != 0) {
+        client_reply(cl, SOCKETMAP_PERM,
+                     "unknown request: use token, account, status, reload or forget");
         return;
     }
     a = cache_find(s->cache, key);
@@ -294,6 +297,27 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cache_state_changed(s->cache, a);
         log_info("account=%s: state reloaded", a->conf->name);
         client_reply(cl, SOCKETMAP_OK, "reloaded");
+        return;
+    }
+    if (strcmp(name, "status") == 0) {
+        json_object *st = status_json(a);
+
+        if (st == NULL) {
+            client_reply(cl, SOCKETMAP_TEMP, "out of memory");
+            return;
+        }
+        client_reply(cl, SOCKETMAP_OK, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
+        json_object_put(st);
+        return;
+    }
+    if (strcmp(name, "forget") == 0) {
+        if (cl->uid != 0 && cl->uid != geteuid()) {
+            client_reply(cl, SOCKETMAP_PERM, "only root or the daemon's user may revoke");
+            return;
+        }
+        cache_forget(s->cache, a);
+        log_info("account=%s: tokens revoked by uid %u", a->conf->name, (unsigned)cl->uid);
+        client_reply(cl, SOCKETMAP_OK, "forgotten");
         return;
     }
     snprintf(cl->kind, sizeof(cl->kind), "%s", name);

@@ -132,6 +132,8 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     st->expires_at = json_time(obj, "expires_at");
     st->obtained_at = json_time(obj, "obtained_at");
     st->rt_stored = json_time(obj, "refresh_token_stored");
+    st->authorized = json_time(obj, "authorized");
+    st->last_success = json_time(obj, "last_success");
     if (st->access_token == NULL)
         st->expires_at = 0;
     rc = 0;
@@ -206,6 +208,8 @@ int state_save(const char *dir, const char *name, const struct account_state *st
         json_object_object_add(obj, "obtained_at", json_object_new_int64(st->obtained_at));
     }
     json_object_object_add(obj, "refresh_token_stored", json_object_new_int64(st->rt_stored));
+    json_object_object_add(obj, "authorized", json_object_new_int64(st->authorized));
+    json_object_object_add(obj, "last_success", json_object_new_int64(st->last_success));
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY);
     text_len = strlen(text);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);

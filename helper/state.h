@@ -26,6 +26,8 @@ struct account_state {
     long long expires_at;  /* of access_token, unix time */
     long long obtained_at; /* of access_token */
     long long rt_stored;   /* when refresh_token was last written */
+    long long authorized;  /* when a person last imported or authorized it */
+    long long last_success; /* last successful refresh: the refresh token's last use */
 };
 
 /* A file's identity, to notice that someone else replaced it. */

@@ -80,6 +80,7 @@ class Fixture:
         os.chmod(self.dir, 0o755)
         self.daemon = None
         self.mock = None
+        self.stderr_seen = []
         self.accounts = list(accounts)
         self.refresh_ahead = refresh_ahead
         self.state = os.path.join(self.dir, "state")
@@ -153,9 +154,25 @@ class Fixture:
         return tr["total"] if outcome is None else tr["by_outcome"].get(outcome, 0)
 
     def cli(self, *args, stdin=None):
-        """cli - run oauth2-token-helper with our config"""
-        return subprocess.run([HELPER, "-c", self.conf] + list(args), input=stdin,
-                              capture_output=True, text=True, timeout=60)
+        """cli - run oauth2-token-helper with our config; its stderr is kept for leak_check"""
+        r = subprocess.run([HELPER, "-c", self.conf] + list(args), input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        self.stderr_seen.append(r.stderr)
+        if args and args[0] != "token":
+            self.stderr_seen.append(r.stdout)
+        return r
+
+    def leak_check(self):
+        """leak_check - every token and secret the mock issued, searched for in every log,
+        in the CLI's messages and in every output but token's stdout; returns the hits"""
+        issued_path = os.path.join(self.dir, "mock", "issued-secrets")
+        issued = [x for x in open(issued_path).read().split() if len(x) >= 16] \
+            if os.path.exists(issued_path) else []
+        texts = {"daemon log": self.logtext(),
+                 "mock log": open(os.path.join(self.dir, "mock.log")).read(),
+                 "CLI messages": "\n".join(self.stderr_seen)}
+        return ["%s holds secret #%d" % (where, i)
+                for where, text in texts.items() for i, sec in enumerate(issued) if sec in text]
 
     def import_rt(self, account, user=None):
         r = self.cli("import", account, stdin=self.grant(user or account) + "\n")

@@ -195,6 +195,8 @@ def main():
         t.ok(False, "test crashed: %s" % e)
         t.diag(fx.logtext())
     finally:
+        leaks = fx.leak_check()
+        t.ok(not leaks, "no token or secret in any log or message (%s)" % (", ".join(leaks) or "none"))
         fx.close()
     return t.done()
 
