@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,12 @@
 #include "status.h"
 
 #define MAX_CLIENTS 4096
+/* Descriptors kept for libcurl's connections, state and lock files, syslog. */
+#define FD_RESERVE 64
+/* After EMFILE with nobody to evict, accept() is tried again this much later. */
+#define ACCEPT_RETRY_MS 1000
+/* At most one "cannot take more clients" warning this often. */
+#define ACCEPT_WARN_MS 60000
 #define CLIENT_IDLE_MS 60000
 #define CLIENT_WAIT_MS 30000
 #define REPLY_MAX (SASLWIRE_MAX_TOKEN + 1024)
@@ -57,6 +64,10 @@ struct server {
     size_t cap_clients;
     struct curl_waitfd *wfds;
     size_t cap_wfds;
+    size_t max_clients;         /* MAX_CLIENTS, or fewer under a low RLIMIT_NOFILE */
+    int accept_paused;          /* listening socket not polled: table full or EMFILE */
+    long long accept_resume_ms; /* when to try accept() again; 0: when a client goes */
+    long long accept_warned_ms; /* last warning about it */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -339,24 +350,83 @@ static void client_close(struct server *s, size_t i)
     explicit_bzero(cl->in, sizeof(cl->in));
     s->clients[i] = s->clients[s->n_clients - 1];
     s->n_clients--;
+    /* A slot and a descriptor are free again. */
+    s->accept_paused = 0;
 }
 
-/* accept_clients - take every pending connection */
+/* client_busy - one of the client's requests is being answered */
+static int client_busy(const struct client *cl)
+{
+    return cl->waiting != NULL || cl->out != NULL || cl->close_after;
+}
+
+/* evict_idle - close the client idle longest (no request being answered); 0 when none is */
+static int evict_idle(struct server *s)
+{
+    size_t victim = s->n_clients;
+    size_t i;
+
+    for (i = 0; i < s->n_clients; i++) {
+        const struct client *cl = &s->clients[i];
+
+        if (client_busy(cl))
+            continue;
+        if (victim == s->n_clients || cl->deadline_ms < s->clients[victim].deadline_ms)
+            victim = i;
+    }
+    if (victim == s->n_clients)
+        return 0;
+    client_close(s, victim);
+    return 1;
+}
+
+/* pause_accept - stop polling the listening socket; retry_ms 0 waits for a client to go */
+static void pause_accept(struct server *s, const char *why, long long retry_ms)
+{
+    long long now = cache_now_ms();
+
+    s->accept_paused = 1;
+    s->accept_resume_ms = retry_ms > 0 ? now + retry_ms : 0;
+    if (s->accept_warned_ms == 0 || now - s->accept_warned_ms >= ACCEPT_WARN_MS) {
+        s->accept_warned_ms = now;
+        log_warn("not accepting connections for now: %s (%zu clients, every one busy); new "
+                 "callers wait in the listen queue",
+                 why, s->n_clients);
+    }
+}
+
+/*
+ * accept_clients - take every pending connection
+ *
+ * With the client table full, or no descriptor left (EMFILE), the client
+ * idle longest makes room; when every client is busy, accepting pauses
+ * (the listening socket is not polled) until one goes, so that neither
+ * case spins the loop.
+ */
 static void accept_clients(struct server *s)
 {
     for (;;) {
         struct ucred cred;
         socklen_t clen = sizeof(cred);
         struct client *cl;
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd;
 
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("accept: %s", strerror(errno));
+        if (s->n_clients >= s->max_clients && !evict_idle(s)) {
+            pause_accept(s, "the client table is full", 0);
             return;
         }
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-            s->n_clients >= MAX_CLIENTS) {
+        fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+
+            if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+                return;
+            if ((e == EMFILE || e == ENFILE) && evict_idle(s))
+                continue;
+            pause_accept(s, strerror(e), ACCEPT_RETRY_MS);
+            return;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
             close(fd);
             continue;
         }
@@ -366,7 +436,8 @@ static void accept_clients(struct server *s)
 
             if (grown == NULL) {
                 close(fd);
-                continue;
+                pause_accept(s, "out of memory", ACCEPT_RETRY_MS);
+                return;
             }
             s->clients = grown;
             s->cap_clients = ncap;
@@ -387,15 +458,20 @@ static void accept_clients(struct server *s)
     }
 }
 
-/* client_read - read and handle requests; -1 to close */
+/*
+ * client_read - read, and handle requests one at a time; -1 to close
+ *
+ * A client is read even while one of its requests is being answered, so
+ * that a hang-up is noticed (libcurl's poll reports no POLLHUP on its own:
+ * an unread hang-up would wake the loop for ever). What it sends ahead is
+ * kept for later, up to the input buffer; more than that is abuse.
+ */
 static int client_read(struct server *s, struct client *cl)
 {
     for (;;) {
         ssize_t n;
 
-        if (cl->waiting != NULL || cl->out != NULL || cl->close_after)
-            return 0; /* one request at a time */
-        if (cl->in_len > 0) {
+        if (!client_busy(cl) && cl->in_len > 0) {
             const char *payload;
             size_t plen;
             size_t used;
@@ -419,14 +495,15 @@ static int client_read(struct server *s, struct client *cl)
             }
         }
         if (cl->in_len == sizeof(cl->in))
-            return -1;
+            return -1; /* over the request limit, or too much sent ahead of our replies */
         n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
         if (n <= 0)
             return -1;
         cl->in_len += (size_t)n;
-        cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+        if (!client_busy(cl))
+            cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
     }
 }
 
@@ -493,15 +570,14 @@ static struct curl_waitfd *build_waitfds(struct server *s, unsigned *n)
         s->cap_wfds = need * 2;
     }
     s->wfds[0] = (struct curl_waitfd){.fd = sig_pipe[0], .events = CURL_WAIT_POLLIN};
-    s->wfds[1] = (struct curl_waitfd){.fd = s->listen_fd, .events = CURL_WAIT_POLLIN};
+    s->wfds[1] = (struct curl_waitfd){.fd = s->listen_fd,
+                                      .events = s->accept_paused ? 0 : CURL_WAIT_POLLIN};
     for (i = 0; i < s->n_clients; i++) {
         struct client *cl = &s->clients[i];
-        short ev = 0;
+        short ev = CURL_WAIT_POLLIN;
 
         if (cl->out != NULL)
             ev |= CURL_WAIT_POLLOUT;
-        else if (cl->waiting == NULL)
-            ev |= CURL_WAIT_POLLIN;
         s->wfds[i + 2] = (struct curl_waitfd){.fd = cl->fd, .events = ev};
     }
     *n = (unsigned)need;
@@ -520,6 +596,8 @@ static int poll_timeout(struct server *s)
     for (i = 0; i < s->n_clients; i++)
         if (next == 0 || s->clients[i].deadline_ms < next)
             next = s->clients[i].deadline_ms;
+    if (s->accept_paused && s->accept_resume_ms != 0 && (next == 0 || s->accept_resume_ms < next))
+        next = s->accept_resume_ms;
     t = next == 0 ? 3600000 : next - now;
     if (t < 0)
         t = 0;
@@ -587,23 +665,30 @@ static int serve_loop(struct server *s, const char *config_file)
             rev = wfds[i + 2].revents;
             if (wfds[i + 2].fd != cl->fd)
                 continue;
+            /* A reply just finished may leave a request read ahead to handle. */
             if (((rev & CURL_WAIT_POLLOUT) && client_write(cl) < 0) ||
-                ((rev & CURL_WAIT_POLLIN) && client_read(s, cl) < 0)) {
+                (((rev & CURL_WAIT_POLLIN) || (!client_busy(cl) && cl->in_len > 0)) &&
+                 client_read(s, cl) < 0)) {
                 client_close(s, i);
                 continue;
             }
         }
-        if (wfds[1].revents & CURL_WAIT_POLLIN)
+        now = cache_now_ms();
+        if (s->accept_paused && s->accept_resume_ms != 0 && s->accept_resume_ms <= now)
+            s->accept_paused = 0;
+        if ((wfds[1].revents & CURL_WAIT_POLLIN) && !s->accept_paused)
             accept_clients(s);
         /* Waiters whose refresh ended; replies written at once when possible. */
-        now = cache_now_ms();
         for (i = s->n_clients; i-- > 0;) {
             struct client *cl = &s->clients[i];
 
-            if (cl->waiting != NULL && !answer(s, cl) && cl->deadline_ms <= now) {
+            if (cl->waiting != NULL && !answer(s, cl)) {
+                if (cl->deadline_ms > now)
+                    continue;
                 client_reply(cl, SOCKETMAP_TEMP, "timed out waiting for a token refresh");
                 cl->waiting = NULL;
-            } else if (cl->waiting == NULL && cl->out == NULL && cl->deadline_ms <= now) {
+            } else if (cl->waiting == NULL && cl->deadline_ms <= now) {
+                /* Idle too long, or a reply the peer has not read for as long. */
                 client_close(s, i);
                 continue;
             }
@@ -611,6 +696,36 @@ static int serve_loop(struct server *s, const char *config_file)
                 client_close(s, i);
         }
     }
+}
+
+/*
+ * raise_fd_limit - lift the soft RLIMIT_NOFILE towards the hard limit, as far
+ * as MAX_CLIENTS needs; returns how many clients fit in what we have
+ */
+static size_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    rlim_t want = MAX_CLIENTS + FD_RESERVE + 16;
+    size_t fit;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return MAX_CLIENTS;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit raised = rl;
+
+        raised.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want) ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)MAX_CLIENTS + FD_RESERVE)
+        return MAX_CLIENTS;
+    fit = rl.rlim_cur > 2 * FD_RESERVE ? (size_t)rl.rlim_cur - FD_RESERVE : (size_t)rl.rlim_cur / 2;
+    if (fit == 0)
+        fit = 1;
+    log_warn("RLIMIT_NOFILE allows only %llu open files: serving at most %zu clients at once "
+             "(raise the hard limit, e.g. LimitNOFILE=%d in the systemd unit)",
+             (unsigned long long)rl.rlim_cur, fit, MAX_CLIENTS + FD_RESERVE + 16);
+    return fit;
 }
 
 /* server_run - bind, drop privileges, serve until SIGTERM */
@@ -628,6 +743,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
         log_error("%s", err);
         return 1;
     }
+    s.max_clients = raise_fd_limit();
     if (setup_signals() < 0 || prepare_state_dir(s.cfg) < 0)
         goto out;
     s.listen_fd = listen_socket(s.cfg);

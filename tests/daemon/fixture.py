@@ -179,17 +179,43 @@ class Fixture:
         if r.returncode != 0:
             raise RuntimeError("import failed: " + r.stderr)
 
-    def start(self):
-        """start - run the daemon and wait for its socket"""
+    def start(self, wrapper=(), timeout=10):
+        """start - run the daemon (under wrapper, e.g. prlimit or valgrind) and wait
+        until its socket accepts connections"""
         if os.path.exists(self.sock):
             os.unlink(self.sock)
-        self.daemon = subprocess.Popen([HELPER, "-c", self.conf, "serve"],
+        self.daemon = subprocess.Popen(list(wrapper) + [HELPER, "-c", self.conf, "serve"],
                                        stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not os.path.exists(self.sock):
+        deadline = time.time() + timeout
+        while True:
             if time.time() > deadline or self.daemon.poll() is not None:
-                raise RuntimeError("daemon did not start: " + open(self.log).read())
+                raise RuntimeError("daemon did not start: " + self.logtext()[-2000:])
+            if os.path.exists(self.sock):
+                try:
+                    self.connect().close()
+                    return
+                except OSError:
+                    pass
             time.sleep(0.02)
+
+    def proc_status(self, field):
+        """proc_status - a number from /proc/PID/status of the daemon (VmRSS, VmHWM, ... in kB)"""
+        with open("/proc/%d/status" % self.daemon.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return -1
+
+    def cpu_ticks(self):
+        """cpu_ticks - user + system clock ticks the daemon has used"""
+        with open("/proc/%d/stat" % self.daemon.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def sanitizer_reports(self):
+        """sanitizer_reports - ASan, LSan or UBSan findings in the daemon's log"""
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+        return [line for line in self.logtext().splitlines() if any(m in line for m in marks)]
 
     def stop(self, sig=15):
         if self.daemon is not None and self.daemon.poll() is None:
@@ -224,6 +250,10 @@ class Fixture:
 
     def close(self):
         self.stop()
+        found = self.sanitizer_reports()
+        if found:
+            # A sanitizer build (configure --enable-sanitizers) found a bug in the daemon.
+            print("Bail out! sanitizer report in the daemon log: %s" % found[0][:200], flush=True)
         if self.mock is not None:
             self.mock.kill()
             self.mock.wait()
