@@ -210,6 +210,8 @@ void cache_reload(struct cache *c, const struct config *cfg)
             fresh[i].st = old->st;
             fresh[i].stamp = old->stamp;
             fresh[i].loaded = old->loaded;
+            fresh[i].save_pending = old->save_pending;
+            fresh[i].save_retry_ms = old->save_pending ? cache_now_ms() : 0;
             memset(&old->st, 0, sizeof(old->st));
         }
     }
@@ -362,10 +364,18 @@ static void complete(struct acct *a, struct token_result *res)
         if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) <
             0) {
             /* The old refresh token stays on disk; keep the new one in memory
-             * and try again at the next refresh. */
+             * and write it as soon as the disk lets us (save_retry). */
             log_error("account=%s: %s", a->conf->name, err);
+            if (a->save_pending) {
+                a->save_retry_ms = now + backoff_ms(++a->save_failures);
+                log_warn("account=%s: the rotated refresh token is kept in memory; writing it "
+                         "again in %llds",
+                         a->conf->name, (a->save_retry_ms - now + 999) / 1000);
+            }
         } else {
             a->save_pending = 0;
+            a->save_failures = 0;
+            a->save_retry_ms = 0;
         }
         a->last = LAST_OK;
         a->failures = 0;
@@ -566,6 +576,40 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
     return cache_answer(c, a, kind, status, data, datasize);
 }
 
+/*
+ * save_retry - write a rotated refresh token that an earlier save could not
+ * (full disk, I/O error), so that a crash before the next refresh does not
+ * fall back to the superseded one on disk
+ */
+static void save_retry(struct acct *a)
+{
+    long long now = cache_now_ms();
+    char err[512];
+    int fd = state_lock(a->cfg->state_dir, a->conf->name, 1, err, sizeof(err));
+
+    if (fd < 0) {
+        a->save_retry_ms = now + CACHE_LOCK_RETRY_MS;
+        return;
+    }
+    if (state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
+        /* Replaced meanwhile (import): that file wins; the next refresh reads it. */
+        a->save_pending = 0;
+        a->save_failures = 0;
+        a->save_retry_ms = 0;
+    } else if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err,
+                          sizeof(err)) < 0) {
+        a->save_retry_ms = now + backoff_ms(++a->save_failures);
+        log_error("account=%s: %s; trying again in %llds", a->conf->name, err,
+                  (a->save_retry_ms - now + 999) / 1000);
+    } else {
+        log_info("account=%s: the rotated refresh token is now on disk", a->conf->name);
+        a->save_pending = 0;
+        a->save_failures = 0;
+        a->save_retry_ms = 0;
+    }
+    state_unlock(fd);
+}
+
 /* cache_run_timers - start the refreshes that are due */
 void cache_run_timers(struct cache *c)
 {
@@ -575,6 +619,9 @@ void cache_run_timers(struct cache *c)
     for (i = 0; i < c->n; i++) {
         struct acct *a = &c->accts[i];
 
+        if (a->save_pending && a->save_retry_ms != 0 && a->save_retry_ms <= now &&
+            !a->refreshing && a->req == NULL)
+            save_retry(a);
         if (a->timer_ms == 0 || a->timer_ms > now || a->req != NULL)
             continue;
         if (a->last == LAST_PERMANENT) {
@@ -597,6 +644,9 @@ long long cache_next_timer_ms(const struct cache *c)
 
         if (a->timer_ms != 0 && a->req == NULL && (next == 0 || a->timer_ms < next))
             next = a->timer_ms;
+        if (a->save_pending && a->save_retry_ms != 0 && !a->refreshing && a->req == NULL &&
+            (next == 0 || a->save_retry_ms < next))
+            next = a->save_retry_ms;
     }
     return next;
 }

@@ -16,6 +16,23 @@ Serves HTTPS on loopback until killed:
 
 The chosen port is written to --port-file once the socket listens.
 
+TLS faults (fault tls_untrusted, tls_abort) hit only TLS handshakes that
+ask for the server name in the setting tls_fault_host (default
+"localhost"): a test points the helper's token endpoint at
+https://localhost:PORT, while the control API and Dovecot's introspection
+keep using https://127.0.0.1:PORT (no SNI) and are not disturbed.
+tls_untrusted presents a self-signed certificate no test CA vouches for;
+tls_abort fails the handshake with an alert. A token request arriving on a
+connection set up before the fault began is dropped unanswered, so that
+the client has to handshake again.
+
+Refresh-token rotation: with revoke_old_refresh_tokens, issuing a new
+refresh token revokes the one redeemed (strict rotation). With
+revoke_superseded, redeeming a refresh token revokes every refresh token
+of the grant issued before it: a client that ever goes back to an older
+token than one it has used fails (the crash tests rely on this), while a
+token that was issued but never used does not invalidate its parent.
+
 Security notes: this is test code, but the tests grep every log for leaked
 secrets, so the mock itself never logs a token or a secret. Everything it
 issues or accepts is appended to STATE_DIR/issued-secrets, one per line,
@@ -41,7 +58,8 @@ B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 MAX_BODY = 1 << 20
 DEFAULT_SCOPE = "https://outlook.office.com/SMTP.Send"
 FAULTS = ("none", "http500", "http429", "hang", "garbage", "truncated",
-          "invalid_grant")
+          "invalid_grant", "tls_untrusted", "tls_abort")
+TLS_FAULTS = ("tls_untrusted", "tls_abort")
 
 
 def b64url(data):
@@ -78,7 +96,9 @@ class MockState:
             "retry_after": 5,
             "fault_count": 0,          # 0: fault applies until cleared
             "revoke_old_refresh_tokens": False,
+            "revoke_superseded": False,
             "token_delay": 0.0,        # seconds to wait before answering /token
+            "tls_fault_host": "localhost",
         }
         self.start = time.time()
         self.reset_stats()
@@ -115,8 +135,10 @@ class MockState:
     def new_refresh_token(self, grant_id):
         """new_refresh_token - issue an opaque refresh token for a grant"""
         rt = "0.A" + random_chars(300)
+        grant = self.grants[grant_id]
+        grant["seq"] = grant.get("seq", 0) + 1
         self.refresh[rt] = {"grant": grant_id, "revoked": False,
-                            "issued": time.time()}
+                            "issued": time.time(), "seq": grant["seq"]}
         self.record_secret(rt)
         return rt
 
@@ -289,8 +311,15 @@ class Handler(BaseHTTPRequestHandler):
                     st.settings["fault"] = "none"
             retry_after = st.settings["retry_after"]
             client_id = f.get("client_id", "")
-            if fault != "none":
+            if fault in TLS_FAULTS:
+                st.count_token("fault_tls_dropped", None, client_id or None)
+            elif fault != "none":
                 st.count_token("fault_" + fault, None, client_id or None)
+        if fault in TLS_FAULTS:
+            # This connection was set up before the fault: drop it unanswered.
+            self.close_connection = True
+            self.log_line(0, "fault=%s dropped a kept-alive connection" % fault)
+            return
         if delay > 0:
             time.sleep(delay)
 
@@ -401,7 +430,7 @@ class Handler(BaseHTTPRequestHandler):
             return entra_error(400, "invalid_grant", 70008,
                                "The refresh token has expired due to "
                                "inactivity.") + ("fault_invalid_grant", user)
-        if rec["revoked"] or grant["revoked"]:
+        if rec["revoked"] or grant["revoked"] or rec["seq"] < grant.get("min_seq", 0):
             return entra_error(400, "invalid_grant", 50173,
                                "The provided grant has expired due to it being "
                                "revoked, a fresh auth token is needed. The user "
@@ -419,6 +448,8 @@ class Handler(BaseHTTPRequestHandler):
         token, exp = st.new_access_token(grant, scope)
         if st.settings["revoke_old_refresh_tokens"]:
             rec["revoked"] = True
+        if st.settings["revoke_superseded"]:
+            grant["min_seq"] = max(grant.get("min_seq", 0), rec["seq"])
         new_rt = st.new_refresh_token(rec["grant"])
         lifetime = exp - int(time.time())
         return 200, {
@@ -541,11 +572,32 @@ class MockServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, ctx, state):
+    def __init__(self, addr, ctx, state, untrusted_ctx):
         self.ctx = ctx
         self.state = state
         self.stopping = False
+        self.untrusted_ctx = untrusted_ctx
+        ctx.sni_callback = self.sni_callback
         super().__init__(addr, Handler)
+
+    def sni_callback(self, sslsock, server_name, _ctx):
+        """sni_callback - during a TLS fault, fail handshakes for tls_fault_host"""
+        st = self.state
+        with st.lock:
+            fault = st.settings["fault"]
+            if fault not in TLS_FAULTS or server_name != st.settings["tls_fault_host"]:
+                return None
+            if st.settings["fault_count"] > 0:
+                st.settings["fault_count"] -= 1
+                if st.settings["fault_count"] == 0:
+                    st.settings["fault"] = "none"
+            st.count_token("fault_" + fault)
+        sys.stderr.write("%s mock-idp: TLS handshake fault=%s\n" % (time.strftime("%H:%M:%S"), fault))
+        sys.stderr.flush()
+        if fault == "tls_abort":
+            return ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+        sslsock.context = self.untrusted_ctx
+        return None
 
     def server_bind(self):
         # HTTPServer.server_bind would look up the host name: no DNS here.
@@ -572,6 +624,23 @@ class MockServer(ThreadingHTTPServer):
                 pass
 
 
+def untrusted_context(state_dir):
+    """untrusted_context - a server context with a self-signed certificate for
+    localhost and 127.0.0.1 that no test CA signed (for fault tls_untrusted)"""
+    import subprocess
+    cert = os.path.join(state_dir, "untrusted.pem")
+    key = os.path.join(state_dir, "untrusted.key")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-sha256", "-days", "2", "-subj", "/O=Untrusted/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", key, "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cert", required=True)
@@ -586,7 +655,7 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     state = MockState(args.state_dir)
-    srv = MockServer((args.host, args.port), ctx, state)
+    srv = MockServer((args.host, args.port), ctx, state, untrusted_context(args.state_dir))
     port = srv.server_address[1]
     tmp = args.port_file + ".tmp"
     with open(tmp, "w", encoding="ascii") as f:
