@@ -423,6 +423,7 @@ static void cache_start(struct cache *c, struct acct *a)
     if (req == NULL)
         return;
     a->req = req;
+    a->req_started_ms = cache_now_ms();
     if (curl_multi_add_handle(c->multi, http_request_easy(req)) != CURLM_OK) {
         struct token_result res;
 
@@ -550,8 +551,17 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
         reply_token(a, kind, status, data, datasize);
         return 1;
     }
-    if (a->refreshing)
+    if (a->refreshing) {
+        /* A refresh that takes this long is stuck (a hung identity platform
+         * holds it until the HTTP timeout): serve the still-valid token
+         * rather than keep callers waiting. */
+        if (a->req != NULL && now - a->req_started_ms >= CACHE_REFRESH_PATIENCE_MS &&
+            usable(a, now / 1000)) {
+            reply_token(a, kind, status, data, datasize);
+            return 1;
+        }
         return 0;
+    }
     if (a->last == LAST_PERMANENT &&
         state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp))
         cache_state_changed(c, a);
@@ -636,12 +646,18 @@ void cache_run_timers(struct cache *c)
 /* cache_next_timer_ms - the earliest timer */
 long long cache_next_timer_ms(const struct cache *c)
 {
+    long long now = cache_now_ms();
     long long next = 0;
     size_t i;
 
     for (i = 0; i < c->n; i++) {
         const struct acct *a = &c->accts[i];
+        long long patience = a->req_started_ms + CACHE_REFRESH_PATIENCE_MS;
 
+        /* Wake waiting callers when their patience with a stuck refresh ends. */
+        if (a->req != NULL && patience > now && usable(a, now / 1000) &&
+            (next == 0 || patience < next))
+            next = patience;
         if (a->timer_ms != 0 && a->req == NULL && (next == 0 || a->timer_ms < next))
             next = a->timer_ms;
         if (a->save_pending && a->save_retry_ms != 0 && !a->refreshing && a->req == NULL &&

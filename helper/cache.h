@@ -29,6 +29,8 @@
 #define CACHE_BACKOFF_BASE_S 5
 #define CACHE_BACKOFF_CAP_S 300
 #define CACHE_LOCK_RETRY_MS 500
+/* How long callers wait for a refresh in flight while a usable token exists. */
+#define CACHE_REFRESH_PATIENCE_MS 3000
 
 typedef enum { LAST_NONE, LAST_OK, LAST_TRANSIENT, LAST_PERMANENT } last_result;
 
@@ -42,6 +44,7 @@ struct acct {
     int loaded;         /* state read from disk at least once */
     int refreshing;     /* a refresh is under way (or waiting for the lock) */
     struct http_request *req;
+    long long req_started_ms; /* when req was started */
     int lock_fd;
     long long timer_ms;     /* when to (re)start a refresh; 0 = none */
     long long next_try_ms;  /* backoff: no attempt before this; 0 = none */

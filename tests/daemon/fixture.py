@@ -107,14 +107,17 @@ class Fixture:
         self.ssl = ssl.create_default_context(cafile=self.ca)
         self.write_config()
 
-    def write_config(self, extra_accounts=()):
-        """write_config - the daemon's config for self.accounts"""
+    def write_config(self, extra_accounts=(), hosts=None):
+        """write_config - the daemon's config for self.accounts; hosts maps an
+        account to the host name its token endpoint is reached by (default
+        127.0.0.1; "localhost" for the mock's TLS faults)"""
+        hosts = hosts or {}
         lines = ["socket = %s" % self.sock, "state_dir = %s" % self.state,
                  "allow_users = root", "refresh_ahead = %d" % self.refresh_ahead, ""]
         for name in list(self.accounts) + list(extra_accounts):
             lines += ["[account %s]" % name, "tenant = contoso.test",
                       "client_id = %s" % CLIENT_ID,
-                      "authority = https://127.0.0.1:%d" % self.port,
+                      "authority = https://%s:%d" % (hosts.get(name, "127.0.0.1"), self.port),
                       "ca_file = %s" % self.ca, ""]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines))

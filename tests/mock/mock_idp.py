@@ -23,8 +23,13 @@ https://localhost:PORT, while the control API and Dovecot's introspection
 keep using https://127.0.0.1:PORT (no SNI) and are not disturbed.
 tls_untrusted presents a self-signed certificate no test CA vouches for;
 tls_abort fails the handshake with an alert. A token request arriving on a
-connection set up before the fault began is dropped unanswered, so that
-the client has to handshake again.
+connection to tls_fault_host set up before the fault began is dropped
+unanswered, so that the client has to handshake again.
+
+Per-user faults: the setting user_faults maps a user to a fault mode that
+applies to token requests redeeming that user's refresh tokens, so that one
+test can run every mode at once on different accounts. The global fault,
+when not none, takes precedence.
 
 Refresh-token rotation: with revoke_old_refresh_tokens, issuing a new
 refresh token revokes the one redeemed (strict rotation). With
@@ -99,6 +104,7 @@ class MockState:
             "revoke_superseded": False,
             "token_delay": 0.0,        # seconds to wait before answering /token
             "tls_fault_host": "localhost",
+            "user_faults": {},         # user -> fault mode
         }
         self.start = time.time()
         self.reset_stats()
@@ -131,6 +137,11 @@ class MockState:
             c[outcome] = c.get(outcome, 0) + 1
         if outcome == "ok":
             tr["ok_times"].append(round(time.time() - self.start, 3))
+
+    def user_of(self, rt):
+        """user_of - the user a refresh token was issued for, or None"""
+        rec = self.refresh.get(rt)
+        return self.grants[rec["grant"]]["user"] if rec is not None else None
 
     def new_refresh_token(self, grant_id):
         """new_refresh_token - issue an opaque refresh token for a grant"""
@@ -305,16 +316,22 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             delay = float(st.settings["token_delay"])
             fault = st.settings["fault"]
+            if fault in TLS_FAULTS and \
+                    getattr(self.request, "sni_name", None) != st.settings["tls_fault_host"]:
+                fault = "none"  # TLS faults hit only connections to tls_fault_host
             if fault != "none" and st.settings["fault_count"] > 0:
                 st.settings["fault_count"] -= 1
                 if st.settings["fault_count"] == 0:
                     st.settings["fault"] = "none"
             retry_after = st.settings["retry_after"]
             client_id = f.get("client_id", "")
+            user = st.user_of(f.get("refresh_token", ""))
+            if fault == "none" and user is not None:
+                fault = st.settings["user_faults"].get(user, "none")
             if fault in TLS_FAULTS:
-                st.count_token("fault_tls_dropped", None, client_id or None)
+                st.count_token("fault_tls_dropped", user, client_id or None)
             elif fault != "none":
-                st.count_token("fault_" + fault, None, client_id or None)
+                st.count_token("fault_" + fault, user, client_id or None)
         if fault in TLS_FAULTS:
             # This connection was set up before the fault: drop it unanswered.
             self.close_connection = True
@@ -534,7 +551,9 @@ class Handler(BaseHTTPRequestHandler):
                                extra_log="grant user=%s" % user[:64])
             elif what == "settings":
                 bad = [k for k in req if k not in st.settings]
-                if bad or ("fault" in req and req["fault"] not in FAULTS):
+                uf = req.get("user_faults", {})
+                if bad or ("fault" in req and req["fault"] not in FAULTS) or \
+                        not isinstance(uf, dict) or any(v not in FAULTS for v in uf.values()):
                     self.send_json(400, {"error": "bad setting", "keys": bad})
                     return
                 try:
@@ -583,6 +602,7 @@ class MockServer(ThreadingHTTPServer):
     def sni_callback(self, sslsock, server_name, _ctx):
         """sni_callback - during a TLS fault, fail handshakes for tls_fault_host"""
         st = self.state
+        sslsock.sni_name = server_name
         with st.lock:
             fault = st.settings["fault"]
             if fault not in TLS_FAULTS or server_name != st.settings["tls_fault_host"]:
