@@ -26,20 +26,30 @@ static char *trim(char *s)
 /* ini_parse_file - parse path, calling handler for each section and key */
 int ini_parse_file(const char *path, ini_handler handler, void *ctx, char *err, size_t errsize)
 {
-    char line[INI_MAX_LINE + 2];
-    char section[64] = "";
-    char name[INI_MAX_LINE];
-    char herr[512];
-    FILE *fp;
-    int lineno = 0;
-    int rc = 0;
+    FILE *fp = fopen(path, "re");
+    int rc;
 
-    name[0] = '\0';
-    fp = fopen(path, "re");
     if (fp == NULL) {
         snprintf(err, errsize, "%s: %s", path, strerror(errno));
         return -1;
     }
+    rc = ini_parse_stream(fp, path, handler, ctx, err, errsize);
+    fclose(fp);
+    return rc;
+}
+
+/* ini_parse_stream - parse an open stream, calling handler for each section and key */
+int ini_parse_stream(FILE *fp, const char *path, ini_handler handler, void *ctx, char *err,
+                     size_t errsize)
+{
+    char line[INI_MAX_LINE + 2];
+    char section[64] = "";
+    char name[INI_MAX_LINE];
+    char herr[512];
+    int lineno = 0;
+    int rc = 0;
+
+    name[0] = '\0';
     for (;;) {
         char *p;
         char *eq;
@@ -118,6 +128,5 @@ int ini_parse_file(const char *path, ini_handler handler, void *ctx, char *err, 
         rc = -1;
     }
     explicit_bzero(line, sizeof(line));
-    fclose(fp);
     return rc;
 }

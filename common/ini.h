@@ -15,6 +15,7 @@
 #define OAUTH2_INI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define INI_MAX_LINE 4096
 
@@ -28,5 +29,9 @@ typedef int (*ini_handler)(void *ctx, const char *section, const char *name, con
 
 /* ini_parse_file - parse path; -1 with "FILE:LINE: message" (or "FILE: errno text") in err */
 int ini_parse_file(const char *path, ini_handler handler, void *ctx, char *err, size_t errsize);
+
+/* ini_parse_stream - parse an open stream (a file, or fmemopen() for the fuzzer); name is for messages */
+int ini_parse_stream(FILE *fp, const char *name, ini_handler handler, void *ctx, char *err,
+                     size_t errsize);
 
 #endif

@@ -430,6 +430,21 @@ static int fill_defaults(void *base, enum key_scope scope)
 /* config_load - parse and validate */
 struct config *config_load(const char *path, char *err, size_t errsize)
 {
+    FILE *fp = fopen(path, "re");
+    struct config *cfg;
+
+    if (fp == NULL) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    cfg = config_load_stream(fp, path, err, errsize);
+    fclose(fp);
+    return cfg;
+}
+
+/* config_load_stream - parse and validate an open stream */
+struct config *config_load_stream(FILE *fp, const char *path, char *err, size_t errsize)
+{
     struct config *cfg = calloc(1, sizeof(*cfg));
     size_t i;
 
@@ -437,7 +452,7 @@ struct config *config_load(const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "out of memory");
         goto fail;
     }
-    if (ini_parse_file(path, parse_handler, cfg, err, errsize) < 0)
+    if (ini_parse_stream(fp, path, parse_handler, cfg, err, errsize) < 0)
         goto fail;
     if (fill_defaults(cfg, KEY_GLOBAL) < 0) {
         snprintf(err, errsize, "out of memory");

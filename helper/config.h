@@ -66,6 +66,9 @@ struct config {
 /* config_load - parse and validate path; NULL with a message naming file, line and key in err */
 struct config *config_load(const char *path, char *err, size_t errsize);
 
+/* config_load_stream - the same from an open stream; path names it in messages */
+struct config *config_load_stream(FILE *fp, const char *path, char *err, size_t errsize);
+
 /* config_free - release a config; NULL is fine */
 void config_free(struct config *cfg);
 

@@ -26,7 +26,8 @@ void log_open(const char *ident, int use_syslog, int verbose)
 }
 
 /* log_emit - write one line with an optional severity word */
-static void log_emit(int prio, const char *word, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_emit(int prio, const char *word,
+                                                           const char *fmt, va_list ap)
 {
     char line[1024];
 

@@ -111,6 +111,28 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* smtptest_challenge - the text of a "334 <base64>" error challenge, cleaned; 0 when none */
+int smtptest_challenge(const char *reply, char *out, size_t outsize)
+{
+    /* Gmail and Dovecot put the verdict in a base64 JSON error challenge. */
+    unsigned char json[200];
+    size_t b64;
+    int n;
+
+    if (outsize > 0)
+        out[0] = '\0';
+    if (strncmp(reply, "334 ", 4) != 0 || reply[4] == ' ')
+        return 0;
+    b64 = strcspn(reply + 4, " ");
+    if (b64 > 4 * ((sizeof(json) - 1) / 3))
+        b64 = 4 * ((sizeof(json) - 1) / 3);
+    n = EVP_DecodeBlock(json, (const unsigned char *)reply + 4, (int)b64);
+    if (n <= 0)
+        return 0;
+    log_clean(out, outsize, (const char *)json, (size_t)n);
+    return 1;
+}
+
 /* smtptest_run - run the test */
 int smtptest_run(const struct smtptest_opts *o, FILE *out)
 {
@@ -205,19 +227,10 @@ int smtptest_run(const struct smtptest_opts *o, FILE *out)
 
         fprintf(out, "last reply: %s\n", t.last_reply);
         if (strncmp(t.last_reply, "334 ", 4) == 0 && t.last_reply[4] != ' ') {
-            /* Gmail and Dovecot put the verdict in a base64 JSON error challenge. */
-            unsigned char json[200];
             char clean[200];
-            size_t b64 = strcspn(t.last_reply + 4, " ");
-            int n;
 
-            if (b64 > 4 * ((sizeof(json) - 1) / 3))
-                b64 = 4 * ((sizeof(json) - 1) / 3);
-            n = EVP_DecodeBlock(json, (const unsigned char *)t.last_reply + 4, (int)b64);
-            if (n > 0) {
-                log_clean(clean, sizeof(clean), (const char *)json, (size_t)n);
+            if (smtptest_challenge(t.last_reply, clean, sizeof(clean)))
                 fprintf(out, "the server's error challenge: %s\n", clean);
-            }
             hint = smtptest_hint("535");
         }
         if (hint != NULL)

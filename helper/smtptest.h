@@ -27,4 +27,7 @@ int smtptest_run(const struct smtptest_opts *o, FILE *out);
 /* smtptest_hint - cause and fix for an SMTP reply ("535 5.7.139 ..."), or NULL */
 const char *smtptest_hint(const char *reply);
 
+/* smtptest_challenge - the text of a "334 <base64>" error challenge, cleaned; 0 when none */
+int smtptest_challenge(const char *reply, char *out, size_t outsize);
+
 #endif

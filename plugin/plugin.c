@@ -199,7 +199,8 @@ static int oauth2_name_ok(const char *name, size_t len)
  * for sasl_errdetail(). The text never holds a token or the password:
  * callers pass only names, paths and sanitised reasons.
  */
-static void oauth2_vreport(const sasl_utils_t *utils, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void oauth2_vreport(const sasl_utils_t *utils,
+                                                                 const char *fmt, va_list ap)
 {
     char msg[OAUTH2_MSG_MAX];
 
