@@ -6,7 +6,6 @@
 #include "sockclient.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +24,15 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* connect_one - connect a blocking-with-deadline UNIX stream socket; -1 with errno */
-static int connect_one(const char *path)
+/*
+ * connect_one - connect a non-blocking UNIX stream socket before deadline; -1 with errno
+ *
+ * A UNIX-socket connect completes or fails at once, except that a full
+ * listen queue (a daemon too busy to accept) makes a blocking connect wait
+ * with no limit and a non-blocking one fail with EAGAIN: that is retried
+ * every few milliseconds until the deadline, then reported as ETIMEDOUT.
+ */
+static int connect_one(const char *path, long long deadline)
 {
     struct sockaddr_un sun;
     int fd;
@@ -38,20 +44,18 @@ static int connect_one(const char *path)
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     memcpy(sun.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    /* A UNIX-socket connect either completes or fails at once (or EAGAIN
-     * when the backlog is full, which we treat like a refusal). */
-    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+    while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         int saved = errno;
 
+        if ((saved == EAGAIN || saved == EINTR) && now_ms() < deadline) {
+            poll(NULL, 0, 5);
+            continue;
+        }
         close(fd);
-        errno = saved;
-        return -1;
-    }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-        close(fd);
+        errno = saved == EAGAIN ? ETIMEDOUT : saved;
         return -1;
     }
     return fd;
@@ -98,15 +102,17 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
         data[0] = '\0';
     if (errsize > 0)
         err[0] = '\0';
-    fd = connect_one(path);
+    fd = connect_one(path, deadline);
     if (fd < 0 && (errno == ENOENT || errno == ENOTDIR) && alt_path != NULL) {
         used = alt_path;
-        fd = connect_one(alt_path);
+        fd = connect_one(alt_path, deadline);
     }
     if (fd < 0) {
         int e = errno;
 
         snprintf(err, errsize, "cannot connect to %s: %s", used, strerror(e));
+        if (e == ETIMEDOUT)
+            return SOCKCLIENT_TIMEOUT;
         return (e == EACCES || e == EPERM) ? SOCKCLIENT_DENIED : SOCKCLIENT_UNREACHABLE;
     }
     n = snprintf(reqbody, sizeof(reqbody), "%s %s", name, key);
@@ -117,17 +123,17 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
         return SOCKCLIENT_PROTOCOL;
     }
     while (sent < reqlen) {
-        ssize_t w;
-        int ready = wait_fd(fd, POLLOUT, deadline);
+        /* A fresh connection takes a short request at once: wait only when it does not. */
+        ssize_t w = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL);
 
-        if (ready <= 0) {
-            snprintf(err, errsize, "timed out writing to %s", used);
-            result = SOCKCLIENT_TIMEOUT;
-            goto out;
-        }
-        w = send(fd, req + sent, reqlen - sent, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (wait_fd(fd, POLLOUT, deadline) <= 0) {
+                snprintf(err, errsize, "timed out writing to %s", used);
+                result = SOCKCLIENT_TIMEOUT;
+                goto out;
+            }
             continue;
+        }
         if (w < 0) {
             snprintf(err, errsize, "cannot write to %s: %s", used, strerror(errno));
             result = SOCKCLIENT_UNREACHABLE;
@@ -160,7 +166,7 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
             }
             if (buf != NULL) {
                 memcpy(nbuf, buf, buflen);
-                explicit_bzero(buf, bufsize);
+                explicit_bzero(buf, buflen);
                 free(buf);
             }
             buf = nbuf;
@@ -191,7 +197,9 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
             const char *d;
             size_t dlen;
 
-            if (socketmap_parse_reply(payload, plen, status, &d, &dlen) < 0) {
+            /* No NUL inside: callers take the data as a C string (and wipe that much). */
+            if (socketmap_parse_reply(payload, plen, status, &d, &dlen) < 0 ||
+                memchr(d, '\0', dlen) != NULL) {
                 snprintf(err, errsize, "malformed reply from %s", used);
                 goto out;
             }
@@ -207,7 +215,7 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
     }
 out:
     if (buf != NULL) {
-        explicit_bzero(buf, bufsize);
+        explicit_bzero(buf, buflen);
         free(buf);
     }
     close(fd);

@@ -22,7 +22,7 @@ typedef enum {
     SOCKCLIENT_OK,          /* a reply arrived; see *status */
     SOCKCLIENT_UNREACHABLE, /* no socket, or nobody listening: daemon not running */
     SOCKCLIENT_DENIED,      /* the socket's permissions refused us */
-    SOCKCLIENT_TIMEOUT,     /* no complete reply before the deadline */
+    SOCKCLIENT_TIMEOUT,     /* no complete reply before the deadline, or the listen queue stayed full */
     SOCKCLIENT_PROTOCOL,    /* the daemon sent something that is not a socketmap reply */
 } sockclient_result;
 

@@ -30,6 +30,8 @@
 #define FD_RESERVE 64
 /* After EMFILE with nobody to evict, accept() is tried again this much later. */
 #define ACCEPT_RETRY_MS 1000
+/* Connections taken per turn of the loop, so that hang-ups are seen between. */
+#define ACCEPT_BATCH 64
 /* At most one "cannot take more clients" warning this often. */
 #define ACCEPT_WARN_MS 60000
 #define CLIENT_IDLE_MS 60000
@@ -395,17 +397,23 @@ static void pause_accept(struct server *s, const char *why, long long retry_ms)
     }
 }
 
+static int client_read(struct server *s, struct client *cl);
+static int client_write(struct client *cl);
+
 /*
  * accept_clients - take every pending connection
  *
  * With the client table full, or no descriptor left (EMFILE), the client
  * idle longest makes room; when every client is busy, accepting pauses
  * (the listening socket is not polled) until one goes, so that neither
- * case spins the loop.
+ * case spins the loop. At most ACCEPT_BATCH per turn: callers that come
+ * and go fast must not keep the loop here while their hang-ups pile up.
  */
 static void accept_clients(struct server *s)
 {
-    for (;;) {
+    int batch;
+
+    for (batch = 0; batch < ACCEPT_BATCH; batch++) {
         struct ucred cred;
         socklen_t clen = sizeof(cred);
         struct client *cl;
@@ -455,6 +463,10 @@ static void accept_clients(struct server *s)
                      (unsigned)cred.uid, (unsigned)cred.gid);
             cl->denied = 1;
         }
+        /* The request usually comes with the connection: answer it now, not
+         * one more turn of the loop later. */
+        if (client_read(s, cl) < 0 || (cl->out != NULL && client_write(cl) < 0))
+            client_close(s, s->n_clients - 1);
     }
 }
 

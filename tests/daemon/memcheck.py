@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture import HELPER, TOP_BUILDDIR, Fixture, Tap, netstring  # noqa: E402
 
 ACCOUNT = "alice@contoso.test"
-UNIT_TESTS = ["test_netstring", "test_saslwire", "test_tokenresp", "test_config", "test_plugin"]
+UNIT_TESTS = ["test_netstring", "test_saslwire", "test_tokenresp", "test_config", "test_plugin",
+              "test_sockclient"]
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
             "--track-fds=no", "--num-callers=30"]

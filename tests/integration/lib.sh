@@ -424,8 +424,20 @@ postfix_stop() {
 
 # start_receiver - sets RECEIVER_PORT, RECEIVER_DIR, SINK
 # RECEIVER_MECHS (default "xoauth2 oauthbearer") sets Dovecot's mechanisms.
+# RECEIVER_STATIC_PASSWORD (benchmarks) adds a static passdb for PLAIN with
+# that password and keeps the oauth2 passdb to XOAUTH2 and OAUTHBEARER;
+# RECEIVER_AUTH_CACHE sets auth_cache_size (default 0: every AUTH verified).
 start_receiver() {
     local mechs=${RECEIVER_MECHS:-xoauth2 oauthbearer}
+    local oauth2_mechs="" static_passdb=""
+    if [ -n "${RECEIVER_STATIC_PASSWORD:-}" ]; then
+        oauth2_mechs="  mechanisms = xoauth2 oauthbearer"
+        static_passdb="passdb {
+  driver = static
+  mechanisms = plain
+  args = password=$RECEIVER_STATIC_PASSWORD
+}"
+    fi
     postfix_instance receiver
     RECEIVER_DIR=$PF_DIR
     RECEIVER_PORT=$(free_port)
@@ -458,14 +470,17 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = $mechs
 auth_verbose = yes
-auth_cache_size = 0
+auth_cache_size = ${RECEIVER_AUTH_CACHE:-0}
+auth_cache_ttl = 1 hour
 # Refused tokens are part of the tests: no 2 s failure delay, and no
 # per-IP penalty (everything comes from 127.0.0.1) slowing later attempts.
 auth_failure_delay = 0
 passdb {
   driver = oauth2
   args = $dv/oauth2.conf.ext
+$oauth2_mechs
 }
+$static_passdb
 userdb {
   driver = static
   args = uid=nobody gid=nogroup home=/nonexistent
