@@ -197,8 +197,7 @@ static int measure_plugin(const char *plugin, size_t n, double *start_us, double
         double t2;
         int rc;
 
-        if (sasl_client_new("smtp", "smtp.example.net", NULL, NULL, callbacks, 0, &conn) !=
-            SASL_OK)
+        if (sasl_client_new("smtp", "smtp.example.net", NULL, NULL, callbacks, 0, &conn) != SASL_OK)
             return -1;
         t1 = bench_now_us();
         rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &outlen, &mech);
@@ -259,7 +258,8 @@ int main(int argc, char **argv)
     }
     if (config == NULL || sock == NULL || account == NULL || plugin == NULL || n == 0 ||
         buf == NULL) {
-        fprintf(stderr, "usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N]\n");
+        fprintf(stderr,
+                "usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N]\n");
         return 2;
     }
     setenv("OAUTH2_TOKEN_HELPER_CONFIG", config, 1);

@@ -83,7 +83,9 @@ static void *worker(void *arg)
         if (r < 0 || !reply_ok(buf)) {
             if (atomic_fetch_add(&total_bad, 1) < 3)
                 fprintf(stderr, "bench_load: %s: %s\n",
-                        fd < 0 ? "connect" : r < 0 ? "exchange" : "reply",
+                        fd < 0  ? "connect"
+                        : r < 0 ? "exchange"
+                                : "reply",
                         r < 0 ? strerror(errno) : "not OK");
             if (fd >= 0)
                 close(fd);
@@ -179,8 +181,8 @@ static int run_herd(size_t n)
         if (res[i].ok && !seen)
             distinct++;
     }
-    printf("RESULT herd callers=%zu ok=%zu distinct_tokens=%zu slowest_ms=%.1f\n", n, ok,
-           distinct, slowest / 1000);
+    printf("RESULT herd callers=%zu ok=%zu distinct_tokens=%zu slowest_ms=%.1f\n", n, ok, distinct,
+           slowest / 1000);
     return ok == n ? 0 : 1;
 }
 

@@ -606,8 +606,8 @@ static void save_retry(struct acct *a)
         a->save_pending = 0;
         a->save_failures = 0;
         a->save_retry_ms = 0;
-    } else if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err,
-                          sizeof(err)) < 0) {
+    } else if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) <
+               0) {
         a->save_retry_ms = now + backoff_ms(++a->save_failures);
         log_error("account=%s: %s; trying again in %llds", a->conf->name, err,
                   (a->save_retry_ms - now + 999) / 1000);
@@ -629,8 +629,8 @@ void cache_run_timers(struct cache *c)
     for (i = 0; i < c->n; i++) {
         struct acct *a = &c->accts[i];
 
-        if (a->save_pending && a->save_retry_ms != 0 && a->save_retry_ms <= now &&
-            !a->refreshing && a->req == NULL)
+        if (a->save_pending && a->save_retry_ms != 0 && a->save_retry_ms <= now && !a->refreshing &&
+            a->req == NULL)
             save_retry(a);
         if (a->timer_ms == 0 || a->timer_ms > now || a->req != NULL)
             continue;

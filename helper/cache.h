@@ -56,8 +56,8 @@ struct acct {
     long long last_failure;  /* unix time of the last failure, 0 if none */
     char last_failure_msg[512]; /* kept after a later success, for status */
     int save_pending;       /* a rotated refresh token is not on disk yet */
-    int save_failures;      /* failed attempts to write it, for the retry backoff */
-    long long save_retry_ms; /* when to try writing it again; 0 = not scheduled */
+    int save_failures;          /* failed attempts to write it, for the retry backoff */
+    long long save_retry_ms;    /* when to try writing it again; 0 = not scheduled */
 };
 
 struct cache {

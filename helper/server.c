@@ -582,8 +582,8 @@ static struct curl_waitfd *build_waitfds(struct server *s, unsigned *n)
         s->cap_wfds = need * 2;
     }
     s->wfds[0] = (struct curl_waitfd){.fd = sig_pipe[0], .events = CURL_WAIT_POLLIN};
-    s->wfds[1] = (struct curl_waitfd){.fd = s->listen_fd,
-                                      .events = s->accept_paused ? 0 : CURL_WAIT_POLLIN};
+    s->wfds[1] =
+        (struct curl_waitfd){.fd = s->listen_fd, .events = s->accept_paused ? 0 : CURL_WAIT_POLLIN};
     for (i = 0; i < s->n_clients; i++) {
         struct client *cl = &s->clients[i];
         short ev = CURL_WAIT_POLLIN;

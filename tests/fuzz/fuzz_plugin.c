@@ -59,7 +59,7 @@ __attribute__((format(printf, 1, 0))) static void note(const char *fmt, va_list 
 }
 
 __attribute__((format(printf, 3, 4))) static void fake_log(sasl_conn_t *conn, int level,
-                                                         const char *fmt, ...)
+                                                           const char *fmt, ...)
 {
     va_list ap;
 
@@ -70,8 +70,8 @@ __attribute__((format(printf, 3, 4))) static void fake_log(sasl_conn_t *conn, in
     va_end(ap);
 }
 
-__attribute__((format(printf, 3, 4))) static void fake_seterror(sasl_conn_t *conn,
-                                                              unsigned flags, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fake_seterror(sasl_conn_t *conn, unsigned flags,
+                                                                const char *fmt, ...)
 {
     va_list ap;
 
@@ -256,8 +256,7 @@ static void token_of(const char *reply, size_t len, char *out, size_t outsize)
     long long expires;
 
     out[0] = '\0';
-    if (netstring_decode(reply, len, SOCKETMAP_MAX_REPLY, &payload, &plen, &used) !=
-            NETSTRING_OK ||
+    if (netstring_decode(reply, len, SOCKETMAP_MAX_REPLY, &payload, &plen, &used) != NETSTRING_OK ||
         plen < 3 || memcmp(payload, "OK ", 3) != 0)
         return;
     if (saslwire_parse_account(payload + 3, plen - 3, login, sizeof(login), out, outsize,
@@ -388,8 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (token[0] != '\0' && strstr(logged, token) != NULL &&
         occurrences(whole, whole_size, token) < 2)
         abort();
-    if (strstr(logged, FUZZ_PASSWORD) != NULL &&
-        occurrences(whole, whole_size, FUZZ_PASSWORD) == 0)
+    if (strstr(logged, FUZZ_PASSWORD) != NULL && occurrences(whole, whole_size, FUZZ_PASSWORD) == 0)
         abort();
     return 0;
 }

@@ -44,8 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     retry_after = data[1];
     tokenresp_parse(status, (const char *)data + 2, size - 2, status == 0 ? "fuzzed" : NULL,
                     retry_after, &res);
-    if (res.verdict != TOKEN_OK && res.verdict != TOKEN_TRANSIENT &&
-        res.verdict != TOKEN_PERMANENT)
+    if (res.verdict != TOKEN_OK && res.verdict != TOKEN_TRANSIENT && res.verdict != TOKEN_PERMANENT)
         abort();
     if (memchr(res.message, '\0', sizeof(res.message)) == NULL ||
         memchr(res.error, '\0', sizeof(res.error)) == NULL)
