@@ -402,8 +402,13 @@ NOTES = """- **Plugin latency**: `bench/bench_latency` calls `sasl_client_init` 
   quarter each). Run twice: with Dovecot verifying every AUTH (its
   `auth_cache_size = 0`, as the integration tests do: each XOAUTH2 login
   costs an HTTPS introspection at the Python mock, which PLAIN does not
-  have) and with Dovecot's auth cache on for both mechanisms, which
-  isolates what the client side (plugin + daemon) adds.""".splitlines()
+  have) and with Dovecot's auth cache on for both mechanisms. What remains
+  in the second is mostly the mechanism, not our code: the XOAUTH2 initial
+  response is about 2.7 kB, which Postfix sends in two steps (AUTH XOAUTH2,
+  a 334, then the response: one more round trip per message than PLAIN),
+  and Dovecot's oauth2 passdb handles it; the plugin's own share is one
+  token request to the daemon, the ~50 us measured above, against some
+  4.5 ms of relay time per message.""".splitlines()
 
 
 def main():
