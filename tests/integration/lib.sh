@@ -544,7 +544,7 @@ write_helper_config() {
     mkdir -p "$HELPER_DIR/state"
     chmod 0700 "$HELPER_DIR/state"
     {
-        echo "# helper config for integration test $TEST_NAME"
+        echo "# oauth2-token-helper config for $TEST_NAME (all on loopback)"
         echo "socket = $SENDER_DIR/queue/private/oauth2-token-helper"
         echo "state_dir = $HELPER_DIR/state"
         echo "allow_users = postfix root"
