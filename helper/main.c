@@ -11,6 +11,7 @@
  *     oauth2-token-helper [-c FILE] status [ACCOUNT...] [--json]
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
+ *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
  *
  * DIAGNOSTICS
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
@@ -44,6 +45,7 @@
 #include "server.h"
 #include "sockclient.h"
 #include "state.h"
+#include "smtptest.h"
 #include "status.h"
 
 #define EX_OK_ 0
@@ -71,7 +73,9 @@ static int usage(void)
             "                             show each account's tokens, expiries and errors\n"
             "  check [-w DAYS] [-c DAYS] [ACCOUNT...]\n"
             "                             monitoring plugin (exit 0/1/2/3)\n"
-            "  revoke ACCOUNT             forget an account's tokens here\n");
+            "  revoke ACCOUNT             forget an account's tokens here\n"
+            "  test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile FILE]\n"
+            "                             log in with XOAUTH2, optionally send a test message\n");
     return EX_USAGE_;
 }
 
@@ -131,17 +135,21 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *format)
+static int token_direct(struct config *cfg, const char *name, char *login, size_t loginsize,
+                        char *token, size_t tokensize, long long *expires)
 {
     struct cache *c = cache_new(cfg, NULL);
     struct acct *a;
-    int rc;
+    int rc = EX_OK_;
 
     if (c == NULL)
         return EX_TEMPFAIL_;
     a = cache_find(c, name);
-    if (cache_refresh_sync(c, a) == 0 && a->st.access_token != NULL) {
-        rc = print_token(format, name, a->conf->login, a->st.access_token, a->st.expires_at);
+    if (cache_refresh_sync(c, a) == 0 && a->st.access_token != NULL &&
+        strlen(a->st.access_token) < tokensize && strlen(a->conf->login) < loginsize) {
+        snprintf(token, tokensize, "%s", a->st.access_token);
+        snprintf(login, loginsize, "%s", a->conf->login);
+        *expires = a->st.expires_at;
     } else {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name,
                 a->last_error[0] ? a->last_error : "no token");
@@ -151,16 +159,72 @@ static int token_direct(struct config *cfg, const char *name, const char *format
     return rc;
 }
 
+/*
+ * get_token - an account's login and access token: from the daemon when it
+ * runs, else refreshed here. Messages go to stderr; returns an exit status.
+ */
+static int get_token(struct config *cfg, const char *name, char *login, size_t loginsize,
+                     char *token, size_t tokensize, long long *expires)
+{
+    socketmap_status status;
+    char *data;
+    char err[512];
+    sockclient_result r;
+    int rc;
+
+    if (config_find(cfg, name) == NULL) {
+        fprintf(stderr,
+                "oauth2-token-helper: account %s is not in %s; add an [account %s] section\n",
+                name, cfg->path, name);
+        return EX_NOUSER_;
+    }
+    data = malloc(SASLWIRE_MAX_TOKEN + 1024);
+    if (data == NULL)
+        return EX_TEMPFAIL_;
+    r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
+                         SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
+    if (r == SOCKCLIENT_UNREACHABLE) {
+        rc = token_direct(cfg, name, login, loginsize, token, tokensize, expires);
+    } else if (r != SOCKCLIENT_OK) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
+        rc = EX_TEMPFAIL_;
+    } else if (status == SOCKETMAP_OK) {
+        rc = EX_OK_;
+        if (saslwire_parse_account(data, strlen(data), login, loginsize, token, tokensize,
+                                   expires) < 0) {
+            fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
+                    name);
+            rc = EX_TEMPFAIL_;
+        }
+    } else {
+        char clean[600];
+
+        log_clean(clean, sizeof(clean), data, strlen(data));
+        if (status == SOCKETMAP_NOTFOUND)
+            fprintf(stderr,
+                    "oauth2-token-helper: account %s: unknown to the running daemon; reload it "
+                    "(SIGHUP) after editing %s\n",
+                    name, cfg->path);
+        else
+            fprintf(stderr, "oauth2-token-helper: %s\n", clean);
+        rc = status == SOCKETMAP_NOTFOUND ? EX_NOUSER_
+             : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
+                                          : EX_TEMPFAIL_;
+    }
+    explicit_bzero(data, SASLWIRE_MAX_TOKEN + 1024);
+    free(data);
+    return rc;
+}
+
 /* cmd_token - print a token, through the daemon when it runs */
 static int cmd_token(const char *file, int argc, char **argv)
 {
     const char *format = "raw";
     const char *name = NULL;
+    char login[SASLWIRE_MAX_LOGIN + 1];
+    char *token;
     struct config *cfg;
-    socketmap_status status;
-    char *data;
-    char err[512];
-    sockclient_result r;
+    long long expires = 0;
     int rc;
     int i;
 
@@ -184,59 +248,16 @@ static int cmd_token(const char *file, int argc, char **argv)
     cfg = load_config(file);
     if (cfg == NULL)
         return EX_CONFIG_;
-    if (config_find(cfg, name) == NULL) {
-        fprintf(stderr,
-                "oauth2-token-helper: account %s is not in %s; add an [account %s] section\n",
-                name, cfg->path, name);
-        config_free(cfg);
-        return EX_NOUSER_;
-    }
-    data = malloc(SASLWIRE_MAX_TOKEN + 1024);
-    if (data == NULL) {
+    token = malloc(SASLWIRE_MAX_TOKEN + 1);
+    if (token == NULL) {
         config_free(cfg);
         return EX_TEMPFAIL_;
     }
-    r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
-                         SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
-    if (r == SOCKCLIENT_UNREACHABLE) {
-        rc = token_direct(cfg, name, format);
-    } else if (r != SOCKCLIENT_OK) {
-        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
-        rc = EX_TEMPFAIL_;
-    } else if (status == SOCKETMAP_OK) {
-        char login[SASLWIRE_MAX_LOGIN + 1];
-        char *token = malloc(SASLWIRE_MAX_TOKEN + 1);
-        long long expires;
-
-        if (token != NULL && saslwire_parse_account(data, strlen(data), login, sizeof(login),
-                                                    token, SASLWIRE_MAX_TOKEN + 1, &expires) == 0)
-            rc = print_token(format, name, login, token, expires);
-        else {
-            fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
-                    name);
-            rc = EX_TEMPFAIL_;
-        }
-        if (token != NULL) {
-            explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
-            free(token);
-        }
-    } else {
-        char clean[600];
-
-        log_clean(clean, sizeof(clean), data, strlen(data));
-        if (status == SOCKETMAP_NOTFOUND)
-            fprintf(stderr,
-                    "oauth2-token-helper: account %s: unknown to the running daemon; reload it "
-                    "(SIGHUP) after editing %s\n",
-                    name, cfg->path);
-        else
-            fprintf(stderr, "oauth2-token-helper: %s\n", clean);
-        rc = status == SOCKETMAP_NOTFOUND ? EX_NOUSER_
-             : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
-                                          : EX_TEMPFAIL_;
-    }
-    explicit_bzero(data, SASLWIRE_MAX_TOKEN + 1024);
-    free(data);
+    rc = get_token(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
+    if (rc == EX_OK_)
+        rc = print_token(format, name, login, token, expires);
+    explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
+    free(token);
     config_free(cfg);
     return rc;
 }
@@ -711,6 +732,58 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     return rc;
 }
 
+/* cmd_test - log in to an SMTP server as the relay would, optionally send a message */
+static int cmd_test(const char *file, int argc, char **argv)
+{
+    struct smtptest_opts o;
+    char login[SASLWIRE_MAX_LOGIN + 1];
+    struct config *cfg;
+    const char *name = NULL;
+    char *token;
+    long long expires;
+    int rc;
+    int i;
+
+    memset(&o, 0, sizeof(o));
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--smtp") == 0 && i + 1 < argc)
+            o.hostport = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            o.to = argv[++i];
+        else if (strcmp(argv[i], "--cafile") == 0 && i + 1 < argc)
+            o.cafile = argv[++i];
+        else if (name == NULL && argv[i][0] != '-')
+            name = argv[i];
+        else
+            return usage();
+    }
+    if (name == NULL || o.hostport == NULL)
+        return usage();
+    cfg = load_config(file);
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    token = malloc(SASLWIRE_MAX_TOKEN + 1);
+    if (token == NULL) {
+        config_free(cfg);
+        return EX_TEMPFAIL_;
+    }
+    printf("account %s: getting a token\n", name);
+    fflush(stdout);
+    rc = get_token(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
+    if (rc == EX_OK_) {
+        printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
+        o.login = login;
+        o.token = token;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || smtptest_run(&o, stdout) < 0)
+            rc = EX_UNAVAILABLE_;
+        curl_global_cleanup();
+    }
+    explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
+    free(token);
+    config_free(cfg);
+    return rc;
+}
+
 /* report_problem - config-check's output line */
 static void report_problem(const char *msg)
 {
@@ -815,5 +888,7 @@ int main(int argc, char **argv)
         return cmd_check(file, argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "revoke") == 0)
         return cmd_revoke(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "test") == 0)
+        return cmd_test(file, argc - i - 1, argv + i + 1);
     return usage();
 }

@@ -178,6 +178,7 @@ _cleanup() {
         eval "${_stop_cmds[$i]}" >/dev/null 2>&1 &
     done
     wait
+    release_ports
     if [ -n "$T" ] && [ -d "$T" ]; then
         if [ "$_tap_failed" -gt 0 ] || [ "$_tap_done" = 0 ]; then
             dump_logs
@@ -223,12 +224,53 @@ check_no_secret_leaks() {
 
 # ---- small utilities -----------------------------------------------------
 
-# free_port - an unused loopback TCP port
+# free_port - an unused loopback TCP port, reserved for this test
+#
+# Parallel tests must never pick the same port: a port is drawn below the
+# kernel's ephemeral range (so no port-0 bind or outgoing connection gets
+# it), checked free, and reserved by an atomic mkdir under $PORT_RESERVATIONS
+# holding our pid; cleanup releases ours (release_ports), and a dead
+# owner's reservation is taken over.
+PORT_RESERVATIONS=${PORT_RESERVATIONS:-/tmp/oauth2-it-ports}
 free_port() {
-    "$PYTHON3" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+    local port owner i
+    mkdir -p "$PORT_RESERVATIONS" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        port=$("$PYTHON3" -c 'import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+hi = low - 1 if low > 12000 else 65000
+lo = 10000 if low > 12000 else 61000
+while True:
+    port = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break') || return 1
+        if mkdir "$PORT_RESERVATIONS/$port" 2>/dev/null; then
+            echo $$ >"$PORT_RESERVATIONS/$port/pid"
+            echo "$port"
+            return 0
+        fi
+        owner=$(cat "$PORT_RESERVATIONS/$port/pid" 2>/dev/null)
+        if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+            rm -rf "$PORT_RESERVATIONS/$port"
+        fi
+    done
+    return 1
+}
+
+# release_ports - drop this test's port reservations
+release_ports() {
+    local f
+    for f in "$PORT_RESERVATIONS"/*/pid; do
+        [ "$(cat "$f" 2>/dev/null)" = "$$" ] && rm -rf "$(dirname "$f")"
+    done
+    return 0
 }
 
 # wait_until TIMEOUT CMD... - poll CMD every 0.2 s until it succeeds
@@ -246,6 +288,21 @@ wait_until() {
 # port_open PORT - something listens on 127.0.0.1:PORT
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# smtp_banner_has PORT TEXT - the SMTP server on PORT greets with TEXT
+smtp_banner_has() {
+    local line
+    line=$(
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        IFS= read -r -t 5 line <&3
+        printf 'QUIT\r\n' >&3
+        printf '%s' "$line"
+    ) 2>/dev/null
+    case $line in
+    *"$2"*) return 0 ;;
+    *) return 1 ;;
+    esac
 }
 
 # stop_pid PID - TERM, wait up to 10 s, then KILL
@@ -324,6 +381,7 @@ inet_protocols = ipv4
 smtputf8_enable = no
 biff = no
 maillog_file = $T/logs/$1-maillog.log
+smtpd_banner = \$myhostname ESMTP $(basename "$T")/$1
 maillog_file_prefixes = $T
 # Quick shutdown and prompt scheduling in tests.
 queue_run_delay = 300s
@@ -344,7 +402,9 @@ postfix_start() {
     postfix -c "$dir/conf" start </dev/null >>"$T/logs/$name-postfix.log" 2>&1 ||
         bail "postfix $name did not start (see logs/$name-postfix.log)"
     on_exit "postfix_stop $dir"
-    wait_until 20 port_open "$port" || bail "postfix $name does not listen on port $port"
+    # Our instance, not whatever else might hold the port.
+    wait_until 20 smtp_banner_has "$port" "$(basename "$T")/$name" ||
+        bail "postfix $name does not answer on port $port (see logs/$name-maillog.log)"
 }
 
 # postfix_stop DIR - stop an instance and wait for its master to go
@@ -427,7 +487,6 @@ EOF
     # The receiver's daemons run unchrooted: smtpd talks to Dovecot's socket.
     postconf -c "$RECEIVER_DIR/conf" -F '*/*/chroot = n'
     cat >>"$RECEIVER_DIR/conf/main.cf" <<EOF
-smtpd_banner = \$myhostname ESMTP receiver for $TEST_NAME
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = $T/ca/server.pem
 smtpd_tls_key_file = $T/ca/server.key
@@ -485,7 +544,7 @@ write_helper_config() {
     mkdir -p "$HELPER_DIR/state"
     chmod 0700 "$HELPER_DIR/state"
     {
-        echo "# helper config for integration test $TEST_NAME"
+        echo "# oauth2-token-helper config for $TEST_NAME (all on loopback)"
         echo "socket = $SENDER_DIR/queue/private/oauth2-token-helper"
         echo "state_dir = $HELPER_DIR/state"
         echo "allow_users = postfix root"

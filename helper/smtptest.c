@@ -1,0 +1,227 @@
+/*
+ * smtptest.c - log in to an SMTP server with XOAUTH2 and report (see smtptest.h)
+ */
+#include "autoconfig.h"
+
+#include "smtptest.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Replies worth explaining: reply code and enhanced status prefix. */
+static const struct {
+    const char *prefix;
+    const char *hint;
+} smtp_hints[] = {
+    {"535 5.7.139",
+     "SMTP AUTH is disabled for the tenant or this mailbox; enable it with "
+     "Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $false (and check "
+     "Set-TransportConfig -SmtpClientAuthenticationDisabled for the tenant)"},
+    {"535 5.7.3",
+     "the server refused the token: check that login is the mailbox the token belongs to (or "
+     "one it may send as), that the app has SMTP.Send (delegated) or SMTP.SendAsApp with a "
+     "service principal given FullAccess to the mailbox (app-only), and that scope is the "
+     "SMTP scope"},
+    {"535 5.7.8",
+     "the server refused the token (Gmail: wrong login, or scope is not https://mail.google.com/)"},
+    {"535", "authentication failed: the server refused the login or the token"},
+    {"550 5.7.30",
+     "basic authentication is off: the client sent a password, not XOAUTH2; let the relay use "
+     "XOAUTH2 (smtp_sasl_mechanism_filter) and install the plugin"},
+    {"501 5.5.127",
+     "the token expires too soon for this endpoint; keep refresh_ahead at 600 seconds or more"},
+    {"501 5.5.124", "the server could not read the XOAUTH2 data: check login for stray characters"},
+    {"530 5.7.0", "the server wants STARTTLS before AUTH"},
+    {"554 5.2.0",
+     "the message was refused after login, often SendAsDenied: the login may not send as the "
+     "From address"},
+    {"550 5.7.60", "SendAsDenied: the login may not send as this From address"},
+};
+
+/* smtptest_hint - cause and fix for an SMTP reply */
+const char *smtptest_hint(const char *reply)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(smtp_hints) / sizeof(smtp_hints[0]); i++)
+        if (strncmp(reply, smtp_hints[i].prefix, strlen(smtp_hints[i].prefix)) == 0)
+            return smtp_hints[i].hint;
+    return NULL;
+}
+
+struct trace {
+    FILE *out;
+    char last_reply[256]; /* last complete server line */
+    int authenticated;
+};
+
+/* on_debug - show server lines and the names of our commands, never their arguments */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    struct trace *t = arg;
+    char line[256];
+
+    (void)h;
+    if (type == CURLINFO_HEADER_IN) {
+        log_clean(line, sizeof(line), data, size);
+        fprintf(t->out, "  <- %s\n", line);
+        snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
+        if (strncmp(line, "235", 3) == 0)
+            t->authenticated = 1;
+    } else if (type == CURLINFO_HEADER_OUT) {
+        size_t n = strcspn(data, " \r\n");
+
+        if (n > size)
+            n = size;
+        if (n >= 4 && strncmp(data, "AUTH", 4) == 0)
+            fprintf(t->out, "  -> AUTH XOAUTH2 (token hidden)\n");
+        else if (n > 0 && n < 16 && data[0] >= 'A' && data[0] <= 'Z')
+            fprintf(t->out, "  -> %.*s%s\n", (int)n, data,
+                    strncmp(data, "MAIL", 4) == 0 || strncmp(data, "RCPT", 4) == 0 ? " ..." : "");
+    } else if (type == CURLINFO_TEXT) {
+        log_clean(line, sizeof(line), data, size);
+        if (strstr(line, "SSL connection using") != NULL || strstr(line, "Connected to") != NULL)
+            fprintf(t->out, "  .. %s\n", line);
+    }
+    return 0;
+}
+
+struct message {
+    char text[1024];
+    size_t len;
+    size_t off;
+};
+
+/* on_read - feed the test message to libcurl */
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+    struct message *m = arg;
+    size_t n = size * nmemb;
+
+    if (n > m->len - m->off)
+        n = m->len - m->off;
+    memcpy(buf, m->text + m->off, n);
+    m->off += n;
+    return n;
+}
+
+/* smtptest_run - run the test */
+int smtptest_run(const struct smtptest_opts *o, FILE *out)
+{
+    struct trace t;
+    struct message msg;
+    struct curl_slist *rcpt = NULL;
+    char url[600];
+    char from[400];
+    char date[64];
+    char host[512];
+    const char *colon;
+    unsigned port = 587;
+    time_t now = time(NULL);
+    struct tm tm;
+    CURLcode rc;
+    CURL *h;
+
+    memset(&t, 0, sizeof(t));
+    t.out = out;
+    snprintf(host, sizeof(host), "%s", o->hostport);
+    colon = strrchr(o->hostport, ':');
+    if (colon != NULL && strchr(colon, ']') == NULL) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+
+        if (*end != '\0' || p == 0 || p > 65535) {
+            fprintf(out, "test: bad port in %s\n", o->hostport);
+            return -1;
+        }
+        port = (unsigned)p;
+        host[colon - o->hostport] = '\0';
+    }
+    snprintf(url, sizeof(url), "%s://%s:%u/%s", port == 465 ? "smtps" : "smtp", host, port,
+             "oauth2-token-helper.test");
+    h = curl_easy_init();
+    if (h == NULL)
+        return -1;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (o->cafile != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, o->cafile);
+    curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+    curl_easy_setopt(h, CURLOPT_USERNAME, o->login);
+    curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, o->token);
+    curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, &t);
+    snprintf(from, sizeof(from), "<%s>", o->login);
+    if (o->to != NULL) {
+        char to[400];
+
+        snprintf(to, sizeof(to), "<%s>", o->to);
+        rcpt = curl_slist_append(NULL, to);
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+        msg.len = (size_t)snprintf(msg.text, sizeof(msg.text),
+                                   "Date: %s\r\nFrom: %s\r\nTo: %s\r\n"
+                                   "Subject: oauth2-token-helper test message\r\n"
+                                   "Message-ID: <%ld.%ld@oauth2-token-helper>\r\n\r\n"
+                                   "This message was sent by oauth2-token-helper test,\r\n"
+                                   "authenticated with XOAUTH2.\r\n",
+                                   date, o->login, o->to, (long)now, (long)getpid());
+        if (msg.len >= sizeof(msg.text))
+            msg.len = sizeof(msg.text) - 1;
+        msg.off = 0;
+        curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+        curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &msg);
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
+    }
+    fprintf(out, "connecting to %s (%s)\n", url, port == 465 ? "implicit TLS" : "STARTTLS");
+    rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(rcpt);
+    if (rc == CURLE_OK) {
+        fprintf(out, "result: %s as %s\n",
+                o->to ? "test message accepted" : "logged in with XOAUTH2", o->login);
+        return 0;
+    }
+    fprintf(out, "result: FAILED %s: %s\n",
+            t.authenticated ? "after logging in" : "before or while logging in",
+            curl_easy_strerror(rc));
+    if (t.last_reply[0] != '\0') {
+        const char *hint = smtptest_hint(t.last_reply);
+
+        fprintf(out, "last reply: %s\n", t.last_reply);
+        if (strncmp(t.last_reply, "334 ", 4) == 0 && t.last_reply[4] != ' ') {
+            /* Gmail and Dovecot put the verdict in a base64 JSON error challenge. */
+            unsigned char json[200];
+            char clean[200];
+            size_t b64 = strcspn(t.last_reply + 4, " ");
+            int n;
+
+            if (b64 > 4 * ((sizeof(json) - 1) / 3))
+                b64 = 4 * ((sizeof(json) - 1) / 3);
+            n = EVP_DecodeBlock(json, (const unsigned char *)t.last_reply + 4, (int)b64);
+            if (n > 0) {
+                log_clean(clean, sizeof(clean), (const char *)json, (size_t)n);
+                fprintf(out, "the server's error challenge: %s\n", clean);
+            }
+            hint = smtptest_hint("535");
+        }
+        if (hint != NULL)
+            fprintf(out, "meaning: %s\n", hint);
+    }
+    return -1;
+}

@@ -1,0 +1,30 @@
+/*
+ * smtptest.h - "oauth2-token-helper test": log in to an SMTP server with
+ *              XOAUTH2 the way the relay will, and say what each step did
+ *
+ * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
+ * authenticates with XOAUTH2 through libcurl, and optionally sends a short
+ * test message. Server replies are shown cut short; what we send is shown
+ * by command name only, never the token. The final reply is explained by a
+ * table of the replies Exchange Online and Gmail give for OAuth problems.
+ */
+#ifndef OAUTH2_SMTPTEST_H
+#define OAUTH2_SMTPTEST_H
+
+#include <stdio.h>
+
+struct smtptest_opts {
+    const char *hostport; /* HOST[:PORT], port 587 by default */
+    const char *to;       /* recipient of a test message, or NULL: log in only */
+    const char *cafile;   /* CA bundle for the server, or NULL: the system's */
+    const char *login;
+    const char *token;
+};
+
+/* smtptest_run - run the test, reporting to out; 0 when the server accepted */
+int smtptest_run(const struct smtptest_opts *o, FILE *out);
+
+/* smtptest_hint - cause and fix for an SMTP reply ("535 5.7.139 ..."), or NULL */
+const char *smtptest_hint(const char *reply);
+
+#endif
