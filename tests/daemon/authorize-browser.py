@@ -25,6 +25,8 @@ USERS = ["%s@contoso.test" % n for n in
          ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan", "judy")]
 ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HENRY, IVAN, JUDY = USERS
 CODE = "authorization_code"
+GOOGLE_ID = "1234567890-abc.apps.googleusercontent.com"
+GOOGLE_SECRET = "GOCSPX-not-really-secret"
 
 
 def query(url):
@@ -174,6 +176,21 @@ def test_no_refresh_token(t, fx):
     t.ok(not os.path.exists(state_file(fx, IVAN)), "and nothing stored")
 
 
+def test_google(t, fx):
+    """the Google preset's way, against the mock standing in for Google's endpoints"""
+    f = Flow(fx, "gmail", "--paste", stdin=True)
+    url = authorize_url(f) or ""
+    q = query(url)
+    t.ok(q.get("access_type") == "offline" and q.get("prompt") == "consent" and
+         q.get("scope") == "https://mail.google.com/" and "response_mode" not in q,
+         "google: access_type=offline, prompt=consent, the mail scope as is")
+    f.send(fx.mockctl("browse", url, "--location-only").strip())
+    rc = f.finish()
+    t.ok(rc == 0 and os.path.exists(state_file(fx, "gmail")),
+         "google: code redeemed with the client secret, refresh token stored (%d) %s"
+         % (rc, f.err.strip()[-200:]))
+
+
 def test_mock_checks_pkce(t, fx):
     """the mock itself: a code redeemed with a wrong verifier fails, the right one works"""
     verifier = "v" * 43
@@ -205,6 +222,18 @@ def main():
     fx = Fixture(accounts=USERS)
     try:
         fx.mockctl("register", "--client-id", CLIENT_ID, "--tenant", "contoso.test")
+        # A Google "Desktop app" client: its secret goes along, its endpoints are the mock's.
+        fx.mockctl("register", "--client-id", GOOGLE_ID, "--tenant", "contoso.test",
+                   "--client-secret", GOOGLE_SECRET)
+        secret = os.path.join(fx.dir, "google.secret")
+        with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+            fh.write(GOOGLE_SECRET + "\n")
+        base = "https://127.0.0.1:%d/contoso.test/oauth2/v2.0/" % fx.port
+        with open(fx.conf, "a") as fh:
+            fh.write("\n[account gmail]\nprovider = google\nclient_id = %s\n"
+                     "client_secret_file = %s\nlogin = relay@example.com\n"
+                     "token_endpoint = %stoken\nauthorize_endpoint = %sauthorize\n"
+                     "ca_file = %s\n" % (GOOGLE_ID, secret, base, base, fx.ca))
         fx.start()
         test_browser(t, fx)
         test_fixed_port(t, fx)
@@ -214,6 +243,7 @@ def main():
         test_timeout(t, fx)
         test_paste(t, fx)
         test_no_refresh_token(t, fx)
+        test_google(t, fx)
         test_mock_checks_pkce(t, fx)
         leaks = fx.leak_check()
         t.ok(not leaks, "no token, code or secret in any log or message %s" % leaks)

@@ -790,9 +790,12 @@ class Handler(BaseHTTPRequestHandler):
                 return
             user = st.settings["authorize_user"] or q.get("login_hint") or "user@" + tenant
             code = "1.A" + random_chars(400)
+            # Google's way of asking for a refresh token: access_type=offline.
+            scope = q.get("scope", DEFAULT_SCOPE)
+            if q.get("access_type") == "offline":
+                scope += " offline_access"
             st.codes[code] = {"client_id": q["client_id"], "redirect_uri": redirect,
-                              "challenge": q["code_challenge"], "user": user,
-                              "scope": q.get("scope", DEFAULT_SCOPE),
+                              "challenge": q["code_challenge"], "user": user, "scope": scope,
                               "tenant": client["tenant"], "exp": time.time() + 600,
                               "used": False}
             st.record_secret(code)
