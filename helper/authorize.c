@@ -438,8 +438,8 @@ static authz_result token_request(const struct account_conf *acct, const char *g
 
 /* redeem - trade an authorization code for tokens */
 static authz_result redeem(const struct account_conf *acct, const char *code,
-                           const char *redirect_uri, const char *verifier,
-                           struct token_result *res, char *err, size_t errsize)
+                           const char *redirect_uri, const char *verifier, struct token_result *res,
+                           char *err, size_t errsize)
 {
     struct http_param p[4];
     char *scope = authz_scope(acct);
@@ -487,8 +487,8 @@ static void end_progress(void)
 }
 
 /* device_start - ask for a device code and show it */
-static authz_result device_start(const struct account_conf *acct, struct device_auth *da,
-                                 char *err, size_t errsize)
+static authz_result device_start(const struct account_conf *acct, struct device_auth *da, char *err,
+                                 size_t errsize)
 {
     struct token_result res;
     struct http_param p[2];
@@ -529,8 +529,8 @@ static authz_result device_start(const struct account_conf *acct, struct device_
 }
 
 /* device_verdict - what a polling reply means: 1 keep polling, 0 done (r set) */
-static int device_verdict(const struct account_conf *acct, struct token_result *res,
-                          long *interval, authz_result *r, char *err, size_t errsize)
+static int device_verdict(const struct account_conf *acct, struct token_result *res, long *interval,
+                          authz_result *r, char *err, size_t errsize)
 {
     if (res->verdict == TOKEN_OK || authz_interrupted) {
         *r = finish(acct, res, err, errsize);
@@ -804,8 +804,8 @@ out:
 }
 
 /* paste_flow - the same URL; the admin pastes where the browser ended up */
-static authz_result paste_flow(const struct account_conf *acct, struct token_result *res,
-                               char *err, size_t errsize)
+static authz_result paste_flow(const struct account_conf *acct, struct token_result *res, char *err,
+                               size_t errsize)
 {
     static const char redirect[] = "http://localhost";
     struct secrets s;

@@ -54,9 +54,9 @@ typedef enum {
 
 struct authz_options {
     authz_flow flow;
-    unsigned port;     /* browser: the listener's port, 0 for any free one */
-    long timeout_s;    /* browser: how long to wait for the redirect */
-    int open_browser;  /* browser: try xdg-open (only with a display) */
+    unsigned port;    /* browser: the listener's port, 0 for any free one */
+    long timeout_s;   /* browser: how long to wait for the redirect */
+    int open_browser; /* browser: try xdg-open (only with a display) */
 };
 
 /* Set by the signal handler that authz_catch_signals installs. */
@@ -72,7 +72,7 @@ authz_flow authz_default_flow(void);
 authz_result authz_run(const struct account_conf *acct, const struct authz_options *opt,
                        struct token_result *res, char *err, size_t errsize);
 
-/* authz_read_line - one line of standard input, without echo on a terminal; NULL at EOF or interrupt */
+/* authz_read_line - a line of standard input, no echo on a terminal; NULL at EOF or interrupt */
 char *authz_read_line(const char *prompt, size_t max);
 
 /* The pieces below are exported for the unit tests. */

@@ -226,18 +226,17 @@ static int new_guid(char *out, size_t outsize)
         return -1;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, outsize,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, outsize, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return 0;
 }
 
 /* json_part - base64url of a JSON object's compact text */
 static char *json_part(json_object *obj)
 {
-    const char *text =
-        json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
 
     return text != NULL ? clientauth_b64url((const unsigned char *)text, strlen(text)) : NULL;
 }
@@ -329,8 +328,8 @@ int clientauth_assertion(const struct account_conf *acct, long long now, char **
     input = signing_input(acct, cert, now);
     sig = input != NULL ? sign(acct, key, input) : NULL;
     if (sig == NULL) {
-        snprintf(err, errsize, "account %s: cannot sign the client assertion with %s",
-                 acct->name, acct->client_key_file);
+        snprintf(err, errsize, "account %s: cannot sign the client assertion with %s", acct->name,
+                 acct->client_key_file);
         goto out;
     }
     len = strlen(input) + 1 + strlen(sig) + 1;

@@ -86,8 +86,8 @@ static const struct provider {
     offline_style offline;
 } providers[] = {
     {"microsoft", "https://login.microsoftonline.com", NULL, NULL, NULL, "common",
-     "https://outlook.office.com/SMTP.Send offline_access", "https://outlook.office365.com/.default",
-     OFFLINE_SCOPE},
+     "https://outlook.office.com/SMTP.Send offline_access",
+     "https://outlook.office365.com/.default", OFFLINE_SCOPE},
     {"microsoft-usgov", "https://login.microsoftonline.us", NULL, NULL, NULL, "common",
      "https://outlook.office365.us/SMTP.Send offline_access",
      "https://outlook.office365.us/.default", OFFLINE_SCOPE},
@@ -340,8 +340,8 @@ static char *authority_url(const struct account_conf *a, const char *what)
 }
 
 /* pick_url - the explicit setting, else the authority's path, else the fixed preset */
-static int pick_url(const struct account_conf *a, const struct provider *p, const char *explicit_url,
-                    const char *path, const char *fixed, char **out)
+static int pick_url(const struct account_conf *a, const struct provider *p,
+                    const char *explicit_url, const char *path, const char *fixed, char **out)
 {
     *out = NULL;
     if (explicit_url[0] != '\0')
@@ -363,7 +363,8 @@ static int derive_endpoints(struct config *cfg, struct account_conf *a, const st
     char *urls[3];
     size_t i;
 
-    if (a->authority == NULL && p->authority != NULL && (a->authority = strdup(p->authority)) == NULL)
+    if (a->authority == NULL && p->authority != NULL &&
+        (a->authority = strdup(p->authority)) == NULL)
         goto oom;
     if (p->authority != NULL && !tenant_ok(a->tenant)) {
         snprintf(err, errsize,

@@ -117,8 +117,8 @@ void loopback_respond(int cfd, int status, const char *title, const char *text)
 }
 
 /* loopback_accept - the next GET request's connection and target */
-int loopback_accept(int lfd, long long deadline_ms, const volatile sig_atomic_t *stop,
-                    char *target, size_t targetsize, char *err, size_t errsize)
+int loopback_accept(int lfd, long long deadline_ms, const volatile sig_atomic_t *stop, char *target,
+                    size_t targetsize, char *err, size_t errsize)
 {
     char buf[LOOPBACK_MAX_REQUEST + 1];
 
@@ -130,9 +130,10 @@ int loopback_accept(int lfd, long long deadline_ms, const volatile sig_atomic_t 
 
         if (!wait_readable(lfd, deadline_ms, stop)) {
             explicit_bzero(buf, sizeof(buf));
-            snprintf(err, errsize, "%s", stop != NULL && *stop ? "interrupted"
-                                                               : "timed out waiting for the "
-                                                                 "browser's redirect");
+            snprintf(err, errsize, "%s",
+                     stop != NULL && *stop ? "interrupted"
+                                           : "timed out waiting for the "
+                                             "browser's redirect");
             return -1;
         }
         cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);

@@ -21,7 +21,8 @@
 #define LOOPBACK_MAX_REQUEST 8192
 #define LOOPBACK_CONN_MS 10000
 
-/* loopback_listen - listen on 127.0.0.1:port (0: any free port); the fd, *bound the port; -1 with err */
+/* loopback_listen - listen on 127.0.0.1:port (0: any free one); the fd and *bound, or -1 with err
+ */
 int loopback_listen(unsigned port, unsigned *bound, char *err, size_t errsize);
 
 /*
@@ -29,8 +30,8 @@ int loopback_listen(unsigned port, unsigned *bound, char *err, size_t errsize);
  * time in ms) or until *stop is set; the connection's fd with the request
  * target in target. -1 with err on timeout, interruption or error.
  */
-int loopback_accept(int lfd, long long deadline_ms, const volatile sig_atomic_t *stop,
-                    char *target, size_t targetsize, char *err, size_t errsize);
+int loopback_accept(int lfd, long long deadline_ms, const volatile sig_atomic_t *stop, char *target,
+                    size_t targetsize, char *err, size_t errsize);
 
 /* loopback_respond - send a short HTML page with status and close the connection */
 void loopback_respond(int cfd, int status, const char *title, const char *text);

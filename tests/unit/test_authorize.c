@@ -85,8 +85,9 @@ static void test_device_reply(void)
     const char *google = "{\"device_code\":\"4/4-GMMhmHCXhWEzkobqIHGG\",\"user_code\":"
                          "\"GQVQ-JKEC\",\"verification_url\":\"https://www.google.com/device\","
                          "\"expires_in\":1800,\"interval\":500}";
-    const char *entra_err = "{\"error\":\"unauthorized_client\",\"error_description\":\"AADSTS700016:"
-                            " Application not found\",\"error_codes\":[700016]}";
+    const char *entra_err =
+        "{\"error\":\"unauthorized_client\",\"error_description\":\"AADSTS700016:"
+        " Application not found\",\"error_codes\":[700016]}";
 
     tokenresp_device(200, good, strlen(good), NULL, &da, &res);
     ok(res.verdict == TOKEN_OK && da.device_code != NULL &&
@@ -97,8 +98,8 @@ static void test_device_reply(void)
     tokenresp_device_clear(&da);
     ok(da.device_code == NULL, "the device code is wiped and freed");
     tokenresp_device(200, google, strlen(google), NULL, &da, &res);
-    ok(res.verdict == TOKEN_OK && strcmp(da.verification_uri, "https://www.google.com/device") == 0 &&
-           da.interval == 60,
+    ok(res.verdict == TOKEN_OK &&
+           strcmp(da.verification_uri, "https://www.google.com/device") == 0 && da.interval == 60,
        "Google's verification_url; an absurd interval is capped at 60 s");
     tokenresp_device_clear(&da);
     tokenresp_device(400, entra_err, strlen(entra_err), NULL, &da, &res);

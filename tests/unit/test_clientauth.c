@@ -186,8 +186,9 @@ static void test_assertion(const char *account, const char *cert, int pss)
         goto out;
     dot1 = strchr(jwt, '.');
     dot2 = strrchr(jwt, '.');
-    ok(dot1 && dot2 > dot1 && strspn(jwt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789-_.") == strlen(jwt),
+    ok(dot1 && dot2 > dot1 &&
+           strspn(jwt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789-_.") == strlen(jwt),
        "%s: three base64url parts", account);
     hdr = part_json(jwt, (size_t)(dot1 - jwt));
     claims = part_json(dot1 + 1, (size_t)(dot2 - dot1 - 1));
@@ -205,8 +206,7 @@ static void test_assertion(const char *account, const char *cert, int pss)
        "%s: iss = sub = client_id", account);
     ok(int_of(claims, "nbf") == now && int_of(claims, "iat") == now &&
            int_of(claims, "exp") > now && int_of(claims, "exp") - now <= 600,
-       "%s: nbf = iat = now, exp within 10 minutes (%lld s)", account,
-       int_of(claims, "exp") - now);
+       "%s: nbf = iat = now, exp within 10 minutes (%lld s)", account, int_of(claims, "exp") - now);
     regcomp(&guid, "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
             REG_EXTENDED | REG_NOSUB);
     ok(regexec(&guid, str_of(claims, "jti"), 0, NULL, 0) == 0, "%s: jti is a random GUID (%s)",
@@ -233,8 +233,7 @@ out:
 }
 
 /* assertion_fails - building an assertion for this account section fails with want */
-static void assertion_fails(const char *section, long long when, const char *want,
-                            const char *what)
+static void assertion_fails(const char *section, long long when, const char *want, const char *what)
 {
     char text[8192];
     struct config *cfg;
@@ -270,8 +269,10 @@ static void test_failures(void)
              "client_key_passphrase_file = %s/wrong.pass\n",
              dir, dir, dir);
     assertion_fails(s, now, "cannot decrypt", "a wrong passphrase");
-    snprintf(s, sizeof(s), "client_certificate_file = %s/app.pem\nclient_key_file = %s/enc.key\n"
-             "client_key_passphrase_file = %s/enc.pass\n", dir, dir, dir);
+    snprintf(s, sizeof(s),
+             "client_certificate_file = %s/app.pem\nclient_key_file = %s/enc.key\n"
+             "client_key_passphrase_file = %s/enc.pass\n",
+             dir, dir, dir);
     assertion_fails(s, now, "is not the key of", "a key that belongs to another certificate");
     snprintf(s, sizeof(s), "client_certificate_file = %s/app.pem\nclient_key_file = %s/app.key\n",
              dir, dir);

@@ -17,7 +17,7 @@
 #define GOV_URL                                                                                    \
     "https://login.microsoftonline.us/3f2504e0-4f89-11d3-9a0c-0305e82c3301/oauth2/v2.0/"           \
     "authorize?client_id=2&response_type=code&redirect_uri=http%3A%2F%2Flocalhost%3A8400&scope="   \
-    "https%3A%2F%2Foutlook.office365.us%2FSMTP.Send%20offline_access&state=st&code_challenge=ch&"   \
+    "https%3A%2F%2Foutlook.office365.us%2FSMTP.Send%20offline_access&state=st&code_challenge=ch&"  \
     "code_challenge_method=S256"
 
 static char dir[] = "/tmp/test_providers.XXXXXX";
@@ -94,8 +94,9 @@ static void test_clouds(void)
     if (cfg == NULL)
         return;
     a = config_find(cfg, "pub");
-    ok(a && streq(a->endpoint, "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
-                               "oauth2/v2.0/token") &&
+    ok(a &&
+           streq(a->endpoint, "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
+                              "oauth2/v2.0/token") &&
            streq(a->authorize_url, "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
                                    "oauth2/v2.0/authorize") &&
            streq(a->device_url, "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
@@ -104,8 +105,9 @@ static void test_clouds(void)
     ok(a && a->grant_type == GRANT_REFRESH_TOKEN && a->offline == OFFLINE_SCOPE && a->microsoft,
        "microsoft: refresh_token grant by default, offline_access by scope");
     a = config_find(cfg, "gov");
-    ok(a && streq(a->authorize_url, "https://login.microsoftonline.us/"
-                                    "3f2504e0-4f89-11d3-9a0c-0305e82c3301/oauth2/v2.0/authorize") &&
+    ok(a &&
+           streq(a->authorize_url, "https://login.microsoftonline.us/"
+                                   "3f2504e0-4f89-11d3-9a0c-0305e82c3301/oauth2/v2.0/authorize") &&
            streq(a->device_url, "https://login.microsoftonline.us/"
                                 "3f2504e0-4f89-11d3-9a0c-0305e82c3301/oauth2/v2.0/devicecode") &&
            streq(a->scope, "https://outlook.office365.us/SMTP.Send offline_access"),
@@ -121,8 +123,9 @@ static void test_clouds(void)
            streq(a->endpoint, "https://login.microsoftonline.us/agency.gov/oauth2/v2.0/token"),
        "microsoft-usgov app-only: https://outlook.office365.us/.default");
     a = config_find(cfg, "cn");
-    ok(a && streq(a->authorize_url, "https://login.partner.microsoftonline.cn/organizations/"
-                                    "oauth2/v2.0/authorize") &&
+    ok(a &&
+           streq(a->authorize_url, "https://login.partner.microsoftonline.cn/organizations/"
+                                   "oauth2/v2.0/authorize") &&
            streq(a->scope, "https://partner.outlook.cn/SMTP.Send offline_access"),
        "microsoft-china: login.partner.microsoftonline.cn, partner.outlook.cn scope");
     a = config_find(cfg, "cn-app");
@@ -186,8 +189,7 @@ static void test_google_custom(void)
                       "localhost%3A1234&scope=https%3A%2F%2Fmail.google.com%2F&state=S&"
                       "code_challenge=C&code_challenge_method=S256&login_hint=relay%40example.com"
                       "&access_type=offline&prompt=consent"),
-       "google: the authorization URL asks for offline access and consent: %s",
-       url ? url : "NULL");
+       "google: the authorization URL asks for offline access and consent: %s", url ? url : "NULL");
     free(url);
     a = config_find(cfg, "c");
     ok(a && streq(a->authorize_url, "https://idp.example.org/auth?realm=mail") &&
@@ -299,13 +301,13 @@ static void test_key_files(void)
        "a 0600 key file is read whole, lines and all");
     secret_free(out);
     chmod(pass, 0604);
-    ok(config_secret_file_read(&cfg->accounts[0], "client_key_passphrase_file", pass, 100, 1,
-                               &out, err, sizeof(err)) < 0 &&
+    ok(config_secret_file_read(&cfg->accounts[0], "client_key_passphrase_file", pass, 100, 1, &out,
+                               err, sizeof(err)) < 0 &&
            strstr(err, "chmod 600") != NULL,
        "a world-readable passphrase file is refused: %s", err);
     chmod(pass, 0600);
-    ok(config_secret_file_read(&cfg->accounts[0], "client_key_passphrase_file", pass, 100, 1,
-                               &out, err, sizeof(err)) == 0 &&
+    ok(config_secret_file_read(&cfg->accounts[0], "client_key_passphrase_file", pass, 100, 1, &out,
+                               err, sizeof(err)) == 0 &&
            streq(out, "correct horse"),
        "a 0600 passphrase file is read, newline trimmed, inner space kept");
     secret_free(out);
