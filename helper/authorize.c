@@ -169,37 +169,17 @@ char *authz_scope(const struct account_conf *acct)
     return out;
 }
 
-/* url_escape - RFC 3986 percent-encoding of everything but unreserved characters */
-static void url_escape(char *out, size_t *o, const char *in)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i;
-
-    for (i = 0; in[i] != '\0'; i++) {
-        unsigned char c = (unsigned char)in[i];
-
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out[(*o)++] = (char)c;
-        } else {
-            out[(*o)++] = '%';
-            out[(*o)++] = hex[c >> 4];
-            out[(*o)++] = hex[c & 15];
-        }
-    }
-}
-
 /* authz_url - the authorization URL */
 char *authz_url(const struct account_conf *acct, const char *redirect_uri, const char *state,
                 const char *challenge)
 {
     struct http_param p[12];
     char *scope = authz_scope(acct);
-    size_t n = 0;
-    size_t cap;
-    size_t o;
-    size_t i;
+    char *query = NULL;
     char *out = NULL;
+    size_t qlen = 0;
+    size_t len;
+    size_t n = 0;
 
     if (scope == NULL)
         return NULL;
@@ -218,23 +198,13 @@ char *authz_url(const struct account_conf *acct, const char *redirect_uri, const
         p[n++] = (struct http_param){"access_type", "offline"};
         p[n++] = (struct http_param){"prompt", "consent"};
     }
-    cap = strlen(acct->authorize_url) + 2;
-    for (i = 0; i < n; i++)
-        cap += strlen(p[i].name) + 2 + 3 * strlen(p[i].value);
-    out = malloc(cap);
-    if (out == NULL)
-        goto out;
-    o = strlen(acct->authorize_url);
-    memcpy(out, acct->authorize_url, o);
-    for (i = 0; i < n; i++) {
-        out[o++] = i == 0 ? (strchr(acct->authorize_url, '?') ? '&' : '?') : '&';
-        memcpy(out + o, p[i].name, strlen(p[i].name));
-        o += strlen(p[i].name);
-        out[o++] = '=';
-        url_escape(out, &o, p[i].value);
-    }
-    out[o] = '\0';
-out:
+    query = http_form_encode(p, n, &qlen);
+    len = strlen(acct->authorize_url) + 1 + qlen + 1;
+    out = query != NULL ? malloc(len) : NULL;
+    if (out != NULL)
+        snprintf(out, len, "%s%c%s", acct->authorize_url,
+                 strchr(acct->authorize_url, '?') != NULL ? '&' : '?', query);
+    free(query);
     free(scope);
     return out;
 }
@@ -283,17 +253,6 @@ static int url_unescape(const char *in, size_t len, char *out, size_t outsize)
     return 0;
 }
 
-/* value_ok - a code or state: printable ASCII without spaces */
-static int value_ok(const char *v)
-{
-    size_t i;
-
-    for (i = 0; v[i] != '\0'; i++)
-        if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f)
-            return 0;
-    return 1;
-}
-
 /* authz_parse_reply - code, state, error from a redirect or a bare code */
 int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, size_t statesize,
                       char *error, size_t errorsize, char *desc, size_t descsize)
@@ -313,7 +272,7 @@ int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, 
     code[0] = state[0] = error[0] = desc[0] = '\0';
     if (q == NULL && strchr(in, '=') == NULL) {
         /* Just the code. */
-        if (in[0] == '\0' || strlen(in) >= codesize || !value_ok(in))
+        if (!tokenresp_opaque_ok(in, codesize - 1))
             return -1;
         snprintf(code, codesize, "%s", in);
         return 0;
@@ -335,7 +294,7 @@ int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, 
                 continue;
             /* A repeated parameter is an attempt to confuse: refuse it. */
             if (f[k].seen++ || url_unescape(eq + 1, plen - klen - 1, f[k].dst, f[k].size) < 0 ||
-                (f[k].dst != desc && !value_ok(f[k].dst)))
+                (f[k].dst != desc && !tokenresp_opaque_ok(f[k].dst, f[k].size - 1)))
                 goto bad;
         }
         q += plen;
@@ -667,6 +626,16 @@ static void platform_error(const struct account_conf *acct, const char *error, c
              acct->name, clean_error, clean_desc[0] ? ": " : "", clean_desc);
 }
 
+/* no_authorize_url - the message when the account has no authorization endpoint */
+static authz_result no_authorize_url(const struct account_conf *acct, char *err, size_t errsize)
+{
+    snprintf(err, errsize,
+             "account %s: no authorization endpoint is known for provider %s: set "
+             "authorize_endpoint, or use --device",
+             acct->name, acct->provider);
+    return AUTHZ_CONFIG;
+}
+
 /* secrets - the PKCE verifier and challenge, and the state */
 struct secrets {
     char *verifier;
@@ -767,13 +736,8 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
     int lfd;
 
     memset(&s, 0, sizeof(s));
-    if (acct->authorize_url == NULL) {
-        snprintf(err, errsize,
-                 "account %s: no authorization endpoint is known for provider %s: set "
-                 "authorize_endpoint, or use --device",
-                 acct->name, acct->provider);
-        return AUTHZ_CONFIG;
-    }
+    if (acct->authorize_url == NULL)
+        return no_authorize_url(acct, err, errsize);
     lfd = loopback_listen(opt->port, &port, err, errsize);
     if (lfd < 0)
         return AUTHZ_CONFIG;
@@ -819,13 +783,8 @@ static authz_result paste_flow(const struct account_conf *acct, struct token_res
 
     memset(&s, 0, sizeof(s));
     code[0] = '\0';
-    if (acct->authorize_url == NULL) {
-        snprintf(err, errsize,
-                 "account %s: no authorization endpoint is known for provider %s: set "
-                 "authorize_endpoint, or use --device",
-                 acct->name, acct->provider);
-        return AUTHZ_CONFIG;
-    }
+    if (acct->authorize_url == NULL)
+        return no_authorize_url(acct, err, errsize);
     if (secrets_new(&s) < 0 || (url = authz_url(acct, redirect, s.state, s.challenge)) == NULL) {
         snprintf(err, errsize, "cannot prepare the request: out of memory or no randomness");
         r = AUTHZ_TEMPORARY;

@@ -50,22 +50,47 @@ static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
     return req->abort_flag != NULL && *req->abort_flag;
 }
 
-/* form_add - append "&name=escaped(value)" */
-static int form_add(struct http_request *req, size_t cap, const char *name, const char *value)
+/* http_form_encode - "name=value&..." with every value URL-encoded */
+char *http_form_encode(const struct http_param *params, size_t n, size_t *len)
 {
-    char *esc = curl_easy_escape(req->easy, value, 0);
-    int n;
+    size_t cap = 1;
+    size_t o = 0;
+    size_t i;
+    char *out;
 
-    if (esc == NULL)
-        return -1;
-    n = snprintf(req->form + req->form_len, cap - req->form_len, "%s%s=%s",
-                 req->form_len ? "&" : "", name, esc);
-    explicit_bzero(esc, strlen(esc));
-    curl_free(esc);
-    if (n < 0 || (size_t)n >= cap - req->form_len)
-        return -1;
-    req->form_len += (size_t)n;
-    return 0;
+    /* Escaping at most triples a value. */
+    for (i = 0; i < n; i++)
+        if (params[i].value != NULL)
+            cap += strlen(params[i].name) + 2 + 3 * strlen(params[i].value);
+    out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        char *esc;
+        int w;
+
+        if (params[i].value == NULL)
+            continue;
+        /* The handle is not used for escaping (documented since curl 7.82). */
+        esc = curl_easy_escape(NULL, params[i].value, 0);
+        if (esc == NULL) {
+            explicit_bzero(out, cap);
+            free(out);
+            return NULL;
+        }
+        w = snprintf(out + o, cap - o, "%s%s=%s", o ? "&" : "", params[i].name, esc);
+        explicit_bzero(esc, strlen(esc));
+        curl_free(esc);
+        if (w < 0 || (size_t)w >= cap - o) {
+            explicit_bzero(out, cap);
+            free(out);
+            return NULL;
+        }
+        o += (size_t)w;
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
 }
 
 /* http_request_new - POST params to url */
@@ -73,23 +98,14 @@ struct http_request *http_request_new(const struct account_conf *acct, const cha
                                       const struct http_param *params, size_t n)
 {
     struct http_request *req = calloc(1, sizeof(*req));
-    size_t cap = 128;
-    size_t i;
 
     if (req == NULL)
         return NULL;
-    /* Escaping at most triples a value. */
-    for (i = 0; i < n; i++)
-        if (params[i].value != NULL)
-            cap += strlen(params[i].name) + 2 + 3 * strlen(params[i].value);
     req->easy = curl_easy_init();
-    req->form = calloc(1, cap);
+    req->form = http_form_encode(params, n, &req->form_len);
     req->body = malloc(HTTP_MAX_BODY + 1);
     if (req->easy == NULL || req->form == NULL || req->body == NULL)
         goto fail;
-    for (i = 0; i < n; i++)
-        if (params[i].value != NULL && form_add(req, cap, params[i].name, params[i].value) < 0)
-            goto fail;
     curl_easy_setopt(req->easy, CURLOPT_URL, url);
     curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->form);
     curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE, (long)req->form_len);

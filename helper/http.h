@@ -38,6 +38,14 @@ struct http_param {
     const char *value;
 };
 
+/*
+ * http_form_encode - "name=value&..." of the params with a value, every
+ * value URL-encoded (form bodies and query strings alike); *len its
+ * length. Malloc'd; wipe it before freeing when a value is secret. NULL on
+ * out of memory.
+ */
+char *http_form_encode(const struct http_param *params, size_t n, size_t *len);
+
 /* http_request_new - POST params to url for acct (its ca_file); NULL on out of memory */
 struct http_request *http_request_new(const struct account_conf *acct, const char *url,
                                       const struct http_param *params, size_t n);

@@ -354,7 +354,6 @@ static int cmd_import(const char *file, int argc, char **argv)
     struct config *cfg;
     char prompt[300];
     char *rt;
-    size_t i;
     int rc;
 
     if (argc != 1 || argv[0][0] == '-')
@@ -374,10 +373,7 @@ static int cmd_import(const char *file, int argc, char **argv)
         config_free(cfg);
         return EX_USAGE_;
     }
-    for (i = 0; rt[i] != '\0'; i++)
-        if ((unsigned char)rt[i] <= ' ' || (unsigned char)rt[i] >= 0x7f)
-            break;
-    if (rt[i] != '\0' || i > SASLWIRE_MAX_TOKEN) {
+    if (!tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
         fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
                         "control characters, or is too long)\n");
         secret_free(rt);

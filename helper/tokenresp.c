@@ -170,8 +170,8 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
                  clean_desc[0] ? clean_desc : "no description");
 }
 
-/* opaque_ok - printable ASCII without spaces, 1 to max characters (refresh tokens, device codes) */
-static int opaque_ok(const char *s, size_t max)
+/* tokenresp_opaque_ok - printable ASCII without spaces, 1 to max characters */
+int tokenresp_opaque_ok(const char *s, size_t max)
 {
     size_t i;
 
@@ -276,7 +276,7 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
         goto out;
     }
     /* Refresh tokens are opaque; refuse only control characters and spaces. */
-    if (rt != NULL && rt[0] != '\0' && !opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
+    if (rt != NULL && rt[0] != '\0' && !tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
         snprintf(res->message, sizeof(res->message),
                  "temporary failure (HTTP 200): refresh_token has invalid characters");
         goto out;
@@ -304,7 +304,7 @@ static int copy_checked(json_object *obj, const char *key, char *out, size_t out
     const char *s = get_string(obj, key, &v);
 
     out[0] = '\0';
-    if (s == NULL || !opaque_ok(s, outsize - 1))
+    if (s == NULL || !tokenresp_opaque_ok(s, outsize - 1))
         return 0;
     snprintf(out, outsize, "%s", s);
     return 1;
@@ -333,7 +333,7 @@ void tokenresp_device(long http_status, const char *body, size_t len, const char
         da->interval = TOKENRESP_DEVICE_INTERVAL;
     if (da->interval > 60)
         da->interval = 60;
-    if (dc == NULL || !opaque_ok(dc, SASLWIRE_MAX_TOKEN) ||
+    if (dc == NULL || !tokenresp_opaque_ok(dc, SASLWIRE_MAX_TOKEN) ||
         !copy_checked(obj, "user_code", da->user_code, sizeof(da->user_code)) ||
         strncmp(da->verification_uri, "https://", 8) != 0 || da->expires_in <= 0) {
         snprintf(res->message, sizeof(res->message),

@@ -69,6 +69,13 @@ void tokenresp_device(long http_status, const char *body, size_t len, const char
 /* tokenresp_device_clear - wipe and free what da holds */
 void tokenresp_device_clear(struct device_auth *da);
 
+/*
+ * tokenresp_opaque_ok - whether s may be an opaque credential (refresh
+ * token, device code, authorization code, state): 1 to max characters of
+ * printable ASCII, no spaces
+ */
+int tokenresp_opaque_ok(const char *s, size_t max);
+
 /* tokenresp_hint - plain-language cause and fix for an AADSTS code, or NULL */
 const char *tokenresp_hint(long aadsts);
 
