@@ -717,8 +717,8 @@ static authz_result wait_redirect(const struct account_conf *acct, int lfd, long
             return AUTHZ_REFUSED;
         }
         loopback_respond(cfd, 200, "Signed in",
-                         "oauth2-token-helper received the authorization. You may close this "
-                         "window.");
+                         "oauth2-token-helper received the sign-in; the terminal shows the "
+                         "result. You may close this window.");
         return AUTHZ_OK;
     }
 }

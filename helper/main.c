@@ -290,7 +290,7 @@ static void notify_daemon(const struct config *cfg, const char *name)
 /*
  * store_grant - write an account's new state (refresh token, maybe an
  * access token) under its lock, and tell the daemon. Signals are held off
- * meanwhile, so an interrupt cannot leave half of it done.
+ * while the file is written, so an interrupt cannot leave half of it done.
  */
 static int store_grant(const struct config *cfg, const char *name, struct account_state *st)
 {
@@ -325,12 +325,12 @@ static int store_grant(const struct config *cfg, const char *name, struct accoun
         rc = EX_TEMPFAIL_;
     }
     state_unlock(fd);
+out:
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (rc == EX_OK_) {
         printf("account %s: refresh token stored in %s/%s.state\n", name, cfg->state_dir, name);
         notify_daemon(cfg, name);
     }
-out:
-    sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 
@@ -366,12 +366,15 @@ static int cmd_import(const char *file, int argc, char **argv)
         return EX_NOUSER_;
     }
     snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
+    authz_catch_signals(); /* Ctrl-C at the prompt: the terminal gets its echo back */
     rt = authz_read_line(prompt, SASLWIRE_MAX_TOKEN);
     if (rt == NULL || rt[0] == '\0') {
-        fprintf(stderr, "oauth2-token-helper: no refresh token on standard input\n");
+        fprintf(stderr, "oauth2-token-helper: %s\n",
+                authz_interrupted ? "interrupted; nothing stored"
+                                  : "no refresh token on standard input");
         secret_free(rt);
         config_free(cfg);
-        return EX_USAGE_;
+        return authz_interrupted ? 130 : EX_USAGE_;
     }
     if (!tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
         fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
