@@ -253,28 +253,54 @@ static int url_unescape(const char *in, size_t len, char *out, size_t outsize)
     return 0;
 }
 
-/* authz_parse_reply - code, state, error from a redirect or a bare code */
-int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, size_t statesize,
-                      char *error, size_t errorsize, char *desc, size_t descsize)
+/* aadsts_of_uri - the code=N of Entra's error_uri, 0 when there is none */
+static long aadsts_of_uri(const char *uri)
 {
+    const char *p = strstr(uri, "?code=");
+    char *end;
+    long v;
+
+    if (p == NULL)
+        p = strstr(uri, "&code=");
+    if (p == NULL)
+        return 0;
+    p += 6;
+    v = strtol(p, &end, 10);
+    if (end == p || (*end != '\0' && *end != '&') || v <= 0 || v > 99999999)
+        return 0;
+    return v;
+}
+
+/* authz_reply_clear - wipe */
+void authz_reply_clear(struct authz_reply *r)
+{
+    explicit_bzero(r, sizeof(*r));
+}
+
+/* authz_parse_reply - code, state, error from a redirect or a bare code */
+int authz_parse_reply(const char *in, struct authz_reply *r)
+{
+    char uri[256] = "";
     struct {
         const char *key;
         char *dst;
         size_t size;
+        int opaque; /* must be printable without spaces */
         int seen;
-    } f[] = {{"code", code, codesize, 0},
-             {"state", state, statesize, 0},
-             {"error", error, errorsize, 0},
-             {"error_description", desc, descsize, 0}};
+    } f[] = {{"code", r->code, sizeof(r->code), 1, 0},
+             {"state", r->state, sizeof(r->state), 1, 0},
+             {"error", r->error, sizeof(r->error), 1, 0},
+             {"error_description", r->desc, sizeof(r->desc), 0, 0},
+             {"error_uri", uri, sizeof(uri), 1, 0}};
     const char *q = strchr(in, '?');
     size_t qlen;
 
-    code[0] = state[0] = error[0] = desc[0] = '\0';
+    memset(r, 0, sizeof(*r));
     if (q == NULL && strchr(in, '=') == NULL) {
         /* Just the code. */
-        if (!tokenresp_opaque_ok(in, codesize - 1))
+        if (!tokenresp_opaque_ok(in, sizeof(r->code) - 1))
             return -1;
-        snprintf(code, codesize, "%s", in);
+        snprintf(r->code, sizeof(r->code), "%s", in);
         return 0;
     }
     q = q != NULL ? q + 1 : in;
@@ -294,7 +320,7 @@ int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, 
                 continue;
             /* A repeated parameter is an attempt to confuse: refuse it. */
             if (f[k].seen++ || url_unescape(eq + 1, plen - klen - 1, f[k].dst, f[k].size) < 0 ||
-                (f[k].dst != desc && !tokenresp_opaque_ok(f[k].dst, f[k].size - 1)))
+                (f[k].opaque && !tokenresp_opaque_ok(f[k].dst, f[k].size - 1)))
                 goto bad;
         }
         q += plen;
@@ -304,10 +330,10 @@ int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, 
             qlen--;
         }
     }
+    r->aadsts = aadsts_of_uri(uri);
     return 0;
 bad:
-    explicit_bzero(code, codesize);
-    code[0] = state[0] = error[0] = desc[0] = '\0';
+    authz_reply_clear(r);
     return -1;
 }
 
@@ -613,17 +639,19 @@ static int state_matches(const char *got, const char *want)
     return strlen(got) == strlen(want) && CRYPTO_memcmp(got, want, strlen(want)) == 0;
 }
 
-/* platform_error - the message for an error sent back on the redirect */
-static void platform_error(const struct account_conf *acct, const char *error, const char *desc,
-                           char *err, size_t errsize)
+/* platform_error - the message for an error sent back on the redirect, with the hint */
+static void platform_error(const struct account_conf *acct, const struct authz_reply *r, char *err,
+                           size_t errsize)
 {
+    const char *hint = tokenresp_hint(r->aadsts);
     char clean_error[64];
     char clean_desc[200];
 
-    log_clean(clean_error, sizeof(clean_error), error, strlen(error));
-    log_clean(clean_desc, sizeof(clean_desc), desc, strcspn(desc, "\r\n"));
-    snprintf(err, errsize, "account %s: the identity platform refused the sign-in: %s%s%s",
-             acct->name, clean_error, clean_desc[0] ? ": " : "", clean_desc);
+    log_clean(clean_error, sizeof(clean_error), r->error, strlen(r->error));
+    log_clean(clean_desc, sizeof(clean_desc), r->desc, strcspn(r->desc, "\r\n"));
+    snprintf(err, errsize, "account %s: the identity platform refused the sign-in: %s%s%s%s%s",
+             acct->name, clean_error, clean_desc[0] ? ": " : "", clean_desc,
+             hint != NULL ? "; fix: " : "", hint != NULL ? hint : "");
 }
 
 /* no_authorize_url - the message when the account has no authorization endpoint */
@@ -664,14 +692,11 @@ static void secrets_clear(struct secrets *s)
 
 /* wait_redirect - serve the loopback listener until a redirect with our state arrives */
 static authz_result wait_redirect(const struct account_conf *acct, int lfd, long timeout_s,
-                                  const char *want_state, char *code, size_t codesize, char *err,
+                                  const char *want_state, struct authz_reply *r, char *err,
                                   size_t errsize)
 {
     long long deadline = cache_now_ms() + timeout_s * 1000;
     char target[LOOPBACK_MAX_REQUEST];
-    char state[256];
-    char error[64];
-    char desc[512];
 
     for (;;) {
         int cfd = loopback_accept(lfd, deadline, &authz_interrupted, target, sizeof(target), err,
@@ -691,29 +716,27 @@ static authz_result wait_redirect(const struct account_conf *acct, int lfd, long
             loopback_respond(cfd, 404, "Not found", "Nothing here.");
             continue;
         }
-        if (authz_parse_reply(target, code, codesize, state, sizeof(state), error, sizeof(error),
-                              desc, sizeof(desc)) < 0 ||
-            (code[0] == '\0' && error[0] == '\0')) {
+        if (authz_parse_reply(target, r) < 0 || (r->code[0] == '\0' && r->error[0] == '\0')) {
             loopback_respond(cfd, 400, "Bad request",
                              "This address expects the identity platform's redirect.");
             continue;
         }
         explicit_bzero(target, sizeof(target));
-        if (!state_matches(state, want_state)) {
+        if (!state_matches(r->state, want_state)) {
             loopback_respond(cfd, 400, "Authorization refused",
                              "The reply does not belong to this authorization request. "
                              "Nothing was stored.");
-            explicit_bzero(code, codesize);
+            authz_reply_clear(r);
             snprintf(err, errsize,
                      "account %s: the redirect's state does not match this request (a forged "
                      "or stale redirect); nothing stored. Run authorize again",
                      acct->name);
             return AUTHZ_REFUSED;
         }
-        if (error[0] != '\0') {
+        if (r->error[0] != '\0') {
             loopback_respond(cfd, 400, "Authorization failed",
                              "The identity platform refused the sign-in; the terminal says why.");
-            platform_error(acct, error, desc, err, errsize);
+            platform_error(acct, r, err, errsize);
             return AUTHZ_REFUSED;
         }
         loopback_respond(cfd, 200, "Signed in",
@@ -728,14 +751,15 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
                                  struct token_result *res, char *err, size_t errsize)
 {
     struct secrets s;
+    struct authz_reply reply;
     char redirect[64];
-    char code[AUTHZ_MAX_CODE];
     unsigned port = 0;
     char *url = NULL;
     authz_result r;
     int lfd;
 
     memset(&s, 0, sizeof(s));
+    memset(&reply, 0, sizeof(reply));
     if (acct->authorize_url == NULL)
         return no_authorize_url(acct, err, errsize);
     lfd = loopback_listen(opt->port, &port, err, errsize);
@@ -753,15 +777,15 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
     fflush(stdout);
     if (opt->open_browser)
         open_in_browser(url);
-    r = wait_redirect(acct, lfd, opt->timeout_s, s.state, code, sizeof(code), err, errsize);
+    r = wait_redirect(acct, lfd, opt->timeout_s, s.state, &reply, err, errsize);
     close(lfd);
     lfd = -1;
     if (r == AUTHZ_OK)
-        r = redeem(acct, code, redirect, s.verifier, res, err, errsize);
+        r = redeem(acct, reply.code, redirect, s.verifier, res, err, errsize);
 out:
     if (lfd >= 0)
         close(lfd);
-    explicit_bzero(code, sizeof(code));
+    authz_reply_clear(&reply);
     secrets_clear(&s);
     free(url);
     return r;
@@ -773,16 +797,13 @@ static authz_result paste_flow(const struct account_conf *acct, struct token_res
 {
     static const char redirect[] = "http://localhost";
     struct secrets s;
-    char code[AUTHZ_MAX_CODE];
-    char state[256];
-    char error[64];
-    char desc[512];
+    struct authz_reply reply;
     char *url = NULL;
     char *line = NULL;
     authz_result r = AUTHZ_REFUSED;
 
     memset(&s, 0, sizeof(s));
-    code[0] = '\0';
+    memset(&reply, 0, sizeof(reply));
     if (acct->authorize_url == NULL)
         return no_authorize_url(acct, err, errsize);
     if (secrets_new(&s) < 0 || (url = authz_url(acct, redirect, s.state, s.challenge)) == NULL) {
@@ -807,33 +828,32 @@ static authz_result paste_flow(const struct account_conf *acct, struct token_res
         snprintf(err, errsize, "account %s: nothing was pasted; nothing stored", acct->name);
         goto out;
     }
-    if (authz_parse_reply(line, code, sizeof(code), state, sizeof(state), error, sizeof(error),
-                          desc, sizeof(desc)) < 0) {
+    if (authz_parse_reply(line, &reply) < 0) {
         snprintf(err, errsize,
                  "account %s: that is neither the redirected address nor a code; nothing stored",
                  acct->name);
         goto out;
     }
     if ((strchr(line, '?') != NULL || strchr(line, '=') != NULL) &&
-        !state_matches(state, s.state)) {
+        !state_matches(reply.state, s.state)) {
         snprintf(err, errsize,
                  "account %s: the pasted address does not belong to this authorization request "
                  "(its state differs); nothing stored. Run authorize again",
                  acct->name);
         goto out;
     }
-    if (error[0] != '\0') {
-        platform_error(acct, error, desc, err, errsize);
+    if (reply.error[0] != '\0') {
+        platform_error(acct, &reply, err, errsize);
         goto out;
     }
-    if (code[0] == '\0') {
+    if (reply.code[0] == '\0') {
         snprintf(err, errsize, "account %s: the pasted address holds no code; nothing stored",
                  acct->name);
         goto out;
     }
-    r = redeem(acct, code, redirect, s.verifier, res, err, errsize);
+    r = redeem(acct, reply.code, redirect, s.verifier, res, err, errsize);
 out:
-    explicit_bzero(code, sizeof(code));
+    authz_reply_clear(&reply);
     secret_free(line);
     secrets_clear(&s);
     free(url);

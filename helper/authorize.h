@@ -87,13 +87,25 @@ char *authz_scope(const struct account_conf *acct);
 char *authz_url(const struct account_conf *acct, const char *redirect_uri, const char *state,
                 const char *challenge);
 
+/* What a redirect back from the authorization endpoint carries. */
+struct authz_reply {
+    char code[AUTHZ_MAX_CODE]; /* the authorization code: wipe with authz_reply_clear */
+    char state[256];
+    char error[64]; /* OAuth error code, "" when none */
+    char desc[512]; /* error_description, untrusted text */
+    long aadsts;    /* Entra's code from error_uri (".../error?code=N"), 0 when none */
+};
+
 /*
  * authz_parse_reply - pick code, state and error out of a redirect: a full
  * URL, a request target ("/?code=..."), a query string, or a bare code.
  * Returns 0 with what was found (empty strings for what was not), -1 when
- * the input is malformed or a value is too long or has bad characters.
+ * the input is malformed, a parameter is repeated, or a value is too long
+ * or has bad characters.
  */
-int authz_parse_reply(const char *in, char *code, size_t codesize, char *state, size_t statesize,
-                      char *error, size_t errorsize, char *desc, size_t descsize);
+int authz_parse_reply(const char *in, struct authz_reply *r);
+
+/* authz_reply_clear - wipe a reply */
+void authz_reply_clear(struct authz_reply *r);
 
 #endif

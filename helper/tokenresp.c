@@ -34,6 +34,8 @@ static const struct {
                  "and update client_secret_file"},
     {65001, 0, "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
                "app registration"},
+    {65004, 0, "the user declined the consent: sign in again and accept, or grant admin consent "
+               "on the app registration"},
     {50076, 0, "multi-factor authentication is required; authorize the account interactively"},
     {50079, 0, "multi-factor authentication enrolment is required; authorize the account "
                "interactively"},

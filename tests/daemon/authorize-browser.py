@@ -122,8 +122,16 @@ def test_denied(t, fx):
     rc = f.finish()
     fx.settings(authorize_outcome="approve")
     t.ok(out[-1:] == ["400 listener"] and rc == 69 and "access_denied" in f.err and
-         "AADSTS65004" in f.err,
-         "a refused consent comes back as an error and is shown: %s"
+         "AADSTS65004" in f.err and "sign in again and accept" in f.err,
+         "a refused consent comes back as an error, shown with the fix: %s"
+         % f.err.strip().splitlines()[-1:])
+    fx.settings(consent_missing="on")
+    f = Flow(fx, ERIN, "--browser", "--no-open")
+    browse(fx, authorize_url(f))
+    rc = f.finish()
+    fx.settings(consent_missing="off")
+    t.ok(rc == 69 and "consent_required" in f.err and "grant admin consent for SMTP.Send" in f.err,
+         "consent missing (AADSTS65001 in error_uri): the fix is named: %s"
          % f.err.strip().splitlines()[-1:])
 
 

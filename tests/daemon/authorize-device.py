@@ -2,8 +2,8 @@
 """authorize-device.py - "authorize --device" against the mock: the user
 approves (the running daemon picks the token up at once), the platform
 asks to slow down, the user declines, the code expires (at the platform and
-locally), Ctrl-C, public client flows disabled, a tenant of another cloud
-(TAP)"""
+locally), Ctrl-C, public client flows disabled, consent missing, a tenant
+of another cloud (TAP)"""
 
 import glob
 import os
@@ -125,6 +125,18 @@ def test_public_flows_disabled(t, fx):
          % f.err.strip().splitlines()[-1:])
 
 
+def test_consent_missing(t, fx):
+    fx.settings(consent_missing="on")
+    f = Flow(fx, ERIN, "--device")
+    code = user_code(f)
+    fx.mockctl("device", "approve", "--user-code", code, "--user", ERIN)
+    rc = f.finish()
+    fx.settings(consent_missing="off")
+    t.ok(rc == 69 and "AADSTS65001" in f.err and "grant admin consent for SMTP.Send" in f.err,
+         "consent missing: the message says to grant admin consent: %s"
+         % f.err.strip().splitlines()[-1:])
+
+
 def test_wrong_tenant(t, fx):
     f = Flow(fx, FRANK, "--device")
     rc = f.finish()
@@ -150,6 +162,7 @@ def main():
         test_expired(t, fx)
         test_interrupt(t, fx)
         test_public_flows_disabled(t, fx)
+        test_consent_missing(t, fx)
         test_wrong_tenant(t, fx)
         leaks = fx.leak_check()
         t.ok(not leaks, "no token, code or secret in any log or message %s" % leaks)

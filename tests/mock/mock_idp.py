@@ -115,6 +115,7 @@ class MockState:
             "authorize_outcome": "approve",  # or "deny": how /authorize answers
             "authorize_user": "",      # who signs in (default: login_hint)
             "issue_refresh_tokens": True,  # False: as if offline_access was not consented
+            "consent_missing": False,  # True: SMTP.Send was never consented (AADSTS65001)
             "device_interval": 5,      # seconds between polls the mock asks for
             "device_expires_in": 900,  # lifetime of a device code
             "device_slow_down": 0,     # answer the next N polls with slow_down
@@ -699,6 +700,10 @@ class Handler(BaseHTTPRequestHandler):
                                "The device code was already redeemed.") + (
                                    "device_reused", rec["user"])
         rec["status"] = "redeemed"
+        if st.settings["consent_missing"]:
+            return entra_error(400, "invalid_grant", 65001,
+                               "The user or administrator has not consented to use the "
+                               "application.") + ("consent_missing", rec["user"])
         gid = self.new_grant(rec["user"], rec["client_id"], rec["tenant"])
         return self.issue(gid, rec["scope"], self.offline(rec["scope"]))
 
@@ -786,7 +791,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_page(302, "redirect", back({
                     "error": "access_denied", "state": state,
                     "error_description": "AADSTS65004: User declined to consent to access "
-                                         "the app."}))
+                                         "the app.",
+                    "error_uri": "https://login.microsoftonline.com/error?code=65004"}))
+                return
+            if st.settings["consent_missing"]:
+                st.count("authorize_requests", "consent_missing")
+                self.send_page(302, "redirect", back({
+                    "error": "consent_required", "state": state,
+                    "error_description": "AADSTS65001: The user or administrator has not "
+                                         "consented to use the application.",
+                    "error_uri": "https://login.microsoftonline.com/error?code=65001"}))
                 return
             user = st.settings["authorize_user"] or q.get("login_hint") or "user@" + tenant
             code = "1.A" + random_chars(400)

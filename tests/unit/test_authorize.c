@@ -18,16 +18,12 @@
 #include "tap.h"
 #include "tokenresp.h"
 
-static char code[AUTHZ_MAX_CODE];
-static char state[256];
-static char error[64];
-static char desc[256];
+static struct authz_reply reply;
 
-/* parse - authz_parse_reply into the static buffers */
+/* parse - authz_parse_reply into the static reply */
 static int parse(const char *in)
 {
-    return authz_parse_reply(in, code, sizeof(code), state, sizeof(state), error, sizeof(error),
-                             desc, sizeof(desc));
+    return authz_parse_reply(in, &reply);
 }
 
 static void test_pkce(void)
@@ -44,21 +40,24 @@ static void test_pkce(void)
 static void test_parse(void)
 {
     ok(parse("http://localhost/?code=0.AAA-b_c~d.e&state=xyz&session_state=1") == 0 &&
-           strcmp(code, "0.AAA-b_c~d.e") == 0 && strcmp(state, "xyz") == 0 && error[0] == '\0',
+           strcmp(reply.code, "0.AAA-b_c~d.e") == 0 && strcmp(reply.state, "xyz") == 0 &&
+           reply.error[0] == '\0',
        "full redirected URL: code and state");
-    ok(parse("/?state=s1&code=c%2B1%2F2%3D") == 0 && strcmp(code, "c+1/2=") == 0 &&
-           strcmp(state, "s1") == 0,
+    ok(parse("/?state=s1&code=c%2B1%2F2%3D") == 0 && strcmp(reply.code, "c+1/2=") == 0 &&
+           strcmp(reply.state, "s1") == 0,
        "request target, percent-decoded, any order");
-    ok(parse("0.ABCdef-123_x") == 0 && strcmp(code, "0.ABCdef-123_x") == 0 && state[0] == '\0',
+    ok(parse("0.ABCdef-123_x") == 0 && strcmp(reply.code, "0.ABCdef-123_x") == 0 &&
+           reply.state[0] == '\0',
        "a bare code");
     ok(parse("http://localhost/?error=access_denied&error_description=AADSTS65004%3A+User+"
              "declined&state=s") == 0 &&
-           strcmp(error, "access_denied") == 0 && strcmp(desc, "AADSTS65004: User declined") == 0 &&
-           code[0] == '\0',
+           strcmp(reply.error, "access_denied") == 0 &&
+           strcmp(reply.desc, "AADSTS65004: User declined") == 0 && reply.code[0] == '\0',
        "an error redirect: error and description");
-    ok(parse("code=abc&state=s#frag=1") == 0 && strcmp(code, "abc") == 0,
+    ok(parse("code=abc&state=s#frag=1") == 0 && strcmp(reply.code, "abc") == 0,
        "a bare query string, fragment ignored");
-    ok(parse("/?code=a&code=b&state=s") == -1 && code[0] == '\0', "a repeated code is refused");
+    ok(parse("/?code=a&code=b&state=s") == -1 && reply.code[0] == '\0',
+       "a repeated code is refused");
     ok(parse("/?code=a%2&state=s") == -1, "a broken escape is refused");
     ok(parse("/?code=a%20b&state=s") == -1, "a code with a space is refused");
     ok(parse("/?code=a%00b&state=s") == -1, "a code with a NUL is refused");
@@ -71,8 +70,18 @@ static void test_parse(void)
         big[sizeof(big) - 1] = '\0';
         ok(parse(big) == -1, "an oversized code is refused");
     }
-    ok(parse("/?foo=bar") == 0 && code[0] == '\0' && error[0] == '\0',
+    ok(parse("/?foo=bar") == 0 && reply.code[0] == '\0' && reply.error[0] == '\0' &&
+           reply.aadsts == 0,
        "unrelated parameters yield nothing");
+    ok(parse("/?error=invalid_client&error_description=AADSTS7000218%3A+x&error_uri="
+             "https%3A%2F%2Flogin.microsoftonline.com%2Ferror%3Fcode%3D7000218&state=s") == 0 &&
+           reply.aadsts == 7000218,
+       "Entra's error_uri gives the AADSTS code (for the hint)");
+    ok(parse("/?error=x&error_uri=https%3A%2F%2Fexample.org%2F%3Fcode%3D12ab") == 0 &&
+           reply.aadsts == 0,
+       "an error_uri without a numeric code gives none");
+    ok(parse("/?code=abc&state=s") == 0 && (authz_reply_clear(&reply), reply.code[0] == '\0'),
+       "authz_reply_clear wipes the code");
 }
 
 static void test_device_reply(void)
