@@ -421,6 +421,9 @@ postfix_stop() {
 
 # start_receiver - sets RECEIVER_PORT, RECEIVER_DIR, SINK
 # RECEIVER_MECHS (default "xoauth2 oauthbearer") sets Dovecot's mechanisms.
+# RECEIVER_SHARED_MAILBOXES (default none): for each mailbox listed, a
+# further passdb accepts a login as that mailbox with the token of one of
+# its delegates (the mock's /introspect/as/MAILBOX, see mockctl delegate).
 start_receiver() {
     local mechs=${RECEIVER_MECHS:-xoauth2 oauthbearer}
     postfix_instance receiver
@@ -463,6 +466,7 @@ passdb {
   driver = oauth2
   args = $dv/oauth2.conf.ext
 }
+$(_receiver_shared_passdbs "$dv")
 userdb {
   driver = static
   args = uid=nobody gid=nogroup home=/nonexistent
@@ -514,6 +518,23 @@ EOF
     postfix_start "$RECEIVER_DIR" "$RECEIVER_PORT"
 }
 
+# _receiver_shared_passdbs DOVECOT_DIR - a passdb per RECEIVER_SHARED_MAILBOXES entry
+#
+# Dovecot hands the oauth2 passdb only the token, so a passdb cannot ask
+# "may this token send as LOGIN?"; one passdb per shared mailbox asks the
+# mock's /introspect/as/MAILBOX instead, which names the mailbox only for
+# its delegates' tokens. The first passdb (the token's own user) fails
+# such a login with a username mismatch and Dovecot goes on to these.
+_receiver_shared_passdbs() {
+    local dv=$1 mbox i=0
+    for mbox in ${RECEIVER_SHARED_MAILBOXES:-}; do
+        i=$((i + 1))
+        sed "s|^introspection_url = .*|introspection_url = $MOCK_URL/introspect/as/$mbox|" \
+            "$dv/oauth2.conf.ext" >"$dv/oauth2-shared-$i.conf.ext"
+        printf 'passdb {\n  driver = oauth2\n  args = %s\n}\n' "$dv/oauth2-shared-$i.conf.ext"
+    done
+}
+
 # delivered_count - messages in the receiver's maildir
 delivered_count() {
     find "$SINK/inbox/new" "$SINK/inbox/cur" -type f 2>/dev/null | wc -l
@@ -536,7 +557,10 @@ probe_auth() {
 # ---- helper daemon -------------------------------------------------------
 
 # write_helper_config [ACCOUNT...] - config for ACCOUNTs (default: alice)
-# Uses SENDER_DIR for the socket; sets HELPER_CONF.
+# Uses SENDER_DIR for the socket; sets HELPER_CONF. With CLIENT_SECRET set,
+# each account gets a client_secret_file (mode 0600) holding it. Optional overrides:
+# HELPER_SOCKET (the socket's path), HELPER_ALLOW_USERS ("postfix root"),
+# HELPER_SOCKET_GROUP ("postfix"), for callers that are not Postfix.
 write_helper_config() {
     local acct
     HELPER_DIR=$T/helper
@@ -545,10 +569,10 @@ write_helper_config() {
     chmod 0700 "$HELPER_DIR/state"
     {
         echo "# oauth2-token-helper config for $TEST_NAME (all on loopback)"
-        echo "socket = $SENDER_DIR/queue/private/oauth2-token-helper"
+        echo "socket = $(helper_socket)"
         echo "state_dir = $HELPER_DIR/state"
-        echo "allow_users = postfix root"
-        echo "socket_group = postfix"
+        echo "allow_users = ${HELPER_ALLOW_USERS:-postfix root}"
+        echo "socket_group = ${HELPER_SOCKET_GROUP:-postfix}"
         echo "socket_mode = 0660"
         for acct in "${@:-$ALICE}"; do
             echo
@@ -558,9 +582,18 @@ write_helper_config() {
             echo "authority = $MOCK_URL"
             echo "ca_file = $CA"
             echo "login = $acct"
+            if [ -n "${CLIENT_SECRET:-}" ]; then
+                (umask 077 && printf '%s\n' "$CLIENT_SECRET" >"$HELPER_DIR/$acct.secret")
+                echo "client_secret_file = $HELPER_DIR/$acct.secret"
+            fi
         done
     } >"$HELPER_CONF"
     chmod 0640 "$HELPER_CONF"
+}
+
+# helper_socket - the daemon's socket: HELPER_SOCKET, else under the sender's private/
+helper_socket() {
+    echo "${HELPER_SOCKET:-$SENDER_DIR/queue/private/oauth2-token-helper}"
 }
 
 # helper CMD... - the CLI with this test's config
@@ -569,14 +602,17 @@ helper() {
 }
 
 # import_grant ACCOUNT - a fresh grant at the mock, pasted into the helper
+# (a confidential client when CLIENT_SECRET is set)
 import_grant() {
-    mockctl grant --user "$1" --client-id "$CLIENT_ID" --tenant "$TENANT" |
+    mockctl grant --user "$1" --client-id "$CLIENT_ID" --tenant "$TENANT" \
+        ${CLIENT_SECRET:+--client-secret "$CLIENT_SECRET"} |
         helper import "$1" >>"$T/logs/helper-cli.log" 2>&1
 }
 
 # run_helper - start "serve"; sets HELPER_PID
 run_helper() {
-    local sock=$SENDER_DIR/queue/private/oauth2-token-helper
+    local sock
+    sock=$(helper_socket)
     "$HELPER_BIN" -c "$HELPER_CONF" serve </dev/null >>"$T/logs/helper-serve.log" 2>&1 &
     HELPER_PID=$!
     on_exit "stop_pid $HELPER_PID"
@@ -642,10 +678,11 @@ EOF
     postfix_start "$SENDER_DIR" "$SENDER_PORT"
 }
 
-# inject N [INTERVAL] - N messages into the sender's smtpd
+# inject N [INTERVAL] [FROM] - N messages into the sender's smtpd (from FROM)
 inject() {
     "$PYTHON3" "$ITDIR/smtpclient.py" inject --port "$SENDER_PORT" --count "$1" \
-        --interval "${2:-0}" --tag "$TEST_NAME" --to "$RCPT" 2>>"$T/logs/smtpclient.log"
+        --interval "${2:-0}" --tag "$TEST_NAME" --to "$RCPT" ${3:+--from "$3"} \
+        2>>"$T/logs/smtpclient.log"
 }
 
 # sender_log - the sender's maillog
