@@ -6,13 +6,16 @@
 # started (by pid or by that instance's own "postfix -c DIR"), even on
 # failure, and keeps $T only when something failed.
 #
-#   start_mock                  the mock identity platform (HTTPS)
+#   need_env; setup; need_product   skip/fail early, make $T, arm the trap
+#   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
-#   start_helper [ACCOUNT...]   helper config + "serve" daemon
-#   start_sender [FILTER]       Postfix with the stock chrooted master.cf,
+#   prepare_sender              the sender's dirs and port (socket path)
+#   start_helper [ACCOUNT...]   helper config, import a grant each, "serve"
+#   start_sender [FILTER] [USER]  Postfix with the stock chrooted master.cf,
 #                               relaying to the receiver through our plugin
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
+#   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
 #
 # Security notes: tests never print a token. Refresh tokens go from mockctl
 # straight into the helper's stdin. done_testing greps every log for every
