@@ -16,6 +16,7 @@
 #                               relaying to the receiver through our plugin
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
 #   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
+#   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
 #
 # Security notes: tests never print a token. Refresh tokens go from mockctl
 # straight into the helper's stdin. done_testing greps every log for every
@@ -355,6 +356,19 @@ mock_snapshot() {
 # snap_stat PATH - one counter from the last mock_snapshot
 snap_stat() {
     "$PYTHON3" "$MOCKDIR/mockctl" stats --file "$T/mock/stats.json" --path "$1"
+}
+
+# snap_by_user SECTION USER - SECTION.by_user[USER] from the last
+# mock_snapshot (the "ok" count where outcomes are kept apart), e.g.
+# snap_by_user introspections alice@contoso.test; user names hold dots,
+# which snap_stat's paths cannot address
+snap_by_user() {
+    "$PYTHON3" -c 'import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+for k in sys.argv[2].split("."):
+    d = d.get(k, {}) if isinstance(d, dict) else {}
+v = d.get("by_user", {}).get(sys.argv[3], 0) if isinstance(d, dict) else 0
+print(v.get("ok", 0) if isinstance(v, dict) else v)' "$T/mock/stats.json" "$1" "$2"
 }
 
 # ---- Postfix instances ---------------------------------------------------
@@ -719,6 +733,55 @@ wait_deferred() {
 }
 _deferred_at_least() {
     [ "$(deferral_count)" -ge "$1" ]
+}
+
+# ---- the conf/ examples --------------------------------------------------
+
+# example_subst [FILE...] - an example from conf/ made to fit this test:
+# contoso.com becomes contoso.test, the Office 365 relay the receiver, and
+# /etc/postfix/ the sender's conf dir
+example_subst() {
+    sed -e 's/contoso\.com/contoso.test/g' \
+        -e "s/\[smtp\.office365\.com\]:587/[127.0.0.1]:$RECEIVER_PORT/g" \
+        -e "s|/etc/postfix/|$SENDER_DIR/conf/|g" "$@"
+}
+
+# sender_use_example MAIN_CF MAP... - the running sender takes a main.cf
+# snippet from conf/postfix (each "name = value" line, through postconf)
+# and its maps (installed as the snippet names them: sasl_passwd.mixed as
+# sasl_passwd), then reloads
+sender_use_example() {
+    local main=$1 map line
+    shift
+    for map in "$@"; do
+        example_subst "$top_srcdir/conf/postfix/$map" >"$SENDER_DIR/conf/${map%%.*}" ||
+            bail "cannot install conf/postfix/$map"
+    done
+    while IFS= read -r line; do
+        postconf -c "$SENDER_DIR/conf" -e "$line" || bail "postconf -e '$line' failed"
+    done < <(example_subst "$top_srcdir/conf/postfix/$main" | grep -E '^[a-z_0-9]+ *=')
+    postfix -c "$SENDER_DIR/conf" reload >>"$T/logs/sender-postfix.log" 2>&1 ||
+        bail "postfix reload failed"
+    # Let the daemons that serve the next message (trivial-rewrite, qmgr) restart.
+    sleep 1
+}
+
+# sink_senders - "COUNT ENVELOPE-SENDER AUTHENTICATED-SENDER" for the
+# delivered messages (Return-Path, and the receiver's "Authenticated sender")
+sink_senders() {
+    local f rp au
+    for f in "$SINK"/inbox/new/*; do
+        [ -f "$f" ] || continue
+        rp=$(sed -n 's/^Return-Path: <\(.*\)>.*/\1/p' "$f" | head -n 1)
+        au=$(grep -o -m 1 'Authenticated sender: [^)]*' "$f" | sed 's/.*: //')
+        echo "${rp:-none} ${au:-none}"
+    done | sort | uniq -c | awk '{print $1, $2, $3}'
+}
+
+# sent_as ENVELOPE AUTHENTICATED - how many delivered messages from
+# ENVELOPE were authenticated as AUTHENTICATED
+sent_as() {
+    sink_senders | awk -v e="$1" -v a="$2" '$2 == e && $3 == a {n = $1} END {print n + 0}'
 }
 
 # ---- shared assertions ---------------------------------------------------
