@@ -687,7 +687,8 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.cache = cache_new(s.cfg, s.multi);
     if (s.cache == NULL)
         goto out;
-    log_info("listening on %s for %zu accounts", s.cfg->socket, s.cfg->n_accounts);
+    log_info("listening on %s for %zu account%s", s.cfg->socket, s.cfg->n_accounts,
+             s.cfg->n_accounts == 1 ? "" : "s");
     rc = serve_loop(&s, config_file);
 out:
     while (s.n_clients > 0)

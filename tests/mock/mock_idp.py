@@ -104,6 +104,7 @@ class MockState:
         self.refresh = {}        # refresh token -> grant record
         self.access = {}         # access token -> {"user", "client_id", "exp", "scope"}
         self.grants = {}         # grant id -> {"user", "client_id", "tenant", "revoked"}
+        self.delegates = {}      # mailbox -> users who may send as it (see introspect_as)
         self.settings = {
             "lifetime": 3600,
             "token_length": 2000,
@@ -322,6 +323,8 @@ class Handler(BaseHTTPRequestHandler):
             self.device_endpoint(parts[0], body)
         elif path == "/introspect":
             self.introspect(body)
+        elif path.startswith("/introspect/as/"):
+            self.introspect_as(urllib.parse.unquote(path[len("/introspect/as/"):]), body)
         elif path.startswith("/_mock/"):
             self.control(path[len("/_mock/"):], body)
         else:
@@ -1014,8 +1017,60 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "reset-stats":
                 st.reset_stats()
                 self.send_json(200, {"ok": True}, extra_log="reset-stats")
+            elif what == "delegate":
+                user = str(req.get("user", ""))
+                mailbox = str(req.get("mailbox", "")).lower()
+                if not user or not mailbox:
+                    self.send_json(400, {"error": "user and mailbox required"})
+                    return
+                st.delegates.setdefault(mailbox, set()).add(user.lower())
+                self.send_json(200, {"mailbox": mailbox,
+                                     "delegates": sorted(st.delegates[mailbox])},
+                               extra_log="delegate")
             else:
                 self.send_json(404, {"error": "not_found"})
+
+    # ---- send-as checks ------------------------------------------------
+
+    def introspect_as(self, mailbox, body):
+        """introspect_as - may this token's owner send as mailbox?
+
+        POST /introspect/as/MAILBOX, form "token=...": Exchange's check for
+        a login that is not the token's own user (a shared mailbox sent as
+        by a delegate, Add-MailboxPermission / Add-RecipientPermission).
+        Dovecot's oauth2 passdb cannot pass the login to /introspect, so
+        the receiver has one extra passdb per shared mailbox pointing here:
+        "email" is the mailbox when the token is valid and its user is the
+        mailbox or one of its delegates (mockctl delegate), else empty, so
+        Dovecot's username check passes or fails. Counted under
+        delegated_introspections, not introspections.
+        """
+        st = self.state
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = {}
+        token = form.get("token", [""])[0]
+        mailbox = mailbox.lower()
+        with st.lock:
+            counts = st.stats.setdefault("delegated_introspections",
+                                         {"ok": 0, "refused": 0, "by_user": {}})
+            rec = st.access.get(token) if token else None
+            user = rec["user"].lower() if rec is not None else ""
+            if rec is not None and rec["exp"] > time.time() and (
+                    user == mailbox or user in st.delegates.get(mailbox, ())):
+                counts["ok"] += 1
+                counts["by_user"][user] = counts["by_user"].get(user, 0) + 1
+                obj = {"active": True, "email": mailbox, "username": mailbox,
+                       "sub": user, "client_id": rec["client_id"],
+                       "scope": rec["scope"], "token_type": "Bearer",
+                       "exp": rec["exp"]}
+                why = "active"
+            else:
+                counts["refused"] += 1
+                obj = {"active": False, "email": "", "username": ""}
+                why = "not a delegate" if rec is not None else "unknown"
+        self.send_json(200, obj, extra_log="introspection-as=%s" % why)
 
 
 socketserver_bind = socketserver.TCPServer.server_bind
