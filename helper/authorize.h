@@ -4,7 +4,7 @@
  *
  * SYNOPSIS
  *     oauth2-token-helper authorize ACCOUNT [--device | --browser | --paste]
- *                                   [--port N] [--timeout SECONDS]
+ *                                   [--port N] [--timeout SECONDS] [--no-open]
  *
  * DESCRIPTION
  *     device   RFC 8628: ask the device-code endpoint for a user code, show
