@@ -510,8 +510,18 @@ void cache_forget(struct cache *c, struct acct *a)
     state_clear(&a->st);
     memset(&a->stamp, 0, sizeof(a->stamp));
     a->loaded = 1;
+    if (can_refresh(a)) {
+        /* App-only: its credential is the secret or certificate in the config. */
+        snprintf(msg, sizeof(msg),
+                 "cached token dropped; this app-only account gets a new one from its "
+                 "credentials in %s",
+                 a->cfg->path);
+        log_info("account=%s: %s", a->conf->name, msg);
+        return;
+    }
     snprintf(msg, sizeof(msg),
-             "tokens revoked here; needs a person: run oauth2-token-helper import %s",
+             "tokens revoked here; needs a person: run oauth2-token-helper authorize (or "
+             "import) %s",
              a->conf->name);
     fail_permanent(a, msg, 0);
 }
