@@ -8,10 +8,13 @@
 # test CA put in. Exim's user (Debian-exim) runs "oauth2-token-helper
 # token" from the authenticator and gets the token from the daemon.
 #
-# 1. Tokens live EXIM_LIFETIME seconds (default 30); one message every
-#    EXIM_INTERVAL seconds (default 5) for at least one and a half
-#    lifetimes: every message delivered, authenticated as alice by a token
-#    the receiver's Dovecot verified, nothing deferred, tokens refreshed.
+# 1. Tokens of 2,500 characters (Entra's longest) live EXIM_LIFETIME
+#    seconds (default 30); one message every EXIM_INTERVAL seconds
+#    (default 5) for at least one and a half lifetimes: every message
+#    delivered, authenticated as alice by a token the receiver's Dovecot
+#    verified, nothing deferred, tokens refreshed. The receiver's smtpd
+#    reads command lines of at most 2,048 bytes (line_length_limit), so
+#    only the two-step AUTH of the snippet gets through.
 # 2. The daemon stopped: Exim defers (4xx, not a bounce), the messages stay
 #    in its queue and mainlog says why (the helper's message).
 # 3. The daemon back, "exim -qff": everything delivered, queue empty.
@@ -39,7 +42,7 @@ grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
     skip_all "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
 
 start_mock
-mockctl settings --lifetime "$LIFETIME" >/dev/null || bail "mock settings failed"
+mockctl settings --lifetime "$LIFETIME" --token-length 2500 >/dev/null || bail "mock settings failed"
 start_receiver
 
 # The helper, set up for Exim as the snippet says: a socket Debian-exim can
