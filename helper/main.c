@@ -26,6 +26,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -125,9 +126,20 @@ static int print_token(const char *format, const char *account, const char *logi
         else
             rc = EX_TEMPFAIL_;
     } else {
-        printf("{\"account\":\"%s\",\"login\":\"%s\",\"access_token\":\"%s\","
-               "\"expires_at\":%lld,\"expires_in\":%lld}\n",
-               account, login, token, expires, expires - (long long)time(NULL));
+        json_object *o = json_object_new_object();
+        const char *text;
+
+        json_object_object_add(o, "account", json_object_new_string(account));
+        json_object_object_add(o, "login", json_object_new_string(login));
+        json_object_object_add(o, "access_token", json_object_new_string(token));
+        json_object_object_add(o, "expires_at", json_object_new_int64(expires));
+        json_object_object_add(o, "expires_in",
+                               json_object_new_int64(expires - (long long)time(NULL)));
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+        printf("%s\n", text);
+        explicit_bzero((char *)text, strlen(text));
+        json_object_put(o);
     }
     explicit_bzero(buf, sizeof(buf));
     fflush(stdout);
@@ -135,9 +147,18 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, char *login, size_t loginsize,
-                        char *token, size_t tokensize, long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
+                        char *login, size_t loginsize, char *token, size_t tokensize,
+                        long long *expires)
 {
+    if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
+        /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
+        fprintf(stderr,
+                "oauth2-token-helper: account %s: the token daemon is not running (%s), and "
+                "this user cannot refresh tokens by itself (%s: %s); start the daemon\n",
+                name, daemon_err, cfg->state_dir, strerror(errno));
+        return EX_TEMPFAIL_;
+    }
     struct cache *c = cache_new(cfg, NULL);
     struct acct *a;
     int rc = EX_OK_;
@@ -184,7 +205,7 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
     r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
                          SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
     if (r == SOCKCLIENT_UNREACHABLE) {
-        rc = token_direct(cfg, name, login, loginsize, token, tokensize, expires);
+        rc = token_direct(cfg, name, err, login, loginsize, token, tokensize, expires);
     } else if (r != SOCKCLIENT_OK) {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
         rc = EX_TEMPFAIL_;
@@ -859,6 +880,7 @@ int main(int argc, char **argv)
         return usage();
     file = config_path(file);
     log_open("oauth2-token-helper", 0, verbose);
+    log_quiet(strcmp(argv[i], "serve") != 0);
     if (strcmp(argv[i], "serve") == 0) {
         int use_syslog = 0;
         int j;
