@@ -41,6 +41,12 @@ fi
 grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
     skip_all "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
 
+# Exim runs the helper as Debian-exim, which may not reach the build tree
+# (a clone under a 0700 directory): run a copy from the test's own dir.
+mkdir -p "$T/bin"
+install -m 0755 "$HELPER_BIN" "$T/bin/oauth2-token-helper" || bail "cannot copy $HELPER_BIN"
+EXIM_HELPER_BIN=$T/bin/oauth2-token-helper
+
 start_mock
 mockctl settings --lifetime "$LIFETIME" --token-length 2500 >/dev/null || bail "mock settings failed"
 start_receiver
@@ -82,7 +88,7 @@ domainlist local_domains = exim-sender.test
 keep_environment =
 log_selector = +outgoing_port +smtp_protocol_error
 EOF
-    sed -e "s|/usr/sbin/oauth2-token-helper token|$HELPER_BIN -c $HELPER_CONF token|" \
+    sed -e "s|/usr/sbin/oauth2-token-helper token|$EXIM_HELPER_BIN -c $HELPER_CONF token|" \
         -e "s|relay@contoso\\.com|$ALICE|g" \
         -e "s|smtp\\.office365\\.com byname|127.0.0.1|" \
         -e "s|^  port = 587\$|  port = $RECEIVER_PORT|" \
@@ -178,12 +184,22 @@ why=$(exim_log | grep ' == ' | grep -c -E 'failed in xoauth2 authenticator: unre
 check_num "each deferral in mainlog carries the helper's exit status and message" "$why" -ge "$OUTAGE_MESSAGES"
 diag "deferral: $(exim_log | grep ' == ' | head -n 1 | sed 's/.*failed in xoauth2 authenticator: //' | cut -c1-300)"
 
+# ---- 2b. the helper cannot even run: still a deferral, no empty login ----
+chmod 0000 "$EXIM_HELPER_BIN"
+deferred=$(exim_log | grep -c ' == ')
+exim_send "no-helper" || diag "exim refused message no-helper"
+chmod 0755 "$EXIM_HELPER_BIN"
+check_num "helper not executable: the message is deferred" "$(exim_log | grep -c ' == ')" -gt "$deferred"
+check_num "and no login reached the receiver" "$(receiver_log | grep -c 'sasl_username=')" -eq "$logins"
+check_num "nothing bounced" "$(exim_log | grep -c ' \*\* ')" -eq 0
+check_num "the queue holds it too" "$(exim_queue)" -eq $((OUTAGE_MESSAGES + 1))
+
 # ---- 3. daemon back, queue run ------------------------------------------
 run_helper
 exim -qff >>"$T/logs/exim-cli.log" 2>&1
-wait_delivered $((before + OUTAGE_MESSAGES)) 30
+wait_delivered $((before + OUTAGE_MESSAGES + 1)) 30
 check_num "after restarting the daemon and exim -qff: all delivered" \
-    "$(delivered_count)" -eq $((before + OUTAGE_MESSAGES))
+    "$(delivered_count)" -eq $((before + OUTAGE_MESSAGES + 1))
 check_num "Exim's queue is empty" "$(exim_queue)" -eq 0
 check_num "still nothing bounced" "$(exim_log | grep -c ' \*\* ')" -eq 0
 check_num "no expired or unknown token reached the receiver" "$(mock_stat introspections.failed)" -eq 0
