@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clientauth.h"
 #include "http.h"
 #include "log.h"
 #include "tokenresp.h"
@@ -118,6 +119,12 @@ static void load_state(struct acct *a)
     a->st = st;
 }
 
+/* can_refresh - whether a has what a refresh needs: a refresh token, or none at all (app-only) */
+static int can_refresh(const struct acct *a)
+{
+    return a->conf->grant_type == GRANT_CLIENT_CREDENTIALS || a->st.refresh_token != NULL;
+}
+
 /* acct_init - set up one account */
 static void acct_init(struct acct *a, const struct config *cfg, const struct account_conf *conf)
 {
@@ -152,7 +159,7 @@ static void start_timers(struct cache *c)
 
         if (!a->loaded)
             load_state(a);
-        if (a->last == LAST_PERMANENT || a->st.refresh_token == NULL)
+        if (a->last == LAST_PERMANENT || !can_refresh(a))
             continue;
         schedule_refresh(a);
         if (a->timer_ms == 0 || a->timer_ms < now)
@@ -186,8 +193,8 @@ struct cache *cache_new(const struct config *cfg, CURLM *multi)
 /* same_grant - whether two account definitions get the same tokens */
 static int same_grant(const struct account_conf *x, const struct account_conf *y)
 {
-    return strcmp(x->endpoint, y->endpoint) == 0 && strcmp(x->client_id, y->client_id) == 0 &&
-           strcmp(x->scope, y->scope) == 0;
+    return x->grant_type == y->grant_type && strcmp(x->endpoint, y->endpoint) == 0 &&
+           strcmp(x->client_id, y->client_id) == 0 && strcmp(x->scope, y->scope) == 0;
 }
 
 /* cache_reload - move to a new config */
@@ -283,7 +290,7 @@ static void finish_without_transfer(struct acct *a)
 static struct http_request *begin(struct acct *a, int nonblock)
 {
     struct http_request *req;
-    char *secret = NULL;
+    struct clientauth ca;
     char err[512];
     char msg[600];
 
@@ -312,22 +319,23 @@ static struct http_request *begin(struct acct *a, int nonblock)
             return NULL;
         }
     }
-    if (a->st.refresh_token == NULL) {
+    if (!can_refresh(a)) {
         snprintf(msg, sizeof(msg),
-                 "no refresh token yet; needs a person: run oauth2-token-helper import %s",
-                 a->conf->name);
+                 "no refresh token yet; needs a person: run oauth2-token-helper authorize %s "
+                 "(or import %s)",
+                 a->conf->name, a->conf->name);
         finish_without_transfer(a);
         fail_permanent(a, msg, 0);
         return NULL;
     }
-    if (config_secret_read(a->conf, &secret, err, sizeof(err)) < 0) {
+    if (clientauth_load(a->conf, &ca, err, sizeof(err)) < 0) {
         finish_without_transfer(a);
         snprintf(msg, sizeof(msg), "needs a person: %s", err);
         fail_permanent(a, msg, 0);
         return NULL;
     }
-    req = http_request_new(a->conf, a->st.refresh_token, secret);
-    secret_free(secret);
+    req = http_request_refresh(a->conf, a->st.refresh_token, &ca);
+    clientauth_clear(&ca);
     if (req == NULL) {
         finish_without_transfer(a);
         a->last = LAST_TRANSIENT;
@@ -483,7 +491,7 @@ void cache_state_changed(struct cache *c, struct acct *a)
     a->next_try_ms = 0;
     a->last_error[0] = '\0';
     load_state(a);
-    if (a->last != LAST_PERMANENT && a->st.refresh_token != NULL && !cache_servable(a, cache_now_ms() / 1000))
+    if (a->last != LAST_PERMANENT && can_refresh(a) && !cache_servable(a, cache_now_ms() / 1000))
         a->timer_ms = cache_now_ms();
     else if (a->last != LAST_PERMANENT)
         schedule_refresh(a);
@@ -513,8 +521,18 @@ void cache_forget(struct cache *c, struct acct *a)
     state_clear(&a->st);
     memset(&a->stamp, 0, sizeof(a->stamp));
     a->loaded = 1;
+    if (can_refresh(a)) {
+        /* App-only: its credential is the secret or certificate in the config. */
+        snprintf(msg, sizeof(msg),
+                 "cached token dropped; this app-only account gets a new one from its "
+                 "credentials in %s",
+                 a->cfg->path);
+        log_info("account=%s: %s", a->conf->name, msg);
+        return;
+    }
     snprintf(msg, sizeof(msg),
-             "tokens revoked here; needs a person: run oauth2-token-helper import %s",
+             "tokens revoked here; needs a person: run oauth2-token-helper authorize (or "
+             "import) %s",
              a->conf->name);
     fail_permanent(a, msg, 0);
 }

@@ -23,6 +23,7 @@
 #include "ini.h"
 #include "paths.h"
 #include "saslwire.h"
+#include "state.h"
 
 #define SECRET_MAX 4096
 
@@ -54,25 +55,49 @@ static const struct config_key {
     {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), ""},
     {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires),
      ""},
+    {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token"},
+    {"client_certificate_file", KEY_ACCOUNT, offsetof(struct account_conf, client_certificate_file),
+     ""},
+    {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), ""},
+    {"client_key_passphrase_file", KEY_ACCOUNT,
+     offsetof(struct account_conf, client_key_passphrase_file), ""},
+    {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256"},
+    {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), ""},
+    {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), ""},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
-/* Provider presets: login host, token path and default scope. */
+/*
+ * Provider presets. Microsoft's clouds derive every endpoint from the
+ * login host and the tenant (authority/TENANT/oauth2/v2.0/{token,
+ * authorize,devicecode}); Google's endpoints are fixed. app_scope is the
+ * client_credentials default, NULL where the provider has no such grant
+ * for mail.
+ */
 static const struct provider {
     const char *name;
-    const char *authority; /* NULL: the endpoint is fixed */
-    const char *endpoint;  /* used when authority is NULL */
+    const char *authority; /* NULL: the endpoints are fixed */
+    const char *endpoint;  /* token endpoint, used when authority is NULL */
+    const char *authorize; /* used when authority is NULL */
+    const char *device;    /* used when authority is NULL */
     const char *tenant;
-    const char *scope;
+    const char *scope;     /* delegated */
+    const char *app_scope; /* app-only (client_credentials) */
+    offline_style offline;
 } providers[] = {
-    {"microsoft", "https://login.microsoftonline.com", NULL, "common",
-     "https://outlook.office.com/SMTP.Send offline_access"},
-    {"microsoft-usgov", "https://login.microsoftonline.us", NULL, "common",
-     "https://outlook.office365.us/SMTP.Send offline_access"},
-    {"microsoft-china", "https://login.partner.microsoftonline.cn", NULL, "common",
-     "https://partner.outlook.cn/SMTP.Send offline_access"},
-    {"google", NULL, "https://oauth2.googleapis.com/token", "", "https://mail.google.com/"},
-    {"custom", NULL, NULL, "", NULL},
+    {"microsoft", "https://login.microsoftonline.com", NULL, NULL, NULL, "common",
+     "https://outlook.office.com/SMTP.Send offline_access",
+     "https://outlook.office365.com/.default", OFFLINE_SCOPE},
+    {"microsoft-usgov", "https://login.microsoftonline.us", NULL, NULL, NULL, "common",
+     "https://outlook.office365.us/SMTP.Send offline_access",
+     "https://outlook.office365.us/.default", OFFLINE_SCOPE},
+    {"microsoft-china", "https://login.partner.microsoftonline.cn", NULL, NULL, NULL, "common",
+     "https://partner.outlook.cn/SMTP.Send offline_access", "https://partner.outlook.cn/.default",
+     OFFLINE_SCOPE},
+    {"google", NULL, "https://oauth2.googleapis.com/token",
+     "https://accounts.google.com/o/oauth2/v2/auth", "https://oauth2.googleapis.com/device/code",
+     "", "https://mail.google.com/", NULL, OFFLINE_ACCESS_TYPE},
+    {"custom", NULL, NULL, NULL, NULL, "", NULL, NULL, OFFLINE_SCOPE},
 };
 
 /* slot - the char * a key's value lives in */
@@ -187,10 +212,13 @@ static int parse_handler(void *ctx, const char *section, const char *name, const
         }
         return 0;
     }
-    if (strcmp(key, "client_secret") == 0 || strcmp(key, "refresh_token") == 0)
+    if (strcmp(key, "client_secret") == 0 || strcmp(key, "refresh_token") == 0 ||
+        strcmp(key, "client_key") == 0 || strcmp(key, "client_key_passphrase") == 0 ||
+        strcmp(key, "client_assertion") == 0)
         snprintf(err, errsize,
-                 "%s cannot be set here: secrets are read from files only (client_secret_file; "
-                 "refresh tokens: oauth2-token-helper import ACCOUNT)",
+                 "%s cannot be set here: secrets are read from files only (client_secret_file, "
+                 "client_key_file, client_key_passphrase_file; refresh tokens: "
+                 "oauth2-token-helper authorize or import ACCOUNT)",
                  key);
     else
         snprintf(err, errsize, "unknown key \"%.64s\"", key);
@@ -249,12 +277,206 @@ static int https_ok(const char *url)
     return strncmp(url, "https://", 8) == 0 && url[8] != '\0' && strpbrk(url, " \t") == NULL;
 }
 
+/* tenant_ok - common, organizations, consumers, a GUID or a domain name */
+static int tenant_ok(const char *t)
+{
+    size_t len = strlen(t);
+    size_t label = 0;
+    size_t dots = 0;
+    size_t i;
+
+    if (strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 ||
+        strcmp(t, "consumers") == 0)
+        return 1;
+    if (len == 36) {
+        for (i = 0; i < len; i++) {
+            int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+            if (dash ? t[i] != '-' : !isxdigit((unsigned char)t[i]))
+                break;
+        }
+        if (i == len)
+            return 1;
+    }
+    if (len == 0 || len > 253)
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (t[i] == '.') {
+            if (label == 0 || t[i - 1] == '-')
+                return 0;
+            label = 0;
+            dots++;
+        } else if (isalnum((unsigned char)t[i]) || (t[i] == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return dots > 0 && label > 0 && t[len - 1] != '-';
+}
+
+/* tenant_is_shared - the multi-tenant aliases, where no app-only grant exists */
+static int tenant_is_shared(const char *t)
+{
+    return strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 ||
+           strcmp(t, "consumers") == 0;
+}
+
+/* authority_url - authority/TENANT/oauth2/v2.0/WHAT, malloc'd */
+static char *authority_url(const struct account_conf *a, const char *what)
+{
+    size_t al = strlen(a->authority);
+    char buf[1024];
+    int n;
+
+    while (al > 0 && a->authority[al - 1] == '/')
+        al--;
+    n = snprintf(buf, sizeof(buf), "%.*s/%s/oauth2/v2.0/%s", (int)al, a->authority, a->tenant,
+                 what);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return NULL;
+    return strdup(buf);
+}
+
+/* pick_url - the explicit setting, else the authority's path, else the fixed preset */
+static int pick_url(const struct account_conf *a, const struct provider *p,
+                    const char *explicit_url, const char *path, const char *fixed, char **out)
+{
+    *out = NULL;
+    if (explicit_url[0] != '\0')
+        *out = strdup(explicit_url);
+    else if (p->authority != NULL)
+        *out = authority_url(a, path);
+    else if (fixed != NULL)
+        *out = strdup(fixed);
+    else
+        return 0;
+    return *out == NULL ? -1 : 0;
+}
+
+/* derive_endpoints - token, authorize and device-code URLs of one account */
+static int derive_endpoints(struct config *cfg, struct account_conf *a, const struct provider *p,
+                            char *err, size_t errsize)
+{
+    static const char *names[] = {"token endpoint", "authorize_endpoint", "device_endpoint"};
+    char *urls[3];
+    size_t i;
+
+    if (a->authority == NULL && p->authority != NULL &&
+        (a->authority = strdup(p->authority)) == NULL)
+        goto oom;
+    if (p->authority != NULL && !tenant_ok(a->tenant)) {
+        snprintf(err, errsize,
+                 "%s: account %s: tenant \"%.64s\" must be common, organizations, consumers, "
+                 "a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com",
+                 cfg->path, a->name, a->tenant);
+        return -1;
+    }
+    if (pick_url(a, p, a->token_endpoint, "token", p->endpoint, &a->endpoint) < 0 ||
+        pick_url(a, p, a->authorize_endpoint, "authorize", p->authorize, &a->authorize_url) < 0 ||
+        pick_url(a, p, a->device_endpoint, "devicecode", p->device, &a->device_url) < 0)
+        goto oom;
+    if (a->endpoint == NULL) {
+        snprintf(err, errsize, "%s: account %s: provider %s needs token_endpoint", cfg->path,
+                 a->name, a->provider);
+        return -1;
+    }
+    urls[0] = a->endpoint;
+    urls[1] = a->authorize_url;
+    urls[2] = a->device_url;
+    for (i = 0; i < 3; i++)
+        if (urls[i] != NULL && !https_ok(urls[i])) {
+            snprintf(err, errsize, "%s: account %s: %s \"%.128s\" must be an https:// URL",
+                     cfg->path, a->name, names[i], urls[i]);
+            return -1;
+        }
+    return 0;
+oom:
+    snprintf(err, errsize, "out of memory");
+    return -1;
+}
+
+/* check_credentials - the grant, the client's credential and what they need */
+static int check_credentials(struct config *cfg, struct account_conf *a, const struct provider *p,
+                             char *err, size_t errsize)
+{
+    int cert = a->client_certificate_file[0] != '\0';
+
+    if (strcmp(a->grant, "refresh_token") == 0) {
+        a->grant_type = GRANT_REFRESH_TOKEN;
+    } else if (strcmp(a->grant, "client_credentials") == 0) {
+        a->grant_type = GRANT_CLIENT_CREDENTIALS;
+    } else {
+        snprintf(err, errsize,
+                 "%s: account %s: grant \"%.32s\" is unknown; use refresh_token (a person "
+                 "authorizes once) or client_credentials (app-only)",
+                 cfg->path, a->name, a->grant);
+        return -1;
+    }
+    if (cert && a->client_secret_file[0] != '\0') {
+        snprintf(err, errsize,
+                 "%s: account %s: set client_secret_file or client_certificate_file, not both",
+                 cfg->path, a->name);
+        return -1;
+    }
+    if (cert != (a->client_key_file[0] != '\0')) {
+        snprintf(err, errsize,
+                 "%s: account %s: client_certificate_file and client_key_file go together (the "
+                 "certificate uploaded to the app registration and its private key)",
+                 cfg->path, a->name);
+        return -1;
+    }
+    if (a->client_key_passphrase_file[0] != '\0' && !cert) {
+        snprintf(err, errsize,
+                 "%s: account %s: client_key_passphrase_file needs client_key_file", cfg->path,
+                 a->name);
+        return -1;
+    }
+    if (strcmp(a->assertion_alg, "PS256") != 0 && strcmp(a->assertion_alg, "RS256") != 0) {
+        snprintf(err, errsize, "%s: account %s: assertion_alg \"%.16s\" must be PS256 or RS256",
+                 cfg->path, a->name, a->assertion_alg);
+        return -1;
+    }
+    if (a->grant_type != GRANT_CLIENT_CREDENTIALS)
+        return 0;
+    if (!cert && a->client_secret_file[0] == '\0') {
+        snprintf(err, errsize,
+                 "%s: account %s: grant = client_credentials needs the app's credential: "
+                 "client_certificate_file and client_key_file, or client_secret_file",
+                 cfg->path, a->name);
+        return -1;
+    }
+    if (a->login == NULL) {
+        snprintf(err, errsize,
+                 "%s: account %s: grant = client_credentials needs login, the mailbox to send "
+                 "as (the app has no user of its own)",
+                 cfg->path, a->name);
+        return -1;
+    }
+    if (p->authority != NULL && tenant_is_shared(a->tenant)) {
+        snprintf(err, errsize,
+                 "%s: account %s: grant = client_credentials needs tenant set to the tenant ID "
+                 "or a verified domain: Entra refuses app-only tokens over /%s (AADSTS9001023)",
+                 cfg->path, a->name, a->tenant);
+        return -1;
+    }
+    if (a->scope == NULL && p->app_scope == NULL && strcmp(p->name, "custom") != 0) {
+        snprintf(err, errsize,
+                 "%s: account %s: provider %s has no client_credentials grant for mail; "
+                 "authorize a user instead (grant = refresh_token)",
+                 cfg->path, a->name, p->name);
+        return -1;
+    }
+    return 0;
+}
+
 /* finish_account - apply the provider preset and check one account */
 static int finish_account(struct config *cfg, struct account_conf *a, char *err, size_t errsize)
 {
     const struct provider *p = NULL;
+    const char *dflt_scope;
     size_t i;
-    char buf[1024];
 
     for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
         if (strcmp(providers[i].name, a->provider) == 0)
@@ -266,6 +488,8 @@ static int finish_account(struct config *cfg, struct account_conf *a, char *err,
                  cfg->path, a->name, a->provider);
         return -1;
     }
+    a->offline = p->offline;
+    a->microsoft = p->authority != NULL;
     if (a->client_id == NULL || a->client_id[0] == '\0') {
         snprintf(err, errsize,
                  "%s: account %s: client_id is missing (the Application (client) ID of the app "
@@ -274,16 +498,31 @@ static int finish_account(struct config *cfg, struct account_conf *a, char *err,
         return -1;
     }
     if (a->tenant == NULL && (a->tenant = strdup(p->tenant)) == NULL)
+        goto oom;
+    if (check_credentials(cfg, a, p, err, errsize) < 0)
         return -1;
-    if (a->scope == NULL && p->scope != NULL && (a->scope = strdup(p->scope)) == NULL)
-        return -1;
+    dflt_scope = a->grant_type == GRANT_CLIENT_CREDENTIALS ? p->app_scope : p->scope;
+    if (a->scope == NULL && dflt_scope != NULL && (a->scope = strdup(dflt_scope)) == NULL)
+        goto oom;
     if (a->scope == NULL || a->scope[0] == '\0') {
         snprintf(err, errsize, "%s: account %s: scope is required with provider %s", cfg->path,
                  a->name, a->provider);
         return -1;
     }
+    if (a->grant_type == GRANT_CLIENT_CREDENTIALS && a->microsoft) {
+        size_t sl = strlen(a->scope);
+
+        if (sl < 9 || strcmp(a->scope + sl - 9, "/.default") != 0 ||
+            strchr(a->scope, ' ') != NULL) {
+            snprintf(err, errsize,
+                     "%s: account %s: grant = client_credentials takes one scope ending in "
+                     "/.default, such as %s",
+                     cfg->path, a->name, p->app_scope);
+            return -1;
+        }
+    }
     if (a->login == NULL && (a->login = strdup(a->name)) == NULL)
-        return -1;
+        goto oom;
     if (!saslwire_login_ok(a->login, strlen(a->login))) {
         snprintf(err, errsize,
                  "%s: account %s: login \"%.64s\" may not contain spaces, commas, '=' or "
@@ -291,32 +530,7 @@ static int finish_account(struct config *cfg, struct account_conf *a, char *err,
                  cfg->path, a->name, a->login);
         return -1;
     }
-    if (a->authority == NULL && p->authority != NULL && (a->authority = strdup(p->authority)) == NULL)
-        return -1;
-    if (a->token_endpoint[0] != '\0') {
-        a->endpoint = strdup(a->token_endpoint);
-    } else if (a->authority != NULL && p->authority != NULL) {
-        size_t al = strlen(a->authority);
-
-        while (al > 0 && a->authority[al - 1] == '/')
-            al--;
-        if (a->tenant[0] == '\0' || strpbrk(a->tenant, "/?#% ") != NULL) {
-            snprintf(err, errsize,
-                     "%s: account %s: tenant \"%.64s\" must be common, organizations, "
-                     "consumers, a tenant ID or a domain",
-                     cfg->path, a->name, a->tenant);
-            return -1;
-        }
-        snprintf(buf, sizeof(buf), "%.*s/%s/oauth2/v2.0/token", (int)al, a->authority, a->tenant);
-        a->endpoint = strdup(buf);
-    } else if (p->endpoint != NULL) {
-        a->endpoint = strdup(p->endpoint);
-    } else {
-        snprintf(err, errsize, "%s: account %s: provider %s needs token_endpoint", cfg->path,
-                 a->name, a->provider);
-        return -1;
-    }
-    if (a->endpoint == NULL)
+    if (derive_endpoints(cfg, a, p, err, errsize) < 0)
         return -1;
     if (a->client_secret_expires[0] != '\0') {
         struct tm tm;
@@ -333,12 +547,10 @@ static int finish_account(struct config *cfg, struct account_conf *a, char *err,
         }
         a->secret_expires = (long long)timegm(&tm);
     }
-    if (!https_ok(a->endpoint)) {
-        snprintf(err, errsize, "%s: account %s: token endpoint \"%.128s\" must be an https:// URL",
-                 cfg->path, a->name, a->endpoint);
-        return -1;
-    }
     return 0;
+oom:
+    snprintf(err, errsize, "out of memory");
+    return -1;
 }
 
 /* finish_global - check global settings and resolve names */
@@ -488,6 +700,8 @@ void config_free(struct config *cfg)
                 free(*slot(&cfg->accounts[i], &config_keys[j]));
         free(cfg->accounts[i].name);
         free(cfg->accounts[i].endpoint);
+        free(cfg->accounts[i].authorize_url);
+        free(cfg->accounts[i].device_url);
     }
     for (j = 0; j < N_KEYS; j++)
         if (config_keys[j].scope == KEY_GLOBAL)
@@ -508,73 +722,97 @@ struct account_conf *config_find(const struct config *cfg, const char *name)
     return NULL;
 }
 
-/* check_secret_fd - a secret file must be a regular file closed to group and others */
-static int check_secret_stat(const char *what, const char *file, const struct stat *st, char *err,
-                             size_t errsize)
+/* check_secret_stat - a secret file must be a regular file closed to group and others */
+static int check_secret_stat(const struct account_conf *acct, const char *key, const char *file,
+                             const struct stat *st, char *err, size_t errsize)
 {
     if (!S_ISREG(st->st_mode)) {
-        snprintf(err, errsize, "%s %s is not a regular file", what, file);
+        snprintf(err, errsize, "account %s: %s %s is not a regular file", acct->name, key, file);
         return -1;
     }
     if ((st->st_mode & 0077) != 0) {
         snprintf(err, errsize,
-                 "%s %s is readable or writable by group or others (mode %04o); fix: chmod 600 "
-                 "%s",
-                 what, file, (unsigned)(st->st_mode & 07777), file);
+                 "account %s: %s %s is readable or writable by group or others (mode %04o); "
+                 "fix: chmod 600 %s",
+                 acct->name, key, file, (unsigned)(st->st_mode & 07777), file);
         return -1;
     }
     return 0;
 }
 
-/* config_secret_read - read an account's client secret, refusing lax files */
-int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize)
+/* config_secret_file_read - read a secret-holding file, refusing lax files */
+int config_secret_file_read(const struct account_conf *acct, const char *key, const char *file,
+                            size_t max, int one_line, char **out, char *err, size_t errsize)
 {
-    const char *file = acct->client_secret_file;
-    char buf[SECRET_MAX + 2];
     struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
     ssize_t n;
-    size_t len;
+    int rc = -1;
     int fd;
 
-    *secret = NULL;
+    *out = NULL;
     if (file[0] == '\0')
         return 0;
     fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        snprintf(err, errsize, "account %s: cannot open client_secret_file %s: %s", acct->name,
-                 file, strerror(errno));
+        snprintf(err, errsize, "account %s: cannot open %s %s: %s", acct->name, key, file,
+                 strerror(errno));
         return -1;
     }
-    if (fstat(fd, &st) < 0 || check_secret_stat("client_secret_file", file, &st, err, errsize) < 0) {
-        close(fd);
-        return -1;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0 || (size_t)n > SECRET_MAX) {
-        snprintf(err, errsize, "account %s: client_secret_file %s: %s", acct->name, file,
-                 n < 0 ? strerror(errno) : "longer than 4096 bytes");
-        explicit_bzero(buf, sizeof(buf));
-        return -1;
-    }
-    len = (size_t)n;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    buf[len] = '\0';
-    if (len == 0 || memchr(buf, '\0', len) != NULL || strchr(buf, '\n') != NULL) {
-        snprintf(err, errsize,
-                 "account %s: client_secret_file %s must hold the secret's value on one line",
-                 acct->name, file);
-        explicit_bzero(buf, sizeof(buf));
-        return -1;
-    }
-    *secret = strdup(buf);
-    explicit_bzero(buf, sizeof(buf));
-    if (*secret == NULL) {
+    if (fstat(fd, &st) < 0 || check_secret_stat(acct, key, file, &st, err, errsize) < 0)
+        goto out;
+    buf = malloc(max + 2);
+    if (buf == NULL) {
         snprintf(err, errsize, "out of memory");
-        return -1;
+        goto out;
     }
-    return 0;
+    /* Read one byte past max to tell "exactly max" from "longer". */
+    while (len < max + 1) {
+        n = read(fd, buf + len, max + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errsize, "account %s: %s %s: %s", acct->name, key, file,
+                     strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        snprintf(err, errsize, "account %s: %s %s is longer than %zu bytes", acct->name, key,
+                 file, max);
+        goto out;
+    }
+    if (one_line)
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+            len--;
+    buf[len] = '\0';
+    if (len == 0 || memchr(buf, '\0', len) != NULL ||
+        (one_line && (strchr(buf, '\n') != NULL || strchr(buf, '\r') != NULL))) {
+        snprintf(err, errsize, "account %s: %s %s must hold %s", acct->name, key, file,
+                 one_line ? "the value on one line" : "PEM text");
+        goto out;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    if (buf != NULL) {
+        explicit_bzero(buf, max + 2);
+        free(buf);
+    }
+    close(fd);
+    return rc;
+}
+
+/* config_secret_read - read an account's client secret, refusing lax files */
+int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize)
+{
+    return config_secret_file_read(acct, "client_secret_file", acct->client_secret_file,
+                                   SECRET_MAX, 1, secret, err, errsize);
 }
 
 /* config_check_files - ownership and modes of everything the config names */
@@ -615,9 +853,24 @@ int config_check_files(const struct config *cfg, void (*report)(const char *msg)
             report(err);
             problems++;
         }
-        if (secret != NULL) {
-            explicit_bzero(secret, strlen(secret));
-            free(secret);
+        secret_free(secret);
+        if (config_secret_file_read(a, "client_key_file", a->client_key_file, CONFIG_KEY_MAX, 0,
+                                    &secret, err, sizeof(err)) < 0) {
+            report(err);
+            problems++;
+        }
+        secret_free(secret);
+        if (config_secret_file_read(a, "client_key_passphrase_file", a->client_key_passphrase_file,
+                                    SECRET_MAX, 1, &secret, err, sizeof(err)) < 0) {
+            report(err);
+            problems++;
+        }
+        secret_free(secret);
+        if (a->client_certificate_file[0] != '\0' && access(a->client_certificate_file, R_OK) < 0) {
+            snprintf(msg, sizeof(msg), "account %s: client_certificate_file %s: %s", a->name,
+                     a->client_certificate_file, strerror(errno));
+            report(msg);
+            problems++;
         }
         if (a->ca_file[0] != '\0' && access(a->ca_file, R_OK) < 0) {
             snprintf(msg, sizeof(msg), "account %s: ca_file %s: %s", a->name, a->ca_file,
@@ -649,5 +902,9 @@ void config_dump(const struct config *cfg, FILE *fp)
             fprintf(fp, "%s = %s\n", config_keys[j].name, v != NULL ? v : "");
         }
         fprintf(fp, "# token endpoint: %s\n", cfg->accounts[i].endpoint);
+        fprintf(fp, "# authorize endpoint: %s\n",
+                cfg->accounts[i].authorize_url ? cfg->accounts[i].authorize_url : "(none)");
+        fprintf(fp, "# device-code endpoint: %s\n",
+                cfg->accounts[i].device_url ? cfg->accounts[i].device_url : "(none)");
     }
 }

@@ -4,12 +4,21 @@
  *
  * Global keys come before any section; each "[account NAME]" section
  * describes one mailbox (or app) whose tokens the daemon keeps. Provider
- * presets fill the token endpoint and scope; "authority" and
- * "token_endpoint" override them (national clouds, tests, any RFC 6749
- * server).
+ * presets fill the token, authorize and device-code endpoints and the
+ * delegated and app-only scopes; "authority", "token_endpoint",
+ * "authorize_endpoint" and "device_endpoint" override them (national
+ * clouds, tests, any RFC 6749 server).
  *
- * Security: the config holds no secret itself; client_secret_file names a
- * file that must not be readable by group or others (config_secret_read).
+ * An account gets its tokens with one of two grants: refresh_token (a
+ * person authorized it once: authorize or import) or client_credentials
+ * (app-only, no person, no refresh token). The client authenticates with
+ * nothing (public client), a client secret, or a certificate (a signed JWT
+ * client assertion, see clientauth.h).
+ *
+ * Security: the config holds no secret itself. client_secret_file,
+ * client_key_file and client_key_passphrase_file name files that must not
+ * be readable by group or others; config_secret_file_read() is the one
+ * place that reads them.
  */
 #ifndef OAUTH2_CONFIG_H
 #define OAUTH2_CONFIG_H
@@ -21,6 +30,15 @@
 #define CONFIG_MAX_ACCOUNTS 10000
 #define CONFIG_MAX_IDS 64
 #define CONFIG_ACCOUNT_NAME_MAX 200
+#define CONFIG_KEY_MAX (16 * 1024) /* a PEM private key file */
+
+typedef enum { GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS } account_grant;
+
+/* How a provider is asked for a refresh token during authorization. */
+typedef enum {
+    OFFLINE_SCOPE,      /* the offline_access scope (Microsoft, most OIDC servers) */
+    OFFLINE_ACCESS_TYPE /* access_type=offline and prompt=consent (Google) */
+} offline_style;
 
 struct account_conf {
     char *name;
@@ -34,9 +52,21 @@ struct account_conf {
     char *token_endpoint;
     char *ca_file;
     char *client_secret_expires;
+    char *grant;
+    char *client_certificate_file;
+    char *client_key_file;
+    char *client_key_passphrase_file;
+    char *assertion_alg;
+    char *authorize_endpoint;
+    char *device_endpoint;
     /* Derived by config_load: */
     char *endpoint;            /* the token endpoint actually used */
     long long secret_expires;  /* client_secret_expires as unix time, 0 if unset */
+    account_grant grant_type;
+    char *authorize_url;       /* authorization endpoint, NULL when unknown */
+    char *device_url;          /* device authorization endpoint, NULL when unknown */
+    offline_style offline;
+    int microsoft;             /* a Microsoft identity platform preset */
 };
 
 struct config {
@@ -87,6 +117,17 @@ int config_check_files(const struct config *cfg, void (*report)(const char *msg)
 
 /* config_secret_read - read an account's client secret; -1 with err naming the file and fix */
 int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize);
+
+/*
+ * config_secret_file_read - read a file holding a secret (client secret,
+ * private key, passphrase), named by the account's setting key. The file
+ * must be a regular file closed to group and others, at most max bytes.
+ * one_line: trailing newlines and spaces are dropped and the rest must be
+ * one line. *out is NULL when file is empty; free it with secret_free().
+ * -1 with err naming the account, setting, file and fix.
+ */
+int config_secret_file_read(const struct account_conf *acct, const char *key, const char *file,
+                            size_t max, int one_line, char **out, char *err, size_t errsize);
 
 /* config_dump - print the effective configuration, one "key = value" per line */
 void config_dump(const struct config *cfg, FILE *fp);

@@ -14,6 +14,7 @@
 static const char *log_ident = "oauth2-token-helper";
 static int log_syslog;
 static int log_verbose;
+static int log_muted;
 
 /* log_open - choose the destination */
 void log_open(const char *ident, int use_syslog, int verbose)
@@ -25,12 +26,20 @@ void log_open(const char *ident, int use_syslog, int verbose)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/* log_quiet - mute event lines (the CLI) unless verbose */
+void log_quiet(int quiet)
+{
+    log_muted = quiet;
+}
+
 /* log_emit - write one line with an optional severity word */
 __attribute__((format(printf, 3, 0))) static void log_emit(int prio, const char *word,
                                                            const char *fmt, va_list ap)
 {
     char line[1024];
 
+    if (log_muted && !log_verbose)
+        return;
     vsnprintf(line, sizeof(line), fmt, ap);
     if (log_syslog) {
         syslog(prio, "%s%s", word, line);

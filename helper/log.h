@@ -15,6 +15,12 @@
 /* log_open - choose the destination; verbose enables log_debug */
 void log_open(const char *ident, int use_syslog, int verbose);
 
+/*
+ * log_quiet - the command line's own messages say what went wrong; the
+ * daemon-style event lines of the modules it calls are shown only with -v
+ */
+void log_quiet(int quiet);
+
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,6 +4,8 @@
  * SYNOPSIS
  *     oauth2-token-helper [-c FILE] [-v] serve [--syslog]
  *     oauth2-token-helper [-c FILE] token ACCOUNT [--format raw|xoauth2|oauthbearer|json]
+ *     oauth2-token-helper [-c FILE] authorize ACCOUNT [--device|--browser|--paste]
+ *                                   [--port N] [--timeout SECONDS] [--no-open]
  *     oauth2-token-helper [-c FILE] import ACCOUNT    (refresh token on stdin)
  *     oauth2-token-helper [-c FILE] [-v] config-check
  *     oauth2-token-helper [-c FILE] status [ACCOUNT...] [--json]
@@ -24,16 +26,19 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "authorize.h"
 #include "cache.h"
+#include "clientauth.h"
 #include "config.h"
 #include "log.h"
 #include "netstring.h"
@@ -61,6 +66,8 @@ static int usage(void)
             "  serve [--syslog]           run the token daemon in the foreground\n"
             "  token ACCOUNT [--format raw|xoauth2|oauthbearer|json]\n"
             "                             print an access token\n"
+            "  authorize ACCOUNT [--device|--browser|--paste] [--port N] [--timeout S]\n"
+            "            [--no-open]      sign in once and store the refresh token\n"
             "  import ACCOUNT             store a refresh token read from standard input\n"
             "  config-check               check the configuration and file permissions\n"
             "  status [ACCOUNT...] [--json]\n"
@@ -119,9 +126,20 @@ static int print_token(const char *format, const char *account, const char *logi
         else
             rc = EX_TEMPFAIL_;
     } else {
-        printf("{\"account\":\"%s\",\"login\":\"%s\",\"access_token\":\"%s\","
-               "\"expires_at\":%lld,\"expires_in\":%lld}\n",
-               account, login, token, expires, expires - (long long)time(NULL));
+        json_object *o = json_object_new_object();
+        const char *text;
+
+        json_object_object_add(o, "account", json_object_new_string(account));
+        json_object_object_add(o, "login", json_object_new_string(login));
+        json_object_object_add(o, "access_token", json_object_new_string(token));
+        json_object_object_add(o, "expires_at", json_object_new_int64(expires));
+        json_object_object_add(o, "expires_in",
+                               json_object_new_int64(expires - (long long)time(NULL)));
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+        printf("%s\n", text);
+        explicit_bzero((char *)text, strlen(text));
+        json_object_put(o);
     }
     explicit_bzero(buf, sizeof(buf));
     fflush(stdout);
@@ -129,9 +147,18 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, char *login, size_t loginsize,
-                        char *token, size_t tokensize, long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
+                        char *login, size_t loginsize, char *token, size_t tokensize,
+                        long long *expires)
 {
+    if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
+        /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
+        fprintf(stderr,
+                "oauth2-token-helper: account %s: the token daemon is not running (%s), and "
+                "this user cannot refresh tokens by itself (%s: %s); start the daemon\n",
+                name, daemon_err, cfg->state_dir, strerror(errno));
+        return EX_TEMPFAIL_;
+    }
     struct cache *c = cache_new(cfg, NULL);
     struct acct *a;
     int rc = EX_OK_;
@@ -178,7 +205,7 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
     r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
                          SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
     if (r == SOCKCLIENT_UNREACHABLE) {
-        rc = token_direct(cfg, name, login, loginsize, token, tokensize, expires);
+        rc = token_direct(cfg, name, err, login, loginsize, token, tokensize, expires);
     } else if (r != SOCKCLIENT_OK) {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
         rc = EX_TEMPFAIL_;
@@ -256,40 +283,89 @@ static int cmd_token(const char *file, int argc, char **argv)
     return rc;
 }
 
-/* read_secret_line - one line from stdin, without echo on a terminal */
-static char *read_secret_line(const char *prompt)
+/* notify_daemon - ask a running daemon to reread an account's state; says what happened */
+static void notify_daemon(const struct config *cfg, const char *name)
 {
-    size_t cap = SASLWIRE_MAX_TOKEN + 2;
-    char *buf = malloc(cap);
-    struct termios old;
-    struct termios quiet;
-    int tty = isatty(STDIN_FILENO);
-    size_t len;
-    size_t start = 0;
+    socketmap_status status;
+    char reply[256];
+    char err[512];
+    sockclient_result r;
 
-    if (buf == NULL)
-        return NULL;
-    if (tty) {
-        fprintf(stderr, "%s", prompt);
-        tcgetattr(STDIN_FILENO, &old);
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    r = sockclient_query(cfg->socket, NULL, "reload", name, DAEMON_TIMEOUT_MS, &status, reply,
+                         sizeof(reply), err, sizeof(err));
+    if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK)
+        printf("account %s: the running daemon picked it up\n", name);
+    else if (r == SOCKCLIENT_OK && status == SOCKETMAP_NOTFOUND)
+        printf("account %s: the running daemon does not know this account yet; reload it "
+               "(systemctl reload oauth2-token-helper, or SIGHUP) to read %s\n",
+               name, cfg->path);
+    else if (r == SOCKCLIENT_UNREACHABLE)
+        printf("account %s: the daemon is not running; it will use the token when it starts\n",
+               name);
+    else
+        printf("account %s: could not tell the daemon (%s); it will notice at its next "
+               "request\n",
+               name, r == SOCKCLIENT_OK ? reply : err);
+}
+
+/*
+ * store_grant - write an account's new state (refresh token, maybe an
+ * access token) under its lock, and tell the daemon. Signals are held off
+ * while the file is written, so an interrupt cannot leave half of it done.
+ */
+static int store_grant(const struct config *cfg, const char *name, struct account_state *st)
+{
+    sigset_t all;
+    sigset_t old;
+    char err[512];
+    int rc = EX_OK_;
+    int fd;
+
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "oauth2-token-helper: cannot create state_dir %s: %s\n", cfg->state_dir,
+                strerror(errno));
+        rc = EX_CONFIG_;
+        goto out;
     }
-    if (fgets(buf, (int)cap, stdin) == NULL)
-        buf[0] = '\0';
-    if (tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fprintf(stderr, "\n");
+    if (cfg->run_uid != (uid_t)-1 && geteuid() == 0)
+        if (chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
+            /* config-check reports a state_dir the daemon cannot use */
+        }
+    fd = state_lock(cfg->state_dir, name, 0, err, sizeof(err));
+    if (fd < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        rc = EX_TEMPFAIL_;
+        goto out;
     }
-    len = strlen(buf);
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
-                       buf[len - 1] == '\t'))
-        buf[--len] = '\0';
-    while (buf[start] == ' ' || buf[start] == '\t')
-        start++;
-    memmove(buf, buf + start, len - start + 1);
-    return buf;
+    st->rt_stored = (long long)time(NULL);
+    st->authorized = st->rt_stored;
+    if (state_save(cfg->state_dir, name, st, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        rc = EX_TEMPFAIL_;
+    }
+    state_unlock(fd);
+out:
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (rc == EX_OK_) {
+        printf("account %s: refresh token stored in %s/%s.state\n", name, cfg->state_dir, name);
+        notify_daemon(cfg, name);
+    }
+    return rc;
+}
+
+/* find_account - the named account, or a message and NULL */
+static const struct account_conf *find_account(const struct config *cfg, const char *name)
+{
+    const struct account_conf *a = config_find(cfg, name);
+
+    if (a == NULL)
+        fprintf(stderr,
+                "oauth2-token-helper: account %s is not in %s; add an [account %s] section "
+                "first\n",
+                name, cfg->path, name);
+    return a;
 }
 
 /* cmd_import - store a refresh token read from standard input */
@@ -297,85 +373,146 @@ static int cmd_import(const char *file, int argc, char **argv)
 {
     struct account_state st;
     struct config *cfg;
-    socketmap_status status;
     char prompt[300];
-    char err[512];
-    char reply[256];
     char *rt;
-    size_t i;
-    int fd;
-    int rc = EX_OK_;
+    int rc;
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
     cfg = load_config(file);
     if (cfg == NULL)
         return EX_CONFIG_;
-    if (config_find(cfg, argv[0]) == NULL) {
-        fprintf(stderr, "oauth2-token-helper: account %s is not in %s; add an [account %s] "
-                        "section first\n",
-                argv[0], cfg->path, argv[0]);
+    if (find_account(cfg, argv[0]) == NULL) {
         config_free(cfg);
         return EX_NOUSER_;
     }
     snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
-    rt = read_secret_line(prompt);
+    authz_catch_signals(); /* Ctrl-C at the prompt: the terminal gets its echo back */
+    rt = authz_read_line(prompt, SASLWIRE_MAX_TOKEN);
     if (rt == NULL || rt[0] == '\0') {
-        fprintf(stderr, "oauth2-token-helper: no refresh token on standard input\n");
+        fprintf(stderr, "oauth2-token-helper: %s\n",
+                authz_interrupted ? "interrupted; nothing stored"
+                                  : "no refresh token on standard input");
         secret_free(rt);
         config_free(cfg);
-        return EX_USAGE_;
+        return authz_interrupted ? 130 : EX_USAGE_;
     }
-    for (i = 0; rt[i] != '\0'; i++)
-        if ((unsigned char)rt[i] <= ' ' || (unsigned char)rt[i] >= 0x7f)
-            break;
-    if (rt[i] != '\0' || i > SASLWIRE_MAX_TOKEN) {
+    if (!tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
         fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
                         "control characters, or is too long)\n");
         secret_free(rt);
         config_free(cfg);
         return EX_USAGE_;
     }
-    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
-        fprintf(stderr, "oauth2-token-helper: cannot create state_dir %s: %s\n", cfg->state_dir,
-                strerror(errno));
-        secret_free(rt);
-        config_free(cfg);
-        return EX_CONFIG_;
-    }
-    if (cfg->run_uid != (uid_t)-1 && geteuid() == 0)
-        if (chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
-            /* config-check reports a state_dir the daemon cannot use */
-        }
-    fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
-    if (fd < 0) {
-        fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        secret_free(rt);
-        config_free(cfg);
-        return EX_TEMPFAIL_;
-    }
     memset(&st, 0, sizeof(st));
     st.refresh_token = rt;
-    st.rt_stored = (long long)time(NULL);
-    st.authorized = st.rt_stored;
-    if (state_save(cfg->state_dir, argv[0], &st, NULL, err, sizeof(err)) < 0) {
-        fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        rc = EX_TEMPFAIL_;
-    }
-    state_unlock(fd);
+    rc = store_grant(cfg, argv[0], &st);
     state_clear(&st);
-    if (rc == EX_OK_) {
-        printf("account %s: refresh token stored in %s/%s.state\n", argv[0], cfg->state_dir,
-               argv[0]);
-        if (sockclient_query(cfg->socket, NULL, "reload", argv[0], DAEMON_TIMEOUT_MS, &status,
-                             reply, sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK &&
-            status == SOCKETMAP_OK)
-            printf("account %s: the running daemon picked it up\n", argv[0]);
-        else
-            printf("account %s: the daemon is not running; it will use the token when it "
-                   "starts\n",
-                   argv[0]);
+    config_free(cfg);
+    return rc;
+}
+
+/* parse_number - a decimal option value within [min, max]; -1 when it is not */
+static long parse_number(const char *s, long min, long max)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    return v;
+}
+
+/* authorize_options - parse authorize's options; the account name or NULL on a usage error */
+static const char *authorize_options(int argc, char **argv, struct authz_options *opt)
+{
+    const char *name = NULL;
+    int flows = 0;
+    int i;
+
+    memset(opt, 0, sizeof(*opt));
+    opt->flow = authz_default_flow();
+    opt->timeout_s = AUTHZ_DEFAULT_TIMEOUT_S;
+    opt->open_browser = 1;
+    for (i = 0; i < argc; i++) {
+        long v;
+
+        if (strcmp(argv[i], "--device") == 0) {
+            opt->flow = AUTHZ_DEVICE;
+            flows++;
+        } else if (strcmp(argv[i], "--browser") == 0) {
+            opt->flow = AUTHZ_BROWSER;
+            flows++;
+        } else if (strcmp(argv[i], "--paste") == 0) {
+            opt->flow = AUTHZ_PASTE;
+            flows++;
+        } else if (strcmp(argv[i], "--no-open") == 0) {
+            opt->open_browser = 0;
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            v = parse_number(argv[++i], 0, 65535);
+            if (v < 0)
+                return NULL;
+            opt->port = (unsigned)v;
+        } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            v = parse_number(argv[++i], 1, 86400);
+            if (v < 0)
+                return NULL;
+            opt->timeout_s = v;
+        } else if (name == NULL && argv[i][0] != '-') {
+            name = argv[i];
+        } else {
+            return NULL;
+        }
     }
+    return flows > 1 ? NULL : name;
+}
+
+/* cmd_authorize - get a refresh token by signing in once, store it, tell the daemon */
+static int cmd_authorize(const char *file, int argc, char **argv)
+{
+    struct authz_options opt;
+    struct token_result res;
+    struct account_state st;
+    const struct account_conf *acct;
+    struct config *cfg;
+    const char *name = authorize_options(argc, argv, &opt);
+    char err[1024];
+    authz_result r;
+    int rc;
+
+    if (name == NULL)
+        return usage();
+    cfg = load_config(file);
+    if (cfg == NULL)
+        return EX_CONFIG_;
+    acct = find_account(cfg, name);
+    if (acct == NULL) {
+        config_free(cfg);
+        return EX_NOUSER_;
+    }
+    authz_catch_signals();
+    r = authz_run(acct, &opt, &res, err, sizeof(err));
+    if (r != AUTHZ_OK) {
+        fprintf(stderr, "oauth2-token-helper: %s\n",
+                r == AUTHZ_INTERRUPTED ? "interrupted; nothing stored" : err);
+        config_free(cfg);
+        return r == AUTHZ_INTERRUPTED ? 130
+               : r == AUTHZ_TEMPORARY ? EX_TEMPFAIL_
+               : r == AUTHZ_CONFIG    ? EX_CONFIG_
+                                      : EX_UNAVAILABLE_;
+    }
+    memset(&st, 0, sizeof(st));
+    st.refresh_token = res.refresh_token;
+    st.access_token = res.access_token;
+    st.obtained_at = (long long)time(NULL);
+    st.expires_at = st.obtained_at + res.expires_in;
+    res.refresh_token = NULL;
+    res.access_token = NULL;
+    printf("account %s: signed in; the identity platform granted a refresh token\n", name);
+    rc = store_grant(cfg, name, &st);
+    state_clear(&st);
     config_free(cfg);
     return rc;
 }
@@ -673,6 +810,33 @@ static void report_problem(const char *msg)
     fprintf(stderr, "oauth2-token-helper: %s\n", msg);
 }
 
+/* check_certificates - every certificate loads, matches its key and is current; problems found */
+static int check_certificates(const struct config *cfg)
+{
+    int problems = 0;
+    size_t i;
+
+    for (i = 0; i < cfg->n_accounts; i++) {
+        const struct account_conf *a = &cfg->accounts[i];
+        long long not_after;
+        char err[600];
+
+        if (a->client_certificate_file[0] == '\0')
+            continue;
+        if (clientauth_check(a, &not_after, err, sizeof(err)) < 0) {
+            report_problem(err);
+            problems++;
+        } else if (not_after != 0 && not_after - (long long)time(NULL) < 30 * 86400LL) {
+            fprintf(stderr,
+                    "oauth2-token-helper: warning: account %s: client_certificate_file %s "
+                    "expires in %lld days; upload a new certificate before then\n",
+                    a->name, a->client_certificate_file,
+                    (not_after - (long long)time(NULL)) / 86400);
+        }
+    }
+    return problems;
+}
+
 /* cmd_config_check - validate the config and the files it names */
 static int cmd_config_check(const char *file, int verbose)
 {
@@ -682,6 +846,7 @@ static int cmd_config_check(const char *file, int verbose)
     if (cfg == NULL)
         return EX_CONFIG_;
     problems = config_check_files(cfg, report_problem);
+    problems += check_certificates(cfg);
     if (verbose)
         config_dump(cfg, stdout);
     if (problems == 0)
@@ -715,6 +880,7 @@ int main(int argc, char **argv)
         return usage();
     file = config_path(file);
     log_open("oauth2-token-helper", 0, verbose);
+    log_quiet(strcmp(argv[i], "serve") != 0);
     if (strcmp(argv[i], "serve") == 0) {
         int use_syslog = 0;
         int j;
@@ -733,6 +899,8 @@ int main(int argc, char **argv)
         return cmd_token(file, argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "import") == 0)
         return cmd_import(file, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "authorize") == 0)
+        return cmd_authorize(file, argc - i - 1, argv + i + 1);
     if (strcmp(argv[i], "config-check") == 0)
         return cmd_config_check(file, verbose);
     if (strcmp(argv[i], "status") == 0)

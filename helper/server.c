@@ -61,6 +61,7 @@ struct server {
     struct cache *cache;
     CURLM *multi;
     int listen_fd;
+    int activated; /* listen_fd came from systemd: it owns the socket file */
     struct client *clients;
     size_t n_clients;
     size_t cap_clients;
@@ -148,6 +149,44 @@ static int listen_socket(const struct config *cfg)
         return -1;
     }
     return fd;
+}
+
+/*
+ * activated_socket - the listening socket systemd passed us (socket
+ * activation: LISTEN_PID and LISTEN_FDS, the first fd is 3), or -1
+ */
+static int activated_socket(const struct config *cfg)
+{
+    const char *pid = getenv("LISTEN_PID");
+    const char *fds = getenv("LISTEN_FDS");
+    struct sockaddr_un sun;
+    socklen_t len = sizeof(sun);
+    struct stat sb;
+    char *end;
+    long n;
+
+    if (pid == NULL || fds == NULL)
+        return -1;
+    n = strtol(pid, &end, 10);
+    if (*end != '\0' || n != (long)getpid())
+        return -1;
+    n = strtol(fds, &end, 10);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (*end != '\0' || n < 1 || fstat(3, &sb) < 0 || !S_ISSOCK(sb.st_mode))
+        return -1;
+    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+        return -1;
+    memset(&sun, 0, sizeof(sun));
+    if (getsockname(3, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
+        strcmp(sun.sun_path, cfg->socket) != 0)
+        log_warn("systemd passed socket %s but %s says socket = %s; the SASL plugin and the CLI "
+                 "use the latter",
+                 sun.sun_path, cfg->path, cfg->socket);
+    log_info("using the socket passed by systemd");
+    return 3;
 }
 
 /* prepare_state_dir - create state_dir 0700 for the daemon's user */
@@ -758,7 +797,11 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.max_clients = raise_fd_limit();
     if (setup_signals() < 0 || prepare_state_dir(s.cfg) < 0)
         goto out;
-    s.listen_fd = listen_socket(s.cfg);
+    s.listen_fd = activated_socket(s.cfg);
+    if (s.listen_fd >= 0)
+        s.activated = 1;
+    else
+        s.listen_fd = listen_socket(s.cfg);
     if (s.listen_fd < 0 || drop_privileges(s.cfg) < 0)
         goto out;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -772,7 +815,8 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.cache = cache_new(s.cfg, s.multi);
     if (s.cache == NULL)
         goto out;
-    log_info("listening on %s for %zu accounts", s.cfg->socket, s.cfg->n_accounts);
+    log_info("listening on %s for %zu account%s", s.cfg->socket, s.cfg->n_accounts,
+             s.cfg->n_accounts == 1 ? "" : "s");
     rc = serve_loop(&s, config_file);
 out:
     while (s.n_clients > 0)
@@ -784,7 +828,7 @@ out:
         curl_multi_cleanup(s.multi);
     if (s.listen_fd >= 0) {
         close(s.listen_fd);
-        if (s.cfg != NULL)
+        if (s.cfg != NULL && !s.activated)
             unlink(s.cfg->socket);
     }
     config_free(s.cfg);

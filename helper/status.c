@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clientauth.h"
 #include "tokenresp.h"
 
 /* last_result_name - the wire word for a last_result */
@@ -44,8 +45,11 @@ json_object *status_json(const struct acct *a)
         return NULL;
     json_object_object_add(o, "account", json_object_new_string(a->conf->name));
     json_object_object_add(o, "login", json_object_new_string(a->conf->login));
-    json_object_object_add(o, "grant", json_object_new_string("refresh_token"));
-    json_object_object_add(o, "authorized", json_object_new_boolean(a->st.refresh_token != NULL));
+    json_object_object_add(o, "grant", json_object_new_string(a->conf->grant));
+    /* An app-only account needs nobody's authorization: its credential is in the config. */
+    json_object_object_add(o, "authorized",
+                           json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
+                                                   a->st.refresh_token != NULL));
     add_int(o, "authorized_at", a->st.authorized);
     add_int(o, "token_expires_at", a->st.access_token ? a->st.expires_at : 0);
     add_int(o, "last_refresh", a->last_refresh);
@@ -59,7 +63,7 @@ json_object *status_json(const struct acct *a)
     add_int(o, "refresh_token_lapses_at",
             a->st.refresh_token && used ? used + STATUS_RT_INACTIVITY_S : 0);
     add_int(o, "client_secret_expires_at", a->conf->secret_expires);
-    add_int(o, "certificate_expires_at", 0);
+    add_int(o, "certificate_expires_at", clientauth_cert_expiry(a->conf));
     return o;
 }
 
@@ -122,7 +126,7 @@ void status_print(FILE *fp, json_object *st, int daemon_running)
     fprintf(fp, "  grant:            %s, %s\n", get_str(st, "grant"),
             json_object_get_boolean(json_object_object_get(st, "authorized"))
                 ? "authorized"
-                : "NOT authorized (run: oauth2-token-helper import ACCOUNT)");
+                : "NOT authorized (run: oauth2-token-helper authorize ACCOUNT)");
     if (get_ll(st, "authorized_at"))
         fprintf(fp, "  authorized:       %s\n", when(get_ll(st, "authorized_at"), b1, sizeof(b1)));
     fprintf(fp, "  access token:     %s\n",

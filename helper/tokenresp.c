@@ -34,6 +34,8 @@ static const struct {
                  "and update client_secret_file"},
     {65001, 0, "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
                "app registration"},
+    {65004, 0, "the user declined the consent: sign in again and accept, or grant admin consent "
+               "on the app registration"},
     {50076, 0, "multi-factor authentication is required; authorize the account interactively"},
     {50079, 0, "multi-factor authentication enrolment is required; authorize the account "
                "interactively"},
@@ -42,12 +44,26 @@ static const struct {
     {53003, 0, "blocked by a Conditional Access policy; ask the tenant admin to allow this "
                "client"},
     {500011, 0, "the resource in scope was not found: check scope"},
-    {7000218, 0, "public client flows are disabled: enable \"Allow public client flows\" or set "
-                 "client_secret_file"},
+    {7000218, 0, "public client flows are disabled: enable \"Allow public client flows\" "
+                 "(Authentication blade of the app registration), or give the app a credential "
+                 "(client_secret_file or client_certificate_file)"},
     {700025, 0, "this public client must not send a secret: remove client_secret_file"},
     {9001023, 0, "this grant is not supported over /common: set tenant to the tenant ID or "
                  "domain"},
     {50196, 1, "the identity platform is throttling requests (loop detected); backing off"},
+    {700027, 0, "the certificate that signed the client assertion is not registered for this "
+                "app: upload client_certificate_file's certificate under Certificates & secrets "
+                "> Certificates"},
+    {700024, 0, "the client assertion is outside its validity period: check this host's clock "
+                "(NTP)"},
+    {1002012, 0, "client_credentials takes one scope ending in /.default, such as "
+                 "https://outlook.office365.com/.default: check scope"},
+    {70011, 0, "the scope is not valid for this grant: check scope"},
+    {50011, 0, "the redirect URI is not registered: add http://localhost under Authentication > "
+               "Mobile and desktop applications"},
+    {501481, 0, "the PKCE code verifier does not match the challenge: start authorize again"},
+    {70000, 0, "the authorization code or grant is invalid or was already used: start "
+               "authorize again"},
 };
 
 /* tokenresp_hint - plain-language cause and fix for an AADSTS code */
@@ -156,17 +172,28 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
                  clean_desc[0] ? clean_desc : "no description");
 }
 
-/* tokenresp_parse - classify an HTTP reply */
-void tokenresp_parse(long http_status, const char *body, size_t len, const char *curl_error,
-                     long retry_after, struct token_result *res)
+/* tokenresp_opaque_ok - printable ASCII without spaces, 1 to max characters */
+int tokenresp_opaque_ok(const char *s, size_t max)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return i > 0 && i <= max;
+}
+
+/*
+ * reply_object - the JSON object of a successful reply, or NULL with res
+ * final: no reply, not a JSON object, or an OAuth error object. The caller
+ * puts the object.
+ */
+static json_object *reply_object(long http_status, const char *body, size_t len,
+                                 const char *curl_error, long retry_after,
+                                 struct token_result *res)
 {
     json_tokener *tok = NULL;
     json_object *obj = NULL;
-    json_object *at_obj = NULL;
-    json_object *rt_obj = NULL;
-    const char *at;
-    const char *rt;
-    const char *type;
     json_object *tmp;
 
     memset(res, 0, sizeof(*res));
@@ -175,7 +202,7 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
     if (http_status == 0) {
         snprintf(res->message, sizeof(res->message), "temporary failure: %s",
                  curl_error != NULL ? curl_error : "no reply");
-        return;
+        return NULL;
     }
     if (body != NULL && len > 0 && memchr(body, '\0', len) == NULL) {
         tok = json_tokener_new();
@@ -193,6 +220,7 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
                     obj = NULL;
                 }
             }
+            json_tokener_free(tok);
         }
     }
     if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
@@ -204,12 +232,32 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
                  "%s (HTTP %ld): the reply is not a JSON object (%zu bytes)",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
                  http_status, len);
-        goto out;
+        json_object_put(obj);
+        return NULL;
     }
     if (http_status != 200 || json_object_object_get_ex(obj, "error", &tmp)) {
         parse_error(http_status, obj, res);
-        goto out;
+        json_object_put(obj);
+        return NULL;
     }
+    return obj;
+}
+
+/* tokenresp_parse - classify an HTTP reply */
+void tokenresp_parse(long http_status, const char *body, size_t len, const char *curl_error,
+                     long retry_after, struct token_result *res)
+{
+    json_object *obj;
+    json_object *at_obj = NULL;
+    json_object *rt_obj = NULL;
+    const char *at;
+    const char *rt;
+    const char *type;
+    json_object *tmp;
+
+    obj = reply_object(http_status, body, len, curl_error, retry_after, res);
+    if (obj == NULL)
+        return;
     at = get_string(obj, "access_token", &at_obj);
     rt = get_string(obj, "refresh_token", &rt_obj);
     type = get_string(obj, "token_type", &tmp);
@@ -229,18 +277,11 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
                  "temporary failure (HTTP 200): expires_in missing or out of range");
         goto out;
     }
-    if (rt != NULL && !saslwire_token_ok(rt, strlen(rt)) && strlen(rt) > 0) {
-        /* Refresh tokens are opaque; refuse only control characters and spaces. */
-        size_t i;
-
-        for (i = 0; rt[i] != '\0'; i++)
-            if ((unsigned char)rt[i] <= ' ' || (unsigned char)rt[i] >= 0x7f)
-                break;
-        if (rt[i] != '\0' || i > SASLWIRE_MAX_TOKEN) {
-            snprintf(res->message, sizeof(res->message),
-                     "temporary failure (HTTP 200): refresh_token has invalid characters");
-            goto out;
-        }
+    /* Refresh tokens are opaque; refuse only control characters and spaces. */
+    if (rt != NULL && rt[0] != '\0' && !tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
+        snprintf(res->message, sizeof(res->message),
+                 "temporary failure (HTTP 200): refresh_token has invalid characters");
+        goto out;
     }
     res->access_token = strdup(at);
     res->refresh_token = (rt != NULL && rt[0] != '\0') ? strdup(rt) : NULL;
@@ -255,10 +296,74 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
 out:
     wipe_string(at_obj);
     wipe_string(rt_obj);
-    if (obj != NULL)
-        json_object_put(obj);
-    if (tok != NULL)
-        json_tokener_free(tok);
+    json_object_put(obj);
+}
+
+/* copy_checked - a printable string member into out; 0 when absent, bad or too long */
+static int copy_checked(json_object *obj, const char *key, char *out, size_t outsize)
+{
+    json_object *v;
+    const char *s = get_string(obj, key, &v);
+
+    out[0] = '\0';
+    if (s == NULL || !tokenresp_opaque_ok(s, outsize - 1))
+        return 0;
+    snprintf(out, outsize, "%s", s);
+    return 1;
+}
+
+/* tokenresp_device - classify a device authorization reply */
+void tokenresp_device(long http_status, const char *body, size_t len, const char *curl_error,
+                      struct device_auth *da, struct token_result *res)
+{
+    json_object *obj;
+    json_object *dc_obj = NULL;
+    const char *dc;
+
+    memset(da, 0, sizeof(*da));
+    obj = reply_object(http_status, body, len, curl_error, 0, res);
+    if (obj == NULL)
+        return;
+    dc = get_string(obj, "device_code", &dc_obj);
+    /* RFC 8628 says verification_uri; Google says verification_url. */
+    if (!copy_checked(obj, "verification_uri", da->verification_uri,
+                      sizeof(da->verification_uri)))
+        copy_checked(obj, "verification_url", da->verification_uri, sizeof(da->verification_uri));
+    da->expires_in = get_seconds(obj, "expires_in");
+    da->interval = get_seconds(obj, "interval");
+    if (da->interval <= 0)
+        da->interval = TOKENRESP_DEVICE_INTERVAL;
+    if (da->interval > 60)
+        da->interval = 60;
+    if (dc == NULL || !tokenresp_opaque_ok(dc, SASLWIRE_MAX_TOKEN) ||
+        !copy_checked(obj, "user_code", da->user_code, sizeof(da->user_code)) ||
+        strncmp(da->verification_uri, "https://", 8) != 0 || da->expires_in <= 0) {
+        snprintf(res->message, sizeof(res->message),
+                 "needs a person (HTTP 200): the device authorization reply lacks a valid "
+                 "device_code, user_code, verification_uri or expires_in");
+        res->verdict = TOKEN_PERMANENT;
+        goto out;
+    }
+    da->device_code = strdup(dc);
+    if (da->device_code == NULL) {
+        snprintf(res->message, sizeof(res->message), "temporary failure: out of memory");
+        goto out;
+    }
+    res->verdict = TOKEN_OK;
+    res->message[0] = '\0';
+out:
+    wipe_string(dc_obj);
+    json_object_put(obj);
+}
+
+/* tokenresp_device_clear - wipe and free the device code */
+void tokenresp_device_clear(struct device_auth *da)
+{
+    if (da->device_code != NULL) {
+        explicit_bzero(da->device_code, strlen(da->device_code));
+        free(da->device_code);
+    }
+    memset(da, 0, sizeof(*da));
 }
 
 /* token_result_clear - wipe and free */

@@ -48,6 +48,34 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
 /* token_result_clear - wipe and free what a result holds */
 void token_result_clear(struct token_result *res);
 
+/* Device authorization (RFC 8628 3.2): what the person is shown, what the client polls with. */
+#define TOKENRESP_DEVICE_INTERVAL 5
+
+struct device_auth {
+    char *device_code;          /* malloc'd, wipe with tokenresp_device_clear */
+    char user_code[64];         /* shown to the person */
+    char verification_uri[512]; /* https URL the person opens */
+    long expires_in;            /* seconds the codes are valid */
+    long interval;              /* seconds between polls, 1 to 60 */
+};
+
+/*
+ * tokenresp_device - classify a device authorization reply; on TOKEN_OK
+ * da is filled in, otherwise res says why (with the AADSTS hint).
+ */
+void tokenresp_device(long http_status, const char *body, size_t len, const char *curl_error,
+                      struct device_auth *da, struct token_result *res);
+
+/* tokenresp_device_clear - wipe and free what da holds */
+void tokenresp_device_clear(struct device_auth *da);
+
+/*
+ * tokenresp_opaque_ok - whether s may be an opaque credential (refresh
+ * token, device code, authorization code, state): 1 to max characters of
+ * printable ASCII, no spaces
+ */
+int tokenresp_opaque_ok(const char *s, size_t max);
+
 /* tokenresp_hint - plain-language cause and fix for an AADSTS code, or NULL */
 const char *tokenresp_hint(long aadsts);
 

@@ -167,6 +167,13 @@ def test_cli_direct(t, fx):
          "unknown account: exit 67, message names the account and the file")
     r = fx.cli("token", "dave@contoso.test", "--format", "bogus")
     t.ok(r.returncode == 64, "bad --format: usage error")
+    if os.geteuid() == 0:
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            fx_helper(), "-c", fx.conf, "token", "erin@contoso.test"],
+                           capture_output=True, text=True, timeout=30)
+        t.ok(r.returncode == 75 and "the token daemon is not running" in r.stderr
+             and "start the daemon" in r.stderr and r.stderr.count("\n") == 1,
+             "daemon down, caller without access to the state: one line, exit 75 (temporary)")
     mode = os.stat(os.path.join(fx.state, "erin@contoso.test.state")).st_mode & 0o777
     t.ok(mode == 0o600, "state files are mode 0600")
     fx.start()

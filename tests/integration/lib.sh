@@ -6,13 +6,17 @@
 # started (by pid or by that instance's own "postfix -c DIR"), even on
 # failure, and keeps $T only when something failed.
 #
-#   start_mock                  the mock identity platform (HTTPS)
+#   need_env; setup; need_product   skip/fail early, make $T, arm the trap
+#   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
-#   start_helper [ACCOUNT...]   helper config + "serve" daemon
-#   start_sender [FILTER]       Postfix with the stock chrooted master.cf,
+#   prepare_sender              the sender's dirs and port (socket path)
+#   start_helper [ACCOUNT...]   helper config, import a grant each, "serve"
+#   start_sender [FILTER] [USER]  Postfix with the stock chrooted master.cf,
 #                               relaying to the receiver through our plugin
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
+#   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
+#   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
 #
 # Security notes: tests never print a token. Refresh tokens go from mockctl
 # straight into the helper's stdin. done_testing greps every log for every
@@ -357,6 +361,19 @@ snap_stat() {
     "$PYTHON3" "$MOCKDIR/mockctl" stats --file "$T/mock/stats.json" --path "$1"
 }
 
+# snap_by_user SECTION USER - SECTION.by_user[USER] from the last
+# mock_snapshot (the "ok" count where outcomes are kept apart), e.g.
+# snap_by_user introspections alice@contoso.test; user names hold dots,
+# which snap_stat's paths cannot address
+snap_by_user() {
+    "$PYTHON3" -c 'import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+for k in sys.argv[2].split("."):
+    d = d.get(k, {}) if isinstance(d, dict) else {}
+v = d.get("by_user", {}).get(sys.argv[3], 0) if isinstance(d, dict) else 0
+print(v.get("ok", 0) if isinstance(v, dict) else v)' "$T/mock/stats.json" "$1" "$2"
+}
+
 # ---- Postfix instances ---------------------------------------------------
 
 # postfix_instance NAME - dirs and a common main.cf; sets PF_DIR
@@ -424,6 +441,9 @@ postfix_stop() {
 
 # start_receiver - sets RECEIVER_PORT, RECEIVER_DIR, SINK
 # RECEIVER_MECHS (default "xoauth2 oauthbearer") sets Dovecot's mechanisms.
+# RECEIVER_SHARED_MAILBOXES (default none): for each mailbox listed, a
+# further passdb accepts a login as that mailbox with the token of one of
+# its delegates (the mock's /introspect/as/MAILBOX, see mockctl delegate).
 # RECEIVER_STATIC_PASSWORD (benchmarks) adds a static passdb for PLAIN with
 # that password and keeps the oauth2 passdb to XOAUTH2 and OAUTHBEARER;
 # RECEIVER_AUTH_CACHE sets auth_cache_size (default 0: every AUTH verified).
@@ -480,6 +500,7 @@ passdb {
   args = $dv/oauth2.conf.ext
 $oauth2_mechs
 }
+$(_receiver_shared_passdbs "$dv")
 $static_passdb
 userdb {
   driver = static
@@ -532,6 +553,23 @@ EOF
     postfix_start "$RECEIVER_DIR" "$RECEIVER_PORT"
 }
 
+# _receiver_shared_passdbs DOVECOT_DIR - a passdb per RECEIVER_SHARED_MAILBOXES entry
+#
+# Dovecot hands the oauth2 passdb only the token, so a passdb cannot ask
+# "may this token send as LOGIN?"; one passdb per shared mailbox asks the
+# mock's /introspect/as/MAILBOX instead, which names the mailbox only for
+# its delegates' tokens. The first passdb (the token's own user) fails
+# such a login with a username mismatch and Dovecot goes on to these.
+_receiver_shared_passdbs() {
+    local dv=$1 mbox i=0
+    for mbox in ${RECEIVER_SHARED_MAILBOXES:-}; do
+        i=$((i + 1))
+        sed "s|^introspection_url = .*|introspection_url = $MOCK_URL/introspect/as/$mbox|" \
+            "$dv/oauth2.conf.ext" >"$dv/oauth2-shared-$i.conf.ext"
+        printf 'passdb {\n  driver = oauth2\n  args = %s\n}\n' "$dv/oauth2-shared-$i.conf.ext"
+    done
+}
+
 # delivered_count - messages in the receiver's maildir
 delivered_count() {
     find "$SINK/inbox/new" "$SINK/inbox/cur" -type f 2>/dev/null | wc -l
@@ -554,7 +592,10 @@ probe_auth() {
 # ---- helper daemon -------------------------------------------------------
 
 # write_helper_config [ACCOUNT...] - config for ACCOUNTs (default: alice)
-# Uses SENDER_DIR for the socket; sets HELPER_CONF.
+# Uses SENDER_DIR for the socket; sets HELPER_CONF. With CLIENT_SECRET set,
+# each account gets a client_secret_file (mode 0600) holding it. Optional overrides:
+# HELPER_SOCKET (the socket's path), HELPER_ALLOW_USERS ("postfix root"),
+# HELPER_SOCKET_GROUP ("postfix"), for callers that are not Postfix.
 write_helper_config() {
     local acct
     HELPER_DIR=$T/helper
@@ -562,11 +603,11 @@ write_helper_config() {
     mkdir -p "$HELPER_DIR/state"
     chmod 0700 "$HELPER_DIR/state"
     {
-        echo "# helper config for integration test $TEST_NAME"
-        echo "socket = $SENDER_DIR/queue/private/oauth2-token-helper"
+        echo "# oauth2-token-helper config for $TEST_NAME (all on loopback)"
+        echo "socket = $(helper_socket)"
         echo "state_dir = $HELPER_DIR/state"
-        echo "allow_users = postfix root"
-        echo "socket_group = postfix"
+        echo "allow_users = ${HELPER_ALLOW_USERS:-postfix root}"
+        echo "socket_group = ${HELPER_SOCKET_GROUP:-postfix}"
         echo "socket_mode = 0660"
         for acct in "${@:-$ALICE}"; do
             echo
@@ -576,9 +617,18 @@ write_helper_config() {
             echo "authority = $MOCK_URL"
             echo "ca_file = $CA"
             echo "login = $acct"
+            if [ -n "${CLIENT_SECRET:-}" ]; then
+                (umask 077 && printf '%s\n' "$CLIENT_SECRET" >"$HELPER_DIR/$acct.secret")
+                echo "client_secret_file = $HELPER_DIR/$acct.secret"
+            fi
         done
     } >"$HELPER_CONF"
     chmod 0640 "$HELPER_CONF"
+}
+
+# helper_socket - the daemon's socket: HELPER_SOCKET, else under the sender's private/
+helper_socket() {
+    echo "${HELPER_SOCKET:-$SENDER_DIR/queue/private/oauth2-token-helper}"
 }
 
 # helper CMD... - the CLI with this test's config
@@ -587,14 +637,17 @@ helper() {
 }
 
 # import_grant ACCOUNT - a fresh grant at the mock, pasted into the helper
+# (a confidential client when CLIENT_SECRET is set)
 import_grant() {
-    mockctl grant --user "$1" --client-id "$CLIENT_ID" --tenant "$TENANT" |
+    mockctl grant --user "$1" --client-id "$CLIENT_ID" --tenant "$TENANT" \
+        ${CLIENT_SECRET:+--client-secret "$CLIENT_SECRET"} |
         helper import "$1" >>"$T/logs/helper-cli.log" 2>&1
 }
 
 # run_helper - start "serve"; sets HELPER_PID
 run_helper() {
-    local sock=$SENDER_DIR/queue/private/oauth2-token-helper
+    local sock
+    sock=$(helper_socket)
     "$HELPER_BIN" -c "$HELPER_CONF" serve </dev/null >>"$T/logs/helper-serve.log" 2>&1 &
     HELPER_PID=$!
     on_exit "stop_pid $HELPER_PID"
@@ -660,10 +713,11 @@ EOF
     postfix_start "$SENDER_DIR" "$SENDER_PORT"
 }
 
-# inject N [INTERVAL] - N messages into the sender's smtpd
+# inject N [INTERVAL] [FROM] - N messages into the sender's smtpd (from FROM)
 inject() {
     "$PYTHON3" "$ITDIR/smtpclient.py" inject --port "$SENDER_PORT" --count "$1" \
-        --interval "${2:-0}" --tag "$TEST_NAME" --to "$RCPT" 2>>"$T/logs/smtpclient.log"
+        --interval "${2:-0}" --tag "$TEST_NAME" --to "$RCPT" ${3:+--from "$3"} \
+        2>>"$T/logs/smtpclient.log"
 }
 
 # sender_log - the sender's maillog
@@ -697,6 +751,55 @@ wait_deferred() {
 }
 _deferred_at_least() {
     [ "$(deferral_count)" -ge "$1" ]
+}
+
+# ---- the conf/ examples --------------------------------------------------
+
+# example_subst [FILE...] - an example from conf/ made to fit this test:
+# contoso.com becomes contoso.test, the Office 365 relay the receiver, and
+# /etc/postfix/ the sender's conf dir
+example_subst() {
+    sed -e 's/contoso\.com/contoso.test/g' \
+        -e "s/\[smtp\.office365\.com\]:587/[127.0.0.1]:$RECEIVER_PORT/g" \
+        -e "s|/etc/postfix/|$SENDER_DIR/conf/|g" "$@"
+}
+
+# sender_use_example MAIN_CF MAP... - the running sender takes a main.cf
+# snippet from conf/postfix (each "name = value" line, through postconf)
+# and its maps (installed as the snippet names them: sasl_passwd.mixed as
+# sasl_passwd), then reloads
+sender_use_example() {
+    local main=$1 map line
+    shift
+    for map in "$@"; do
+        example_subst "$top_srcdir/conf/postfix/$map" >"$SENDER_DIR/conf/${map%%.*}" ||
+            bail "cannot install conf/postfix/$map"
+    done
+    while IFS= read -r line; do
+        postconf -c "$SENDER_DIR/conf" -e "$line" || bail "postconf -e '$line' failed"
+    done < <(example_subst "$top_srcdir/conf/postfix/$main" | grep -E '^[a-z_0-9]+ *=')
+    postfix -c "$SENDER_DIR/conf" reload >>"$T/logs/sender-postfix.log" 2>&1 ||
+        bail "postfix reload failed"
+    # Let the daemons that serve the next message (trivial-rewrite, qmgr) restart.
+    sleep 1
+}
+
+# sink_senders - "COUNT ENVELOPE-SENDER AUTHENTICATED-SENDER" for the
+# delivered messages (Return-Path, and the receiver's "Authenticated sender")
+sink_senders() {
+    local f rp au
+    for f in "$SINK"/inbox/new/*; do
+        [ -f "$f" ] || continue
+        rp=$(sed -n 's/^Return-Path: <\(.*\)>.*/\1/p' "$f" | head -n 1)
+        au=$(grep -o -m 1 'Authenticated sender: [^)]*' "$f" | sed 's/.*: //')
+        echo "${rp:-none} ${au:-none}"
+    done | sort | uniq -c | awk '{print $1, $2, $3}'
+}
+
+# sent_as ENVELOPE AUTHENTICATED - how many delivered messages from
+# ENVELOPE were authenticated as AUTHENTICATED
+sent_as() {
+    sink_senders | awk -v e="$1" -v a="$2" '$2 == e && $3 == a {n = $1} END {print n + 0}'
 }
 
 # ---- shared assertions ---------------------------------------------------

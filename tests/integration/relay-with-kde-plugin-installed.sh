@@ -6,7 +6,9 @@
 # in the SASL plugin directory and no mechanism filter, mail must still be
 # delivered with tokens from our daemon (the receiver refuses anything else).
 # Then again with smtp_sasl_mechanism_filter = xoauth2, where both plugins
-# offer the very same mechanism.
+# offer the very same mechanism, and once more with the common howto setting
+# smtp_sasl_security_options = noanonymous, which makes libkdexoauth2
+# eligible too (by default noplaintext rules it out).
 . "$(dirname "$0")/lib.sh"
 need_env
 [ -f "$KDE_PLUGIN_SO" ] || skip_all "libsasl2-modules-kdexoauth2 not installed ($KDE_PLUGIN_SO)"
@@ -38,4 +40,13 @@ check_num "with filter xoauth2: receiver logged XOAUTH2 logins" "$(receiver_log 
 check_num "with filter xoauth2: no SASL failure at the receiver" "$(receiver_log | grep -c 'authentication failed')" -eq 0
 check_num "with filter xoauth2: sender deferred nothing" "$(deferral_count)" -eq 0
 check_num "with filter xoauth2: sender's queue is empty" "$(queue_size)" -eq 0
+
+# Phase 3: plaintext mechanisms allowed, so both XOAUTH2 plugins compete.
+postconf -c "$SENDER_DIR/conf" -e "smtp_sasl_security_options = noanonymous"
+postfix -c "$SENDER_DIR/conf" reload >>"$T/logs/sender-postfix.log" 2>&1
+inject "$N" >/dev/null
+wait_delivered $((3 * N)) 90
+check_num "with noanonymous only: all messages delivered" "$(delivered_count)" -eq $((3 * N))
+check_num "with noanonymous only: no SASL failure at the receiver" "$(receiver_log | grep -c 'authentication failed')" -eq 0
+check_num "with noanonymous only: sender deferred nothing" "$(deferral_count)" -eq 0
 done_testing

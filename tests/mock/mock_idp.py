@@ -7,10 +7,24 @@ Usage:
 
 Serves HTTPS on loopback until killed:
 
-  POST /{tenant}/oauth2/v2.0/token   refresh_token grant, Entra-shaped
-                                     replies and errors (AADSTS codes)
+  POST /{tenant}/oauth2/v2.0/token   refresh_token, authorization_code
+                                     (PKCE S256 checked), device_code and
+                                     client_credentials grants; clients
+                                     authenticate with nothing, a secret or
+                                     a JWT assertion (signature checked with
+                                     the openssl CLI); Entra-shaped replies
+                                     and errors (AADSTS codes)
+  GET  /{tenant}/oauth2/v2.0/authorize
+                                     auto-approves (or denies, as set) and
+                                     302-redirects to the loopback
+                                     redirect_uri with code and state
+  POST /{tenant}/oauth2/v2.0/devicecode
+                                     RFC 8628 device authorization; the
+                                     "user" answers through /_mock/device
   POST /introspect                   RFC 7662 introspection for Dovecot's
-                                     oauth2 passdb (form "token=...")
+                                     oauth2 passdb (form "token="); an
+                                     app-only token reports the mailbox the
+                                     app was given (Add-MailboxPermission)
   /_mock/...                         control API for the tests (see
                                      tests/mock/mockctl)
 
@@ -46,13 +60,17 @@ for that check.
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import socketserver
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -62,6 +80,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 MAX_BODY = 1 << 20
 DEFAULT_SCOPE = "https://outlook.office.com/SMTP.Send"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SHARED_TENANTS = ("common", "organizations", "consumers")
+ASSERTION_MAX_LIFETIME = 600
+CLOCK_SKEW = 300
 FAULTS = ("none", "http500", "http429", "hang", "garbage", "truncated",
           "invalid_grant", "tls_untrusted", "tls_abort")
 TLS_FAULTS = ("tls_untrusted", "tls_abort")
@@ -70,6 +93,13 @@ TLS_FAULTS = ("tls_untrusted", "tls_abort")
 def b64url(data):
     """b64url - unpadded base64url of bytes"""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    """b64url_decode - bytes of unpadded base64url; ValueError when malformed"""
+    if not isinstance(text, str) or not all(c in B64URL for c in text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def random_chars(n):
@@ -90,10 +120,14 @@ class MockState:
         self.lock = threading.Lock()
         self.state_dir = state_dir
         self.secrets_path = os.path.join(state_dir, "issued-secrets")
-        self.clients = {}        # client_id -> {"secret": str|None, "tenant": str}
+        self.clients = {}        # client_id -> {"secret": str|None, "tenant": str, ...}
+        self.codes = {}          # authorization code -> request record
+        self.devices = {}        # device code -> device authorization record
+        self.jtis = set()        # client assertion ids seen (replay check)
         self.refresh = {}        # refresh token -> grant record
         self.access = {}         # access token -> {"user", "client_id", "exp", "scope"}
         self.grants = {}         # grant id -> {"user", "client_id", "tenant", "revoked"}
+        self.delegates = {}      # mailbox -> users who may send as it (see introspect_as)
         self.settings = {
             "lifetime": 3600,
             "token_length": 2000,
@@ -103,6 +137,13 @@ class MockState:
             "revoke_old_refresh_tokens": False,
             "revoke_superseded": False,
             "token_delay": 0.0,        # seconds to wait before answering /token
+            "authorize_outcome": "approve",  # or "deny": how /authorize answers
+            "authorize_user": "",      # who signs in (default: login_hint)
+            "issue_refresh_tokens": True,  # False: as if offline_access was not consented
+            "consent_missing": False,  # True: SMTP.Send was never consented (AADSTS65001)
+            "device_interval": 5,      # seconds between polls the mock asks for
+            "device_expires_in": 900,  # lifetime of a device code
+            "device_slow_down": 0,     # answer the next N polls with slow_down
             "tls_fault_host": "localhost",
             "user_faults": {},         # user -> fault mode
         }
@@ -113,7 +154,9 @@ class MockState:
         """reset_stats - zero every counter"""
         self.stats = {
             "token_requests": {"total": 0, "by_outcome": {}, "by_user": {},
-                               "by_client": {}, "ok_times": []},
+                               "by_client": {}, "by_grant": {}, "ok_times": []},
+            "authorize_requests": {"total": 0, "by_outcome": {}},
+            "device_requests": {"total": 0, "by_outcome": {}},
             "introspections": {"total": 0, "ok": 0, "failed": 0,
                                "by_user": {}},
             "control_requests": 0,
@@ -124,10 +167,19 @@ class MockState:
         with open(self.secrets_path, "a", encoding="ascii") as f:
             f.write(value + "\n")
 
-    def count_token(self, outcome, user=None, client_id=None):
+    def count(self, kind, outcome):
+        """count - one request of kind (authorize_requests, device_requests) and its outcome"""
+        c = self.stats[kind]
+        c["total"] += 1
+        c["by_outcome"][outcome] = c["by_outcome"].get(outcome, 0) + 1
+
+    def count_token(self, outcome, user=None, client_id=None, grant=None):
         """count_token - one token-endpoint request and its outcome"""
         tr = self.stats["token_requests"]
         tr["total"] += 1
+        if grant:
+            g = tr["by_grant"].setdefault(grant, {})
+            g[outcome] = g.get(outcome, 0) + 1
         tr["by_outcome"][outcome] = tr["by_outcome"].get(outcome, 0) + 1
         if user:
             u = tr["by_user"].setdefault(user, {})
@@ -153,21 +205,24 @@ class MockState:
         self.record_secret(rt)
         return rt
 
-    def new_access_token(self, grant, scope):
+    def new_access_token(self, grant, scope, app_only=False):
         """new_access_token - a fake JWT of the configured length"""
         now = int(time.time())
         exp = now + int(self.settings["lifetime"])
         header = b64url(json.dumps({"typ": "JWT", "alg": "RS256",
                                     "kid": "mock-idp"}).encode())
-        payload = b64url(json.dumps({
+        claims = {
             "aud": "https://outlook.office.com",
             "iss": "https://sts.windows.net/%s/" % grant["tenant"],
             "iat": now, "nbf": now, "exp": exp,
             "appid": grant["client_id"],
-            "upn": grant["user"],
-            "scp": "SMTP.Send",
             "jti": str(uuid.uuid4()),
-        }).encode())
+        }
+        if app_only:
+            claims["roles"] = ["SMTP.SendAsApp"]
+        else:
+            claims.update({"upn": grant["user"], "scp": "SMTP.Send"})
+        payload = b64url(json.dumps(claims).encode())
         want = int(self.settings["token_length"])
         sig_len = max(16, want - len(header) - len(payload) - 2)
         token = "%s.%s.%s" % (header, payload, random_chars(sig_len))
@@ -281,6 +336,10 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_mock/health":
                 self.send_json(200, {"ok": True})
                 return
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "authorize"]:
+            self.authorize_endpoint(parts[0])
+            return
         self.send_json(404, {"error": "not_found"})
 
     def do_POST(self):
@@ -293,8 +352,12 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
             self.token_endpoint(parts[0], body)
+        elif len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "devicecode"]:
+            self.device_endpoint(parts[0], body)
         elif path == "/introspect":
             self.introspect(body)
+        elif path.startswith("/introspect/as/"):
+            self.introspect_as(urllib.parse.unquote(path[len("/introspect/as/"):]), body)
         elif path.startswith("/_mock/"):
             self.control(path[len("/_mock/"):], body)
         else:
@@ -347,7 +410,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             status, obj, outcome, user = self.token_grant(tenant, f, fault)
             if fault == "none":
-                st.count_token(outcome, user, client_id or None)
+                st.count_token(outcome, user, client_id or None, f.get("grant_type") or None)
         self.send_json(status, obj, extra_log="outcome=%s%s" % (
             outcome, (" user=" + user) if user else ""))
 
@@ -388,47 +451,201 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.5)
             self.close_connection = True
 
+    def tenant_error(self, tenant):
+        """tenant_error - AADSTS90002 for a tenant nobody registered, else None"""
+        known = {c["tenant"] for c in self.state.clients.values()}
+        if tenant in known or tenant in ("common", "organizations"):
+            return None
+        return entra_error(400, "invalid_request", 90002,
+                           "Tenant '%s' not found. Check to make sure you have the "
+                           "correct tenant ID and are signing into the correct "
+                           "cloud." % tenant[:64])
+
+    def find_client(self, tenant, client_id):
+        """find_client - the registration, or None when unknown in this tenant"""
+        client = self.state.clients.get(client_id)
+        if client is None or (tenant not in ("common", "organizations")
+                              and client["tenant"] != tenant):
+            return None
+        return client
+
     def token_grant(self, tenant, f, fault):
         """token_grant - check the request; (status, json, outcome, user)"""
         st = self.state
-        known_tenants = {c["tenant"] for c in st.clients.values()}
         grant_type = f.get("grant_type", "")
         client_id = f.get("client_id", "")
-        if tenant not in known_tenants and tenant not in ("common", "organizations"):
-            return entra_error(400, "invalid_request", 90002,
-                               "Tenant '%s' not found. Check to make sure you "
-                               "have the correct tenant ID and are signing "
-                               "into the correct cloud." % tenant[:64]) + ("tenant_not_found", None)
-        if grant_type != "refresh_token":
+        err = self.tenant_error(tenant)
+        if err is not None:
+            return err + ("tenant_not_found", None)
+        grants = {"refresh_token": self.grant_refresh,
+                  "authorization_code": self.grant_code,
+                  DEVICE_GRANT: self.grant_device,
+                  "client_credentials": self.grant_client_credentials}
+        if grant_type not in grants:
             return entra_error(400, "unsupported_grant_type", 70003,
                                "The app requested an unsupported grant type "
                                "'%s'." % grant_type[:40]) + ("unsupported_grant_type", None)
-        client = st.clients.get(client_id)
-        if client is None or (tenant not in ("common", "organizations")
-                              and client["tenant"] != tenant):
+        if grant_type == "client_credentials" and tenant in SHARED_TENANTS:
+            return entra_error(400, "invalid_request", 9001023,
+                               "The grant type 'client_credentials' is not supported "
+                               "over the /%s endpoint." % tenant) + ("shared_tenant", None)
+        client = self.find_client(tenant, client_id)
+        if client is None:
             return entra_error(400, "unauthorized_client", 700016,
                                "Application with identifier '%s' was not found "
                                "in the directory '%s'." % (client_id[:64], tenant[:64])) + (
                                    "unknown_client", None)
+        err = self.client_auth(client_id, client, f, grant_type, tenant)
+        if err is not None:
+            return err
+        return grants[grant_type](tenant, client, f, fault)
+
+    # ---- client authentication -----------------------------------------
+
+    def client_auth(self, client_id, client, f, grant_type, tenant):
+        """client_auth - secret, assertion or none, as the registration wants; an error or None"""
+        st = self.state
         secret = f.get("client_secret")
-        if client["secret"] is not None:
-            if secret is None:
-                return entra_error(401, "invalid_client", 7000218,
-                                   "The request body must contain the following "
-                                   "parameter: 'client_assertion' or "
-                                   "'client_secret'.") + ("missing_secret", None)
-            if not secrets.compare_digest(secret, client["secret"]):
+        assertion = f.get("client_assertion")
+        confidential = client["secret"] is not None or client.get("cert_x5t")
+        if assertion is not None:
+            st.record_secret(assertion)
+            return self.check_assertion(client_id, client, f, tenant)
+        if secret is not None:
+            if not confidential:
+                return entra_error(400, "invalid_client", 700025,
+                                   "Client is public so neither 'client_assertion' "
+                                   "nor 'client_secret' should be presented.") + (
+                                       "public_client_secret", None)
+            if client["secret"] is None or not secrets.compare_digest(secret, client["secret"]):
                 return entra_error(401, "invalid_client", 7000215,
                                    "Invalid client secret provided. Ensure the "
                                    "secret being sent in the request is the "
                                    "client secret value, not the client secret "
                                    "ID, for a secret added to app '%s'." % client_id) + (
                                        "invalid_client", None)
-        elif secret is not None:
-            return entra_error(400, "invalid_client", 700025,
-                               "Client is public so neither 'client_assertion' "
-                               "nor 'client_secret' should be presented.") + (
-                                   "public_client_secret", None)
+            if client.get("secret_expired"):
+                return entra_error(401, "invalid_client", 7000222,
+                                   "The provided client secret keys for app '%s' are "
+                                   "expired. Visit the Azure portal to create new keys "
+                                   "for your app." % client_id) + ("secret_expired", None)
+            st.record_secret(secret)
+            return None
+        if confidential or grant_type == "client_credentials" or (
+                grant_type == DEVICE_GRANT and not client.get("public_flows", True)):
+            return entra_error(401, "invalid_client", 7000218,
+                               "The request body must contain the following "
+                               "parameter: 'client_assertion' or "
+                               "'client_secret'.") + ("missing_secret", None)
+        return None
+
+    def openssl_verify(self, client, alg, data, sig):
+        """openssl_verify - check an RS256/PS256 signature with the openssl CLI"""
+        work = tempfile.mkdtemp(dir=self.state.state_dir, prefix="verify.")
+        try:
+            with open(os.path.join(work, "data"), "wb") as fh:
+                fh.write(data)
+            with open(os.path.join(work, "sig"), "wb") as fh:
+                fh.write(sig)
+            cmd = ["openssl", "dgst", "-sha256", "-verify", client["cert_pub"],
+                   "-signature", os.path.join(work, "sig")]
+            if alg == "PS256":
+                cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"]
+            cmd.append(os.path.join(work, "data"))
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            return r.returncode == 0
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def check_assertion(self, client_id, client, f, tenant):
+        """check_assertion - a JWT client assertion as Entra checks it; an error or None"""
+        st = self.state
+
+        def bad(code, text, outcome):
+            return entra_error(401, "invalid_client", code, text) + (outcome, None)
+
+        if f.get("client_assertion_type") != JWT_BEARER:
+            return entra_error(400, "invalid_request", 50027,
+                               "client_assertion_type must be %s." % JWT_BEARER) + (
+                                   "bad_assertion_type", None)
+        parts = f["client_assertion"].split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError("not three parts")
+            header = json.loads(b64url_decode(parts[0]))
+            claims = json.loads(b64url_decode(parts[1]))
+            sig = b64url_decode(parts[2])
+            if not isinstance(header, dict) or not isinstance(claims, dict):
+                raise ValueError("not objects")
+        except ValueError:
+            return bad(50027, "JWT token is invalid or malformed.", "malformed_assertion")
+        if not client.get("cert_x5t"):
+            return bad(700027, "Client assertion failed signature validation. Reason - "
+                       "The key was not found.", "no_certificate")
+        alg = header.get("alg")
+        if alg not in ("PS256", "RS256") or header.get("typ", "JWT") != "JWT":
+            return bad(5002738, "Invalid JWT token. '%s' is not a supported signature "
+                       "algorithm." % str(alg)[:16], "bad_alg")
+        if header.get("x5t#S256") != client["cert_x5t"]:
+            return bad(700027, "Client assertion failed signature validation. Reason - "
+                       "The key was not found. Thumbprint of key used by client: '%s'."
+                       % str(header.get("x5t#S256"))[:64], "wrong_thumbprint")
+        signed = (parts[0] + "." + parts[1]).encode("ascii")
+        if not self.openssl_verify(client, alg, signed, sig):
+            return bad(700027, "Client assertion contains an invalid signature.",
+                       "bad_signature")
+        url = "https://%s%s" % (self.headers.get("Host", ""),
+                                urllib.parse.urlsplit(self.path).path)
+        if claims.get("aud") != url:
+            return bad(700212, "The audience of the client assertion must be the token "
+                       "endpoint '%s'." % url, "wrong_audience")
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            return bad(700021, "Client assertion application identifier doesn't match "
+                       "'client_id' parameter.", "wrong_issuer")
+        now = time.time()
+        exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
+        if not isinstance(exp, int) or not isinstance(nbf, int) or exp <= now or \
+                nbf > now + CLOCK_SKEW or exp - nbf > ASSERTION_MAX_LIFETIME:
+            return bad(700024, "Client assertion is not within its valid time range.",
+                       "assertion_expired")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or jti in st.jtis:
+            return bad(700023, "Client assertion jti is missing or was used before.",
+                       "assertion_replayed")
+        st.jtis.add(jti)
+        return None
+
+    # ---- grants --------------------------------------------------------
+
+    def issue(self, grant_id, scope, refresh):
+        """issue - a token reply for a grant, with a refresh token when refresh is true"""
+        st = self.state
+        grant = st.grants[grant_id]
+        scopes = [x for x in scope.split()
+                  if x not in ("offline_access", "openid", "profile", "email")]
+        token, exp = st.new_access_token(grant, " ".join(scopes) or DEFAULT_SCOPE)
+        lifetime = exp - int(time.time())
+        reply = {"token_type": "Bearer", "scope": " ".join(scopes) or DEFAULT_SCOPE,
+                 "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
+        if refresh:
+            reply["refresh_token"] = st.new_refresh_token(grant_id)
+        return 200, reply, "ok", grant["user"]
+
+    def offline(self, scope):
+        """offline - whether a new grant yields a refresh token: offline_access asked and consented"""
+        return "offline_access" in scope.split() and self.state.settings["issue_refresh_tokens"]
+
+    def new_grant(self, user, client_id, tenant):
+        """new_grant - a user's consent to a client; its id"""
+        gid = str(uuid.uuid4())
+        self.state.grants[gid] = {"user": user, "client_id": client_id,
+                                  "tenant": tenant, "revoked": False}
+        return gid
+
+    def grant_refresh(self, tenant, client, f, fault):
+        """grant_refresh - redeem a refresh token"""
+        st = self.state
+        client_id = f.get("client_id", "")
         rt = f.get("refresh_token", "")
         if not rt:
             return entra_error(400, "invalid_request", 900144,
@@ -457,26 +674,238 @@ class Handler(BaseHTTPRequestHandler):
             return entra_error(400, "invalid_grant", 70000,
                                "Provided grant is invalid or malformed.") + (
                                    "wrong_client", user)
-        scopes = [s for s in f.get("scope", DEFAULT_SCOPE).split()
-                  if s not in ("offline_access", "openid", "profile", "email")]
-        scope = " ".join(scopes) or DEFAULT_SCOPE
-        if client["secret"] is not None:
-            st.record_secret(client["secret"])
-        token, exp = st.new_access_token(grant, scope)
         if st.settings["revoke_old_refresh_tokens"]:
             rec["revoked"] = True
         if st.settings["revoke_superseded"]:
             grant["min_seq"] = max(grant.get("min_seq", 0), rec["seq"])
-        new_rt = st.new_refresh_token(rec["grant"])
+        return self.issue(rec["grant"], f.get("scope", DEFAULT_SCOPE), True)
+
+    def grant_code(self, tenant, client, f, fault):
+        """grant_code - redeem an authorization code, checking redirect_uri and PKCE"""
+        st = self.state
+        code = f.get("code", "")
+        rec = st.codes.get(code)
+        if rec is None or rec["client_id"] != f.get("client_id"):
+            return entra_error(400, "invalid_grant", 70000,
+                               "The provided value for the 'code' parameter is not "
+                               "valid.") + ("bad_code", None)
+        if rec["used"]:
+            return entra_error(400, "invalid_grant", 54005,
+                               "OAuth2 Authorization code was already redeemed, please "
+                               "retry with a new valid code.") + ("code_reused", rec["user"])
+        rec["used"] = True
+        if time.time() > rec["exp"]:
+            return entra_error(400, "invalid_grant", 70008,
+                               "The provided authorization code has expired.") + (
+                                   "code_expired", rec["user"])
+        if f.get("redirect_uri") != rec["redirect_uri"]:
+            return entra_error(400, "invalid_grant", 500112,
+                               "The reply address does not match the reply address "
+                               "provided when requesting the authorization code.") + (
+                                   "wrong_redirect", rec["user"])
+        verifier = f.get("code_verifier", "")
+        if verifier:
+            st.record_secret(verifier)
+        want = rec["challenge"]
+        got = b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+        if not verifier or not secrets.compare_digest(got, want):
+            return entra_error(400, "invalid_grant", 501481,
+                               "The Code_Verifier does not match the code_challenge "
+                               "supplied in the authorization request.") + (
+                                   "pkce_mismatch", rec["user"])
+        gid = self.new_grant(rec["user"], rec["client_id"], rec["tenant"])
+        return self.issue(gid, rec["scope"], self.offline(rec["scope"]))
+
+    def grant_device(self, tenant, client, f, fault):
+        """grant_device - one poll of a device authorization"""
+        st = self.state
+        rec = st.devices.get(f.get("device_code", ""))
+        if rec is None or rec["client_id"] != f.get("client_id"):
+            return entra_error(400, "bad_verification_code", 70000,
+                               "The device code is not known.") + ("device_unknown", None)
+        now = time.time()
+        too_soon = rec["last_poll"] and now - rec["last_poll"] < rec["interval"] - 0.5
+        rec["last_poll"] = now
+        if now > rec["exp"] or rec["status"] == "expired":
+            return entra_error(400, "expired_token", 70020,
+                               "The provided device code has expired.") + (
+                                   "device_expired", rec["user"])
+        if too_soon or st.settings["device_slow_down"] > 0:
+            if not too_soon:
+                st.settings["device_slow_down"] -= 1
+            rec["interval"] += 5
+            return entra_error(400, "slow_down", 70016,
+                               "Polling too fast; slow down.") + (
+                                   "device_slow_down" if not too_soon else "device_too_fast",
+                                   rec["user"])
+        if rec["status"] == "pending":
+            return entra_error(400, "authorization_pending", 70016,
+                               "OAuth 2.0 device flow error. Authorization is "
+                               "pending. Continue polling.") + ("device_pending", None)
+        if rec["status"] == "declined":
+            return entra_error(400, "authorization_declined", 70019,
+                               "The end user denied the authorization request.") + (
+                                   "device_declined", rec["user"])
+        if rec["status"] == "redeemed":
+            return entra_error(400, "invalid_grant", 70000,
+                               "The device code was already redeemed.") + (
+                                   "device_reused", rec["user"])
+        rec["status"] = "redeemed"
+        if st.settings["consent_missing"]:
+            return entra_error(400, "invalid_grant", 65001,
+                               "The user or administrator has not consented to use the "
+                               "application.") + ("consent_missing", rec["user"])
+        gid = self.new_grant(rec["user"], rec["client_id"], rec["tenant"])
+        return self.issue(gid, rec["scope"], self.offline(rec["scope"]))
+
+    def grant_client_credentials(self, tenant, client, f, fault):
+        """grant_client_credentials - an app-only token for the app's mailbox"""
+        st = self.state
+        scope = f.get("scope", "")
+        if len(scope.split()) != 1 or not scope.endswith("/.default"):
+            return entra_error(400, "invalid_scope", 1002012,
+                               "The provided value for scope %s is not valid. Client "
+                               "credential flows must have a scope value with /.default "
+                               "suffixed to the resource identifier." % scope[:80]) + (
+                                   "bad_scope", None)
+        app = {"user": client.get("mailbox") or "", "client_id": f.get("client_id"),
+               "tenant": tenant}
+        token, exp = st.new_access_token(app, scope, app_only=True)
         lifetime = exp - int(time.time())
-        return 200, {
-            "token_type": "Bearer",
-            "scope": scope,
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": token,
-            "refresh_token": new_rt,
-        }, "ok", user
+        return 200, {"token_type": "Bearer", "expires_in": lifetime,
+                     "ext_expires_in": lifetime, "access_token": token}, "ok", app["user"]
+
+    # ---- authorize and device-code endpoints ---------------------------
+
+    def send_page(self, status, text, location=None):
+        """send_page - a small HTML page, or a redirect"""
+        body = ("<html><body><p>%s</p></body></html>\n" % text).encode()
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+        self.log_line(status)
+
+    def authorize_endpoint(self, tenant):
+        """authorize_endpoint - sign the user in at once and redirect back"""
+        st = self.state
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(
+            urllib.parse.urlsplit(self.path).query, keep_blank_values=True).items()}
+        redirect = q.get("redirect_uri", "")
+        r = urllib.parse.urlsplit(redirect)
+        with st.lock:
+            if self.tenant_error(tenant) is not None:
+                st.count("authorize_requests", "tenant_not_found")
+                self.send_page(400, "AADSTS90002: Tenant '%s' not found." %
+                               urllib.parse.quote(tenant[:64]))
+                return
+            client = self.find_client(tenant, q.get("client_id", ""))
+            if client is None:
+                st.count("authorize_requests", "unknown_client")
+                self.send_page(400, "AADSTS700016: Application not found in the directory.")
+                return
+            # The registration has the "Mobile and desktop" redirect http://localhost;
+            # Entra accepts any port on a loopback redirect.
+            if r.scheme != "http" or r.hostname not in ("localhost", "127.0.0.1") or \
+                    r.path not in ("", "/") or r.query or r.fragment:
+                st.count("authorize_requests", "bad_redirect")
+                self.send_page(400, "AADSTS50011: The redirect URI specified in the request "
+                               "does not match the redirect URIs configured for the "
+                               "application.")
+                return
+
+            def back(params):
+                sep = "&" if "?" in redirect else "?"
+                return redirect + sep + urllib.parse.urlencode(params)
+
+            state = q.get("state", "")
+            if q.get("response_type") != "code":
+                st.count("authorize_requests", "bad_response_type")
+                self.send_page(302, "redirect", back({
+                    "error": "unsupported_response_type", "state": state,
+                    "error_description": "AADSTS70005: response_type is not supported."}))
+                return
+            if not q.get("code_challenge") or q.get("code_challenge_method") != "S256":
+                st.count("authorize_requests", "no_pkce")
+                self.send_page(302, "redirect", back({
+                    "error": "invalid_request", "state": state,
+                    "error_description": "AADSTS9002325: Proof Key for Code Exchange is "
+                                         "required for cross-origin authorization code "
+                                         "redemption."}))
+                return
+            if st.settings["authorize_outcome"] == "deny":
+                st.count("authorize_requests", "denied")
+                self.send_page(302, "redirect", back({
+                    "error": "access_denied", "state": state,
+                    "error_description": "AADSTS65004: User declined to consent to access "
+                                         "the app.",
+                    "error_uri": "https://login.microsoftonline.com/error?code=65004"}))
+                return
+            if st.settings["consent_missing"]:
+                st.count("authorize_requests", "consent_missing")
+                self.send_page(302, "redirect", back({
+                    "error": "consent_required", "state": state,
+                    "error_description": "AADSTS65001: The user or administrator has not "
+                                         "consented to use the application.",
+                    "error_uri": "https://login.microsoftonline.com/error?code=65001"}))
+                return
+            user = st.settings["authorize_user"] or q.get("login_hint") or "user@" + tenant
+            code = "1.A" + random_chars(400)
+            # Google's way of asking for a refresh token: access_type=offline.
+            scope = q.get("scope", DEFAULT_SCOPE)
+            if q.get("access_type") == "offline":
+                scope += " offline_access"
+            st.codes[code] = {"client_id": q["client_id"], "redirect_uri": redirect,
+                              "challenge": q["code_challenge"], "user": user, "scope": scope,
+                              "tenant": client["tenant"], "exp": time.time() + 600,
+                              "used": False}
+            st.record_secret(code)
+            st.count("authorize_requests", "approved")
+        self.send_page(302, "redirect", back({"code": code, "state": state,
+                                              "session_state": str(uuid.uuid4())}))
+
+    def device_endpoint(self, tenant, body):
+        """device_endpoint - RFC 8628 device authorization request"""
+        st = self.state
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = {}
+        f = {k: v[0] for k, v in form.items()}
+        with st.lock:
+            err = self.tenant_error(tenant)
+            if err is None and self.find_client(tenant, f.get("client_id", "")) is None:
+                err = entra_error(400, "unauthorized_client", 700016,
+                                  "Application with identifier '%s' was not found in the "
+                                  "directory '%s'." % (f.get("client_id", "")[:64], tenant[:64]))
+            if err is not None:
+                st.count("device_requests", "refused")
+                self.send_json(*err, extra_log="device refused")
+                return
+            client = self.find_client(tenant, f["client_id"])
+            device_code = "DAQ" + random_chars(200)
+            user_code = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                                for _ in range(9))
+            expires_in = int(st.settings["device_expires_in"])
+            interval = int(st.settings["device_interval"])
+            st.devices[device_code] = {
+                "client_id": f["client_id"], "user_code": user_code,
+                "scope": f.get("scope", DEFAULT_SCOPE), "tenant": client["tenant"],
+                "exp": time.time() + expires_in, "interval": interval, "last_poll": 0,
+                "status": "pending", "user": None, "created": time.time()}
+            st.record_secret(device_code)
+            st.count("device_requests", "issued")
+            uri = "https://%s/devicelogin" % self.headers.get("Host", "127.0.0.1")
+        self.send_json(200, {
+            "device_code": device_code, "user_code": user_code,
+            "verification_uri": uri, "expires_in": expires_in, "interval": interval,
+            "message": "To sign in, use a web browser to open the page %s and enter the "
+                       "code %s to authenticate." % (uri, user_code)},
+            extra_log="device issued")
 
     # ---- introspection -------------------------------------------------
 
@@ -516,8 +945,62 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- control API ---------------------------------------------------
 
+    def register(self, req):
+        """register - an app registration: secret, certificate, public flows, mailbox access"""
+        st = self.state
+        client_id = str(req.get("client_id", ""))
+        if not client_id:
+            self.send_json(400, {"error": "client_id required"})
+            return
+        client = st.clients.setdefault(client_id, {"tenant": "contoso.test", "secret": None})
+        client["tenant"] = str(req.get("tenant") or client["tenant"])
+        if "client_secret" in req:
+            client["secret"] = req["client_secret"]
+            if client["secret"] is not None:
+                st.record_secret(client["secret"])
+        for k in ("secret_expired", "public_flows"):
+            if k in req:
+                client[k] = bool(req[k])
+        if "mailbox" in req:
+            client["mailbox"] = str(req["mailbox"])
+        if req.get("certificate"):
+            pem = str(req["certificate"])
+            path = os.path.join(st.state_dir, "cert-%s.pem" % uuid.uuid4())
+            with open(path, "w", encoding="ascii") as fh:
+                fh.write(pem)
+            pub = path + ".pub"
+            r = subprocess.run(["openssl", "x509", "-in", path, "-pubkey", "-noout", "-out", pub],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            if r.returncode != 0:
+                self.send_json(400, {"error": "certificate is not PEM"})
+                return
+            client["cert_x5t"] = b64url(hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest())
+            client["cert_pub"] = pub
+        self.send_json(200, {"client_id": client_id, "tenant": client["tenant"],
+                             "thumbprint": client.get("cert_x5t")},
+                       extra_log="register %s" % client_id[:64])
+
+    def device_answer(self, req):
+        """device_answer - the user at the verification page: approve, decline, or let it expire"""
+        st = self.state
+        action = req.get("action")
+        code = req.get("user_code")
+        pending = [d for d in st.devices.values() if d["status"] == "pending" and
+                   (code is None or d["user_code"] == code)]
+        if action not in ("approve", "decline", "expire") or not pending:
+            self.send_json(404 if action in ("approve", "decline", "expire") else 400,
+                           {"error": "no such pending device code" if pending == [] else
+                            "action must be approve, decline or expire"})
+            return
+        rec = max(pending, key=lambda d: d["created"])
+        rec["status"] = {"approve": "approved", "decline": "declined",
+                         "expire": "expired"}[action]
+        rec["user"] = str(req.get("user") or "user@" + rec["tenant"])
+        self.send_json(200, {"user_code": rec["user_code"], "status": rec["status"]},
+                       extra_log="device %s" % rec["status"])
+
     def control(self, what, body):
-        """control - /_mock/{grant,settings,revoke,reset-stats}"""
+        """control - /_mock/{grant,register,device,settings,revoke,reset-stats}"""
         st = self.state
         try:
             req = json.loads(body.decode("utf-8") or "{}")
@@ -540,7 +1023,7 @@ class Handler(BaseHTTPRequestHandler):
                 if old is not None and (old["tenant"] != tenant or old["secret"] != secret):
                     self.send_json(409, {"error": "client registered differently"})
                     return
-                st.clients[client_id] = {"tenant": tenant, "secret": secret}
+                st.clients.setdefault(client_id, {}).update({"tenant": tenant, "secret": secret})
                 if secret is not None:
                     st.record_secret(secret)
                 gid = str(uuid.uuid4())
@@ -549,11 +1032,17 @@ class Handler(BaseHTTPRequestHandler):
                 rt = st.new_refresh_token(gid)
                 self.send_json(200, {"refresh_token": rt, "grant": gid},
                                extra_log="grant user=%s" % user[:64])
+            elif what == "register":
+                self.register(req)
+            elif what == "device":
+                self.device_answer(req)
             elif what == "settings":
                 bad = [k for k in req if k not in st.settings]
                 uf = req.get("user_faults", {})
                 if bad or ("fault" in req and req["fault"] not in FAULTS) or \
-                        not isinstance(uf, dict) or any(v not in FAULTS for v in uf.values()):
+                        not isinstance(uf, dict) or any(v not in FAULTS for v in uf.values()) or (
+                        "authorize_outcome" in req and
+                        req["authorize_outcome"] not in ("approve", "deny")):
                     self.send_json(400, {"error": "bad setting", "keys": bad})
                     return
                 try:
@@ -578,8 +1067,60 @@ class Handler(BaseHTTPRequestHandler):
             elif what == "reset-stats":
                 st.reset_stats()
                 self.send_json(200, {"ok": True}, extra_log="reset-stats")
+            elif what == "delegate":
+                user = str(req.get("user", ""))
+                mailbox = str(req.get("mailbox", "")).lower()
+                if not user or not mailbox:
+                    self.send_json(400, {"error": "user and mailbox required"})
+                    return
+                st.delegates.setdefault(mailbox, set()).add(user.lower())
+                self.send_json(200, {"mailbox": mailbox,
+                                     "delegates": sorted(st.delegates[mailbox])},
+                               extra_log="delegate")
             else:
                 self.send_json(404, {"error": "not_found"})
+
+    # ---- send-as checks ------------------------------------------------
+
+    def introspect_as(self, mailbox, body):
+        """introspect_as - may this token's owner send as mailbox?
+
+        POST /introspect/as/MAILBOX, form "token=...": Exchange's check for
+        a login that is not the token's own user (a shared mailbox sent as
+        by a delegate, Add-MailboxPermission / Add-RecipientPermission).
+        Dovecot's oauth2 passdb cannot pass the login to /introspect, so
+        the receiver has one extra passdb per shared mailbox pointing here:
+        "email" is the mailbox when the token is valid and its user is the
+        mailbox or one of its delegates (mockctl delegate), else empty, so
+        Dovecot's username check passes or fails. Counted under
+        delegated_introspections, not introspections.
+        """
+        st = self.state
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = {}
+        token = form.get("token", [""])[0]
+        mailbox = mailbox.lower()
+        with st.lock:
+            counts = st.stats.setdefault("delegated_introspections",
+                                         {"ok": 0, "refused": 0, "by_user": {}})
+            rec = st.access.get(token) if token else None
+            user = rec["user"].lower() if rec is not None else ""
+            if rec is not None and rec["exp"] > time.time() and (
+                    user == mailbox or user in st.delegates.get(mailbox, ())):
+                counts["ok"] += 1
+                counts["by_user"][user] = counts["by_user"].get(user, 0) + 1
+                obj = {"active": True, "email": mailbox, "username": mailbox,
+                       "sub": user, "client_id": rec["client_id"],
+                       "scope": rec["scope"], "token_type": "Bearer",
+                       "exp": rec["exp"]}
+                why = "active"
+            else:
+                counts["refused"] += 1
+                obj = {"active": False, "email": "", "username": ""}
+                why = "not a delegate" if rec is not None else "unknown"
+        self.send_json(200, obj, extra_log="introspection-as=%s" % why)
 
 
 socketserver_bind = socketserver.TCPServer.server_bind

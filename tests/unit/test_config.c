@@ -63,7 +63,7 @@ static void test_presets(void)
                               "[account test]\n"
                               "client_id = 6666\n"
                               "authority = https://127.0.0.1:8443/\n"
-                              "tenant = t\n");
+                              "tenant = t.example\n");
     struct account_conf *a;
 
     ok(cfg != NULL, "a config with every provider loads (%s)", err);
@@ -93,7 +93,7 @@ static void test_presets(void)
     a = config_find(cfg, "any");
     ok(a && strcmp(a->endpoint, "https://idp.example.org/token") == 0, "custom: token_endpoint");
     a = config_find(cfg, "test");
-    ok(a && strcmp(a->endpoint, "https://127.0.0.1:8443/t/oauth2/v2.0/token") == 0,
+    ok(a && strcmp(a->endpoint, "https://127.0.0.1:8443/t.example/oauth2/v2.0/token") == 0,
        "authority override, trailing slash dropped");
     ok(cfg->refresh_ahead_s == 600 && cfg->sock_mode == 0660, "global defaults");
     ok(config_find(cfg, "nobody") == NULL, "unknown account is not found");

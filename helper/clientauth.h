@@ -1,0 +1,67 @@
+/*
+ * clientauth.h - how the app registration proves itself at the token
+ *                endpoint: not at all (public client), with a client
+ *                secret, or with a certificate
+ *
+ * With a certificate the client sends a JWT client assertion (RFC 7523,
+ * Entra's "certificate credential") instead of a secret:
+ *
+ *     header  {"alg":"PS256"|"RS256","typ":"JWT","x5t#S256":b64url(SHA-256(cert DER))}
+ *     claims  {"aud":TOKEN_ENDPOINT,"iss":CLIENT_ID,"sub":CLIENT_ID,
+ *              "jti":GUID,"nbf":NOW,"iat":NOW,"exp":NOW+CLIENTAUTH_LIFETIME_S}
+ *
+ * signed with the private key (RSASSA-PSS with SHA-256 and a 32-byte salt,
+ * or PKCS#1 v1.5 with SHA-256). A fresh assertion is made for every
+ * request, so nothing of it is kept. The certificate itself is public;
+ * the key and its passphrase are read through config_secret_file_read(),
+ * which refuses files open to group or others.
+ *
+ * Security: the secret, the key's PEM text, the passphrase and the signed
+ * assertion are wiped when freed. OpenSSL is never allowed to prompt for a
+ * passphrase on the terminal. Messages name the account, the file and the
+ * fix, never key material.
+ */
+#ifndef OAUTH2_CLIENTAUTH_H
+#define OAUTH2_CLIENTAUTH_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Entra accepts assertions valid for at most 10 minutes. */
+#define CLIENTAUTH_LIFETIME_S 300
+
+struct clientauth {
+    char *secret;    /* client_secret, or NULL */
+    char *assertion; /* signed JWT for client_assertion, or NULL */
+};
+
+/*
+ * clientauth_load - the account's credential for one token request: its
+ * secret, a fresh assertion, or neither (public client). -1 with err.
+ */
+int clientauth_load(const struct account_conf *acct, struct clientauth *ca, char *err,
+                    size_t errsize);
+
+/* clientauth_clear - wipe and free; a cleared struct may be cleared again */
+void clientauth_clear(struct clientauth *ca);
+
+/* clientauth_assertion - sign an assertion for acct issued at now; *jwt malloc'd; -1 with err */
+int clientauth_assertion(const struct account_conf *acct, long long now, char **jwt, char *err,
+                         size_t errsize);
+
+/*
+ * clientauth_check - for config-check: the certificate and key load, belong
+ * together and the certificate is current; *not_after is its expiry (unix
+ * time). 0 when the account has no certificate; -1 with err.
+ */
+int clientauth_check(const struct account_conf *acct, long long *not_after, char *err,
+                     size_t errsize);
+
+/* clientauth_cert_expiry - notAfter of client_certificate_file; 0 when none or unreadable */
+long long clientauth_cert_expiry(const struct account_conf *acct);
+
+/* clientauth_b64url - unpadded base64url of len bytes, malloc'd; NULL on out of memory */
+char *clientauth_b64url(const unsigned char *data, size_t len);
+
+#endif
