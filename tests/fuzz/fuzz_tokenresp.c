@@ -1,12 +1,15 @@
 /*
  * fuzz_tokenresp.c - libFuzzer target: token-endpoint replies (tokenresp_parse)
+ *                    and device authorization replies (tokenresp_device)
  *
  * Input: one byte picks the HTTP status (the statuses the daemon meets,
  * or a raw 100-355), one byte the Retry-After seconds, the rest is the
  * body. Besides memory safety it checks what the daemon relies on: a
  * verdict in range; an OK result holds a bearer token, a sane lifetime
  * and a refresh token free of spaces and controls; no message ever holds
- * a token the reply carried.
+ * a token the reply carried. A device reply that is OK has an opaque
+ * device code, an https verification URI, a lifetime and a polling
+ * interval of 1 to 60 s.
  */
 #include "autoconfig.h"
 
@@ -25,6 +28,32 @@ static const long statuses[] = {0, 200, 200, 200, 400, 401, 403, 429, 500, 502, 
 static int contains(const char *hay, const char *needle)
 {
     return needle != NULL && strlen(needle) >= 8 && strstr(hay, needle) != NULL;
+}
+
+/* check_device - the same bytes as a device authorization reply */
+static void check_device(long status, const char *body, size_t len)
+{
+    struct device_auth da;
+    struct token_result res;
+
+    memset(&da, 0, sizeof(da));
+    tokenresp_device(status, body, len, status == 0 ? "fuzzed" : NULL, &da, &res);
+    if (res.verdict == TOKEN_OK) {
+        if (da.device_code == NULL || !tokenresp_opaque_ok(da.device_code, SASLWIRE_MAX_TOKEN))
+            abort();
+        if (memchr(da.user_code, '\0', sizeof(da.user_code)) == NULL ||
+            memchr(da.verification_uri, '\0', sizeof(da.verification_uri)) == NULL ||
+            strncmp(da.verification_uri, "https://", 8) != 0)
+            abort();
+        if (da.expires_in <= 0 || da.interval < 1 || da.interval > 60)
+            abort();
+        if (contains(res.message, da.device_code))
+            abort();
+    } else if (da.device_code != NULL) {
+        abort();
+    }
+    tokenresp_device_clear(&da);
+    token_result_clear(&res);
 }
 
 /* LLVMFuzzerTestOneInput - one reply */
@@ -70,5 +99,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((unsigned char)res.message[i] < ' ' || (unsigned char)res.message[i] >= 0x7f)
             abort();
     token_result_clear(&res);
+    check_device(status, (const char *)data + 2, size - 2);
     return 0;
 }
