@@ -397,9 +397,10 @@ NOTES = """- **Plugin latency**: `bench/bench_latency` calls `sasl_client_init` 
   TLS, one connection and one AUTH per message) and one receiving Postfix
   with Dovecot SASL: an oauth2 passdb (token introspection at the mock) for
   XOAUTH2, a static passdb for PLAIN. Messages are queued while the relay is
-  on hold (`defer_transports`), then released at once; timed from release to
-  the last delivery. XOAUTH2 and PLAIN rounds alternate (4 rounds of a
-  quarter each). Run twice: with Dovecot verifying every AUTH (its
+  on hold (`defer_transports`), then released at once; timed from the first
+  delivery to the last (file times in the receiver's maildir), which leaves
+  out the queue manager picking them up after the flush. XOAUTH2 and PLAIN
+  rounds alternate (4 rounds of a quarter each). Run twice: with Dovecot verifying every AUTH (its
   `auth_cache_size = 0`, as the integration tests do: each XOAUTH2 login
   costs an HTTPS introspection at the Python mock, which PLAIN does not
   have) and with Dovecot's auth cache on for both mechanisms. What remains
