@@ -413,7 +413,7 @@ NOTES = """- **Plugin latency**: `bench/bench_latency` calls `sasl_client_init` 
   4.5 ms of relay time per message.""".splitlines()
 
 
-MISSES = """- **Latency** (met in this run, missed in some earlier ones) depends on this
+MISSES = """- **Latency** (met in some runs, missed in others) depends on this
   virtual machine more than on our code: the
   floor (a bare UNIX-socket exchange) measured between 28 and 54 us p50
   across runs, depending on whether the two processes wake each other across
