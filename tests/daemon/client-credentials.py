@@ -154,7 +154,38 @@ def test_refresh_ahead(t, fx):
     t.ok(after.startswith("OK ") and after != before, "and the new token is served")
 
 
+def test_check_certificate(t, fx):
+    """a certificate 20 days from expiry turns check WARNING; 5 days, CRITICAL"""
+    soon_app = "5007a0a0-0000-4000-8000-000000000009"
+    old = os.umask(0o077)
+    try:
+        for name, days in (("soon", 20), ("sooner", 5)):
+            openssl(fx, "req", "-x509", "-key", "app.key", "-out", name + ".pem", "-days",
+                    str(days), "-subj", "/CN=" + name)
+    finally:
+        os.umask(old)
+    for name in ("soon", "sooner"):
+        fx.mockctl("register", "--client-id", soon_app, "--certificate",
+                   os.path.join(fx.dir, name + ".pem"), "--mailbox", MAILBOX)
+    with open(fx.conf, "a") as fh:
+        fh.write(section(fx, "soon-app", soon_app, MAILBOX, client_certificate_file="soon.pem",
+                         client_key_file="app.key"))
+        fh.write(section(fx, "sooner-app", soon_app, MAILBOX,
+                         client_certificate_file="sooner.pem", client_key_file="app.key"))
+    fx.daemon.send_signal(1)
+    deadline = time.time() + 10
+    while time.time() < deadline and not fx.ask("token", "sooner-app").startswith("OK "):
+        time.sleep(0.2)
+    r = fx.cli("check", "soon-app")
+    t.ok(r.returncode == 1 and re.search(r"certificate expires in (19|20) days", r.stdout),
+         "check: a certificate expiring in 20 days is a WARNING (exit %d)" % r.returncode)
+    r = fx.cli("check", "sooner-app")
+    t.ok(r.returncode == 2 and "certificate expires in" in r.stdout,
+         "check: one expiring in 5 days is CRITICAL (exit %d)" % r.returncode)
+
+
 def test_status_cli(t, fx):
+    test_check_certificate(t, fx)
     r = fx.cli("status", "cert-app", "--json")
     st = json.loads(r.stdout)[0] if r.returncode == 0 else {}
     t.ok(st.get("grant") == CC and st.get("authorized") is True and
