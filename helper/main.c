@@ -180,6 +180,19 @@ static int token_direct(struct config *cfg, const char *name, const char *daemon
     return rc;
 }
 
+/* find_account - the named account, or a message and NULL */
+static const struct account_conf *find_account(const struct config *cfg, const char *name)
+{
+    const struct account_conf *a = config_find(cfg, name);
+
+    if (a == NULL)
+        fprintf(stderr,
+                "oauth2-token-helper: account %s is not in %s; add an [account %s] section "
+                "first\n",
+                name, cfg->path, name);
+    return a;
+}
+
 /*
  * get_token - an account's login and access token: from the daemon when it
  * runs, else refreshed here. Messages go to stderr; returns an exit status.
@@ -193,12 +206,8 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
     sockclient_result r;
     int rc;
 
-    if (config_find(cfg, name) == NULL) {
-        fprintf(stderr,
-                "oauth2-token-helper: account %s is not in %s; add an [account %s] section\n",
-                name, cfg->path, name);
+    if (find_account(cfg, name) == NULL)
         return EX_NOUSER_;
-    }
     data = malloc(SASLWIRE_MAX_TOKEN + 1024);
     if (data == NULL)
         return EX_TEMPFAIL_;
@@ -353,19 +362,6 @@ out:
         notify_daemon(cfg, name);
     }
     return rc;
-}
-
-/* find_account - the named account, or a message and NULL */
-static const struct account_conf *find_account(const struct config *cfg, const char *name)
-{
-    const struct account_conf *a = config_find(cfg, name);
-
-    if (a == NULL)
-        fprintf(stderr,
-                "oauth2-token-helper: account %s is not in %s; add an [account %s] section "
-                "first\n",
-                name, cfg->path, name);
-    return a;
 }
 
 /* cmd_import - store a refresh token read from standard input */
@@ -535,8 +531,7 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
         json_object *st = NULL;
         char err[512];
 
-        if (config_find(cfg, name) == NULL) {
-            fprintf(stderr, "oauth2-token-helper: account %s is not in %s\n", name, cfg->path);
+        if (find_account(cfg, name) == NULL) {
             rc = -1;
             break;
         }
@@ -714,8 +709,7 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     cfg = load_config(file);
     if (cfg == NULL)
         return EX_CONFIG_;
-    if (config_find(cfg, argv[0]) == NULL) {
-        fprintf(stderr, "oauth2-token-helper: account %s is not in %s\n", argv[0], cfg->path);
+    if (find_account(cfg, argv[0]) == NULL) {
         config_free(cfg);
         return EX_NOUSER_;
     }

@@ -72,6 +72,9 @@ def main():
         r = fx.cli("status", "nobody@contoso.test")
         t.ok(r.returncode != 0 and "nobody@contoso.test is not in" in r.stderr,
              "status of an unknown account names it")
+        r = fx.cli("revoke", "nobody@contoso.test")
+        t.ok(r.returncode == 67 and "nobody@contoso.test is not in" in r.stderr,
+             "revoke of an unknown account names it (exit %d)" % r.returncode)
 
         r = fx.cli("revoke", OK_ACC)
         t.ok(r.returncode == 0 and "dropped its tokens" in r.stdout and "Revoke" in r.stdout,
