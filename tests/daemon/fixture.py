@@ -5,6 +5,7 @@ temporary directory and is stopped by Fixture.close(), also on failure.
 Nothing here prints a token: test output is grepped for leaks.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,6 +165,23 @@ class Fixture:
         if args and args[0] != "token":
             self.stderr_seen.append(r.stdout)
         return r
+
+    @contextlib.contextmanager
+    def suite(self, t, cleanup=None):
+        """suite - a test file's body: a crash in it is a failure shown with the
+        daemon log's tail; then, crash or not, the leak check, cleanup() and close()"""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - a crash is a failure
+            t.ok(False, "test crashed: %s" % e)
+            t.diag(self.logtext()[-3000:])
+        finally:
+            leaks = self.leak_check()
+            t.ok(not leaks, "no token, code, assertion or secret in any log or message (%s)"
+                 % (", ".join(leaks) or "none"))
+            if cleanup is not None:
+                cleanup()
+            self.close()
 
     def leak_check(self):
         """leak_check - every token and secret the mock issued, searched for in every log,

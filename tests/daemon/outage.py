@@ -27,7 +27,7 @@ def wait_until(t0, offset):
 def main():
     t = Tap()
     fx = Fixture(accounts=(ACCOUNT,))
-    try:
+    with fx.suite(t):
         fx.start()
         fx.settings(lifetime=90)
         fx.import_rt(ACCOUNT)
@@ -61,13 +61,6 @@ def main():
              "after the outage the daemon refreshes by itself and serves a new token")
         total = fx.token_requests()
         t.ok(total <= 6, "a bounded number of requests overall (%d)" % total)
-    except Exception as e:  # noqa: BLE001 - a crash is a failure
-        t.ok(False, "test crashed: %s" % e)
-        t.diag(fx.logtext())
-    finally:
-        leaks = fx.leak_check()
-        t.ok(not leaks, "no token or secret in any log or message (%s)" % (", ".join(leaks) or "none"))
-        fx.close()
     return t.done()
 
 
