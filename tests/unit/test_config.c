@@ -8,33 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgload.h"
 #include "config.h"
 #include "state.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/test_config.XXXXXX";
-static char path[4096];
-static char err[1024];
-
-/* load - write text to the config file and load it */
-static struct config *load(const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    fputs(text, fp);
-    fclose(fp);
-    err[0] = '\0';
-    return config_load(path, err, sizeof(err));
-}
-
-/* fails_with - loading text fails and the message contains want */
-static void fails_with(const char *text, const char *want, const char *what)
-{
-    struct config *cfg = load(text);
-
-    ok(cfg == NULL && strstr(err, want) != NULL, "%s: \"%s\"", what, err);
-    config_free(cfg);
-}
 
 static void test_presets(void)
 {
@@ -226,14 +203,12 @@ static void test_documented(void)
 
 int main(void)
 {
-    if (mkdtemp(dir) == NULL)
+    if (cfgload_setup() < 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/o2.conf", dir);
     test_presets();
     test_errors();
     test_secret_files();
     test_documented();
-    unlink(path);
-    rmdir(dir);
+    cfgload_cleanup();
     return done_testing();
 }

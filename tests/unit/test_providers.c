@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "authorize.h"
+#include "cfgload.h"
 #include "config.h"
 #include "state.h"
 #include "tap.h"
@@ -19,30 +20,6 @@
     "authorize?client_id=2&response_type=code&redirect_uri=http%3A%2F%2Flocalhost%3A8400&scope="   \
     "https%3A%2F%2Foutlook.office365.us%2FSMTP.Send%20offline_access&state=st&code_challenge=ch&"  \
     "code_challenge_method=S256"
-
-static char dir[] = "/tmp/test_providers.XXXXXX";
-static char path[4096];
-static char err[1024];
-
-/* load - write text to the config file and load it */
-static struct config *load(const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    fputs(text, fp);
-    fclose(fp);
-    err[0] = '\0';
-    return config_load(path, err, sizeof(err));
-}
-
-/* fails_with - loading text fails and the message contains want */
-static void fails_with(const char *text, const char *want, const char *what)
-{
-    struct config *cfg = load(text);
-
-    ok(cfg == NULL && strstr(err, want) != NULL, "%s: \"%s\"", what, err);
-    config_free(cfg);
-}
 
 /* streq - both NULL or equal */
 static int streq(const char *a, const char *b)
@@ -355,15 +332,13 @@ static void test_check_files(void)
 
 int main(void)
 {
-    if (mkdtemp(dir) == NULL)
+    if (cfgload_setup() < 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/o2.conf", dir);
     test_clouds();
     test_google_custom();
     test_rules();
     test_key_files();
     test_check_files();
-    unlink(path);
-    rmdir(dir);
+    cfgload_cleanup();
     return done_testing();
 }
