@@ -194,6 +194,29 @@ static const struct account_conf *find_account(const struct config *cfg, const c
 }
 
 /*
+ * load_account - the config and its account name for a subcommand about one
+ * account; on a problem, a message and the exit status (cfg is then NULL)
+ */
+static int load_account(const char *file, const char *name, struct config **cfg,
+                        const struct account_conf **acct)
+{
+    const struct account_conf *a;
+
+    *cfg = load_config(file);
+    if (*cfg == NULL)
+        return EX_CONFIG_;
+    a = find_account(*cfg, name);
+    if (a == NULL) {
+        config_free(*cfg);
+        *cfg = NULL;
+        return EX_NOUSER_;
+    }
+    if (acct != NULL)
+        *acct = a;
+    return EX_OK_;
+}
+
+/*
  * get_token - an account's login and access token: from the daemon when it
  * runs, else refreshed here. Messages go to stderr; returns an exit status.
  */
@@ -375,13 +398,9 @@ static int cmd_import(const char *file, int argc, char **argv)
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
-    cfg = load_config(file);
-    if (cfg == NULL)
-        return EX_CONFIG_;
-    if (find_account(cfg, argv[0]) == NULL) {
-        config_free(cfg);
-        return EX_NOUSER_;
-    }
+    rc = load_account(file, argv[0], &cfg, NULL);
+    if (rc != EX_OK_)
+        return rc;
     snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
     authz_catch_signals(); /* Ctrl-C at the prompt: the terminal gets its echo back */
     rt = authz_read_line(prompt, SASLWIRE_MAX_TOKEN);
@@ -480,14 +499,9 @@ static int cmd_authorize(const char *file, int argc, char **argv)
 
     if (name == NULL)
         return usage();
-    cfg = load_config(file);
-    if (cfg == NULL)
-        return EX_CONFIG_;
-    acct = find_account(cfg, name);
-    if (acct == NULL) {
-        config_free(cfg);
-        return EX_NOUSER_;
-    }
+    rc = load_account(file, name, &cfg, &acct);
+    if (rc != EX_OK_)
+        return rc;
     authz_catch_signals();
     r = authz_run(acct, &opt, &res, err, sizeof(err));
     if (r != AUTHZ_OK) {
@@ -706,13 +720,9 @@ static int cmd_revoke(const char *file, int argc, char **argv)
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
-    cfg = load_config(file);
-    if (cfg == NULL)
-        return EX_CONFIG_;
-    if (find_account(cfg, argv[0]) == NULL) {
-        config_free(cfg);
-        return EX_NOUSER_;
-    }
+    rc = load_account(file, argv[0], &cfg, NULL);
+    if (rc != EX_OK_)
+        return rc;
     fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
     snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
     if (fd < 0 || (unlink(path) < 0 && errno != ENOENT)) {
