@@ -1,7 +1,8 @@
 /*
  * cfgload.h - the config unit tests' scratch config file: a temporary
  * directory holding o2.conf, load(text) writes and loads it, fails_with()
- * expects an error. dir, path and err are the test's to read.
+ * expects an error. dir, path and err are the test's to read. Inline, so a
+ * test that uses only some of them builds without warnings.
  */
 #ifndef OAUTH2_CFGLOAD_H
 #define OAUTH2_CFGLOAD_H
@@ -19,7 +20,7 @@ static char path[4096];
 static char err[1024];
 
 /* cfgload_setup - make the directory; returns -1 when it cannot */
-static int cfgload_setup(void)
+static inline int cfgload_setup(void)
 {
     if (mkdtemp(dir) == NULL)
         return -1;
@@ -28,14 +29,14 @@ static int cfgload_setup(void)
 }
 
 /* cfgload_cleanup - remove the config file and the (by then empty) directory */
-static void cfgload_cleanup(void)
+static inline void cfgload_cleanup(void)
 {
     unlink(path);
     rmdir(dir);
 }
 
 /* load - write text to the config file and load it */
-static struct config *load(const char *text)
+static inline struct config *load(const char *text)
 {
     FILE *fp = fopen(path, "w");
 
@@ -46,7 +47,7 @@ static struct config *load(const char *text)
 }
 
 /* fails_with - loading text fails and the message contains want */
-static void fails_with(const char *text, const char *want, const char *what)
+static inline void fails_with(const char *text, const char *want, const char *what)
 {
     struct config *cfg = load(text);
 

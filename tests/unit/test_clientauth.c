@@ -17,14 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgload.h"
 #include "clientauth.h"
 #include "config.h"
 #include "state.h"
 #include "tap.h"
-
-static char dir[] = "/tmp/test_clientauth.XXXXXX";
-static char path[4096];
-static char err[1024];
 
 /* sh - run a shell command in dir with umask 077; 0 on success */
 static int sh(const char *what)
@@ -33,17 +30,6 @@ static int sh(const char *what)
 
     snprintf(cmd, sizeof(cmd), "cd %s && umask 077 && %s", dir, what);
     return system(cmd);
-}
-
-/* load - write text to the config file and load it */
-static struct config *load(const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    fputs(text, fp);
-    fclose(fp);
-    err[0] = '\0';
-    return config_load(path, err, sizeof(err));
 }
 
 /* b64url_decode - decode unpadded base64url into a malloc'd buffer */
@@ -326,9 +312,8 @@ int main(void)
         printf("1..0 # SKIP openssl command not found\n");
         return 0;
     }
-    if (mkdtemp(dir) == NULL)
+    if (cfgload_setup() < 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/o2.conf", dir);
     if (sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout app.key -out app.pem -days 365 "
            "-subj /CN=relay-app 2>/dev/null") != 0 ||
         sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-128-cbc "
@@ -346,7 +331,7 @@ int main(void)
     test_assertion("rs256-encrypted", "enc.pem", 0);
     test_failures();
     test_check();
-    sh("rm -f *.pem *.key *.pass o2.conf");
-    rmdir(dir);
+    sh("rm -f *.pem *.key *.pass");
+    cfgload_cleanup();
     return done_testing();
 }
