@@ -22,48 +22,64 @@ static const struct {
     int transient;
     const char *hint;
 } aadsts_hints[] = {
-    {70008, 0, "the refresh token expired (90 days unused or revoked); authorize the account again "
-               "and import the new refresh token"},
-    {700082, 0, "the refresh token expired after 90 days of inactivity; authorize the account "
-                "again and import the new refresh token"},
-    {50173, 0, "the grant was revoked (password change or admin revocation); authorize the "
-               "account again and import the new refresh token"},
-    {7000215, 0, "invalid client secret: the secret's ID was probably used instead of its Value; "
-                 "put the Value in client_secret_file"},
-    {7000222, 0, "the client secret has expired; create a new one under Certificates & secrets "
-                 "and update client_secret_file"},
-    {65001, 0, "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
-               "app registration"},
-    {65004, 0, "the user declined the consent: sign in again and accept, or grant admin consent "
-               "on the app registration"},
+    {70008, 0,
+     "the refresh token expired (90 days unused or revoked); authorize the account again "
+     "and import the new refresh token"},
+    {700082, 0,
+     "the refresh token expired after 90 days of inactivity; authorize the account "
+     "again and import the new refresh token"},
+    {50173, 0,
+     "the grant was revoked (password change or admin revocation); authorize the "
+     "account again and import the new refresh token"},
+    {7000215, 0,
+     "invalid client secret: the secret's ID was probably used instead of its Value; "
+     "put the Value in client_secret_file"},
+    {7000222, 0,
+     "the client secret has expired; create a new one under Certificates & secrets "
+     "and update client_secret_file"},
+    {65001, 0,
+     "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
+     "app registration"},
+    {65004, 0,
+     "the user declined the consent: sign in again and accept, or grant admin consent "
+     "on the app registration"},
     {50076, 0, "multi-factor authentication is required; authorize the account interactively"},
-    {50079, 0, "multi-factor authentication enrolment is required; authorize the account "
-               "interactively"},
+    {50079, 0,
+     "multi-factor authentication enrolment is required; authorize the account "
+     "interactively"},
     {700016, 0, "the client_id is not known in this tenant: check client_id and tenant"},
     {90002, 0, "the tenant was not found: check tenant, and provider for national clouds"},
-    {53003, 0, "blocked by a Conditional Access policy; ask the tenant admin to allow this "
-               "client"},
+    {53003, 0,
+     "blocked by a Conditional Access policy; ask the tenant admin to allow this "
+     "client"},
     {500011, 0, "the resource in scope was not found: check scope"},
-    {7000218, 0, "public client flows are disabled: enable \"Allow public client flows\" "
-                 "(Authentication blade of the app registration), or give the app a credential "
-                 "(client_secret_file or client_certificate_file)"},
+    {7000218, 0,
+     "public client flows are disabled: enable \"Allow public client flows\" "
+     "(Authentication blade of the app registration), or give the app a credential "
+     "(client_secret_file or client_certificate_file)"},
     {700025, 0, "this public client must not send a secret: remove client_secret_file"},
-    {9001023, 0, "this grant is not supported over /common: set tenant to the tenant ID or "
-                 "domain"},
+    {9001023, 0,
+     "this grant is not supported over /common: set tenant to the tenant ID or "
+     "domain"},
     {50196, 1, "the identity platform is throttling requests (loop detected); backing off"},
-    {700027, 0, "the certificate that signed the client assertion is not registered for this "
-                "app: upload client_certificate_file's certificate under Certificates & secrets "
-                "> Certificates"},
-    {700024, 0, "the client assertion is outside its validity period: check this host's clock "
-                "(NTP)"},
-    {1002012, 0, "client_credentials takes one scope ending in /.default, such as "
-                 "https://outlook.office365.com/.default: check scope"},
+    {700027, 0,
+     "the certificate that signed the client assertion is not registered for this "
+     "app: upload client_certificate_file's certificate under Certificates & secrets "
+     "> Certificates"},
+    {700024, 0,
+     "the client assertion is outside its validity period: check this host's clock "
+     "(NTP)"},
+    {1002012, 0,
+     "client_credentials takes one scope ending in /.default, such as "
+     "https://outlook.office365.com/.default: check scope"},
     {70011, 0, "the scope is not valid for this grant: check scope"},
-    {50011, 0, "the redirect URI is not registered: add http://localhost under Authentication > "
-               "Mobile and desktop applications"},
+    {50011, 0,
+     "the redirect URI is not registered: add http://localhost under Authentication > "
+     "Mobile and desktop applications"},
     {501481, 0, "the PKCE code verifier does not match the challenge: start authorize again"},
-    {70000, 0, "the authorization code or grant is invalid or was already used: start "
-               "authorize again"},
+    {70000, 0,
+     "the authorization code or grant is invalid or was already used: start "
+     "authorize again"},
 };
 
 /* tokenresp_hint - plain-language cause and fix for an AADSTS code */
@@ -155,8 +171,8 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
         /* Keep the first line only: the rest is trace and correlation IDs. */
         log_clean(clean_desc, sizeof(clean_desc), desc, strcspn(desc, "\r\n"));
     }
-    if (http_status == 429 || http_status >= 500 || strcmp(res->error, "temporarily_unavailable") == 0 ||
-        aadsts_transient(res->aadsts))
+    if (http_status == 429 || http_status >= 500 ||
+        strcmp(res->error, "temporarily_unavailable") == 0 || aadsts_transient(res->aadsts))
         res->verdict = TOKEN_TRANSIENT;
     else
         res->verdict = TOKEN_PERMANENT;
@@ -184,17 +200,54 @@ int tokenresp_opaque_ok(const char *s, size_t max)
 }
 
 /*
+ * find_embedded_nul - the first string in o (members and array elements, at
+ * any depth) whose json-c length differs from its strlen: a "\u0000" in it,
+ * which strlen() and strdup() would silently cut. Returns 1 and the key of
+ * the enclosing member in where (or "" at the top), 0 when there is none;
+ * the offending string is wiped, since it may be a token.
+ */
+static int find_embedded_nul(json_object *o, const char *key, const char **where)
+{
+    size_t i;
+
+    switch (json_object_get_type(o)) {
+    case json_type_string:
+        if ((size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o))) {
+            wipe_string(o);
+            *where = key;
+            return 1;
+        }
+        return 0;
+    case json_type_array:
+        for (i = 0; i < json_object_array_length(o); i++)
+            if (find_embedded_nul(json_object_array_get_idx(o, i), key, where))
+                return 1;
+        return 0;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            if (find_embedded_nul(v, k, where))
+                return 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/*
  * reply_object - the JSON object of a successful reply, or NULL with res
  * final: no reply, not a JSON object, or an OAuth error object. The caller
  * puts the object.
  */
 static json_object *reply_object(long http_status, const char *body, size_t len,
-                                 const char *curl_error, long retry_after,
-                                 struct token_result *res)
+                                 const char *curl_error, long retry_after, struct token_result *res)
 {
     json_tokener *tok = NULL;
     json_object *obj = NULL;
     json_object *tmp;
+    const char *where = "";
 
     memset(res, 0, sizeof(*res));
     res->retry_after = retry_after;
@@ -232,6 +285,23 @@ static json_object *reply_object(long http_status, const char *body, size_t len,
                  "%s (HTTP %ld): the reply is not a JSON object (%zu bytes)",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
                  http_status, len);
+        json_object_put(obj);
+        return NULL;
+    }
+    if (find_embedded_nul(obj, "", &where)) {
+        char clean_key[64];
+
+        /* Never a token's prefix in place of the token: refuse the reply. */
+        log_clean(clean_key, sizeof(clean_key), where, strlen(where));
+        if (http_status == 429 || http_status >= 500 || http_status == 200)
+            res->verdict = TOKEN_TRANSIENT;
+        else
+            res->verdict = TOKEN_PERMANENT;
+        snprintf(res->message, sizeof(res->message),
+                 "%s (HTTP %ld): the reply's member \"%s\" holds a string with an embedded "
+                 "NUL (\\u0000); refused rather than cut short",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, clean_key[0] ? clean_key : "(top level)");
         json_object_put(obj);
         return NULL;
     }
@@ -326,8 +396,7 @@ void tokenresp_device(long http_status, const char *body, size_t len, const char
         return;
     dc = get_string(obj, "device_code", &dc_obj);
     /* RFC 8628 says verification_uri; Google says verification_url. */
-    if (!copy_checked(obj, "verification_uri", da->verification_uri,
-                      sizeof(da->verification_uri)))
+    if (!copy_checked(obj, "verification_uri", da->verification_uri, sizeof(da->verification_uri)))
         copy_checked(obj, "verification_url", da->verification_uri, sizeof(da->verification_uri));
     da->expires_in = get_seconds(obj, "expires_in");
     da->interval = get_seconds(obj, "interval");

@@ -11,8 +11,9 @@
  *
  * Security: the body is untrusted and capped by the HTTP layer; every
  * field is type-checked, tokens must be b64token characters, expires_in is
- * range-checked. Token strings are wiped inside json-c's objects before
- * they are released. Messages never contain a token.
+ * range-checked. A reply with a string holding an embedded NUL ("\u0000")
+ * anywhere is refused, so no token is ever cut short. Token strings are wiped inside json-c's
+ * objects before they are released. Messages never contain a token.
  */
 #ifndef OAUTH2_TOKENRESP_H
 #define OAUTH2_TOKENRESP_H
