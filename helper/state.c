@@ -132,8 +132,8 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     buf[len] = '\0';
     obj = json_tokener_parse(buf);
     if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-        snprintf(err, errsize,
-                 "%s is not valid JSON; restore it or import the refresh token again", path);
+        snprintf(err, errsize, "%s is not valid JSON; restore it or import the refresh token again",
+                 path);
         goto out;
     }
     st->refresh_token = json_secret(obj, "refresh_token", &bad);
@@ -289,6 +289,13 @@ int state_stamp_changed(const char *dir, const char *name, const struct state_st
         return stamp->ino != 0;
     return sb.st_dev != stamp->dev || sb.st_ino != stamp->ino ||
            sb.st_mtim.tv_sec != stamp->mtime.tv_sec || sb.st_mtim.tv_nsec != stamp->mtime.tv_nsec;
+}
+
+/* state_stamp_same - whether two stamps name the same version of a file */
+int state_stamp_same(const struct state_stamp *x, const struct state_stamp *y)
+{
+    return x->dev == y->dev && x->ino == y->ino && x->mtime.tv_sec == y->mtime.tv_sec &&
+           x->mtime.tv_nsec == y->mtime.tv_nsec;
 }
 
 /* state_lock - flock NAME.lock */
