@@ -166,8 +166,7 @@ static long long jitter_ms(long long max)
     return (long long)(r % (unsigned long long)max);
 }
 
-/* cache_backoff_ms - the wait after the given number of failures: exponential, capped, with equal
- * jitter */
+/* cache_backoff_ms - the wait after so many failures: exponential, capped, equal jitter */
 long long cache_backoff_ms(int failures)
 {
     long long d = CACHE_BACKOFF_BASE_S * 1000LL;
