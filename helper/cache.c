@@ -704,6 +704,7 @@ void cache_state_changed(struct cache *c, struct acct *a)
         log_debug("account=%s: reload: no new grant; the backoff and state stand", a->conf->name);
         return;
     }
+    log_info("account=%s: a new grant was stored; trying it now", a->conf->name);
     a->cred_stamp = 0;
     a->last = LAST_NONE;
     a->failures = 0;
