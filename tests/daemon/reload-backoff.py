@@ -63,7 +63,7 @@ def main():
         during = fx.token_requests() - before
         # Backoff from 5 s, doubling, with jitter in [d/2, d): at most one
         # attempt after 2.5 s, 5 s and 10 s, so three in 8 s; allow one more.
-        t.ok(n >= 50, "the daemon answered %d reload requests in %.0f s" % (n, HAMMER_S))
+        t.ok(n >= 20, "the daemon answered %d reload requests in %.0f s" % (n, HAMMER_S))
         t.ok(during <= 4,
              "%d reloads caused %d token requests, within the backoff (at most 4)" % (n, during))
         t.ok("attempt 2" in fx.logtext(),
