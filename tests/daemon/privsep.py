@@ -15,6 +15,7 @@ user, and nothing of ours leaves a core dump (issue 9, items 6 and 12) (TAP)
 
 import os
 import pwd
+import resource
 import signal
 import subprocess
 import sys
@@ -173,8 +174,16 @@ def test_daemon_core(t, fx):
     os.mkdir(cores, 0o700)
     os.chown(cores, NOBODY.pw_uid, NOBODY.pw_gid)
     pattern = open("/proc/sys/kernel/core_pattern").read().strip()
-    fx.start(wrapper=["prlimit", "--core=unlimited", "setpriv", "--reuid=nobody",
-                      "--regid=nogroup", "--clear-groups", "env", "-C", cores])
+    # Core dumps on, as far as this environment allows (inherited by the daemon).
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    t.diag("core dumps in the environment: %s; core_pattern %r"
+           % (resource.getrlimit(resource.RLIMIT_CORE), pattern))
+    fx.start(wrapper=["setpriv", "--reuid=%d" % NOBODY.pw_uid, "--regid=%d" % NOBODY.pw_gid,
+                      "--clear-groups", "env", "-C", cores])
     pid = fx.daemon.pid
     t.ok(fx.ask("account", ALICE).startswith("OK "), "the daemon (uid nobody) holds a token")
     uids, _ = proc_ids(pid)
