@@ -42,6 +42,21 @@ def free_port():
     return port
 
 
+def have_ipv6_loopback():
+    """have_ipv6_loopback - whether anyone can listen on [::1] here"""
+    try:
+        s = socket.socket(socket.AF_INET6)
+    except OSError:
+        return False
+    try:
+        s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def browse(fx, url, *args):
     """browse - mockctl browse; its output lines"""
     return fx.mockctl("browse", url, *args).strip().splitlines()
@@ -67,7 +82,9 @@ def test_browser(t, fx):
         status = e.code
     t.ok(status == 404, "the listener answers other paths with 404 and keeps waiting")
     # "localhost" may be ::1 for the browser: that side of the port must be ours too.
-    if socket.has_ipv6:
+    if not have_ipv6_loopback():
+        t.ok(True, "no [::1] on this host: nobody can listen there (skipped)")
+    else:
         s6 = socket.socket(socket.AF_INET6)
         try:
             s6.bind(("::1", port))

@@ -155,6 +155,23 @@ static void client(unsigned port, const char *text, char *out, size_t outsize)
     close(fd);
 }
 
+/* have_ipv6_loopback - whether anyone can listen on [::1] here */
+static int have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 sin6;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    int ok6;
+
+    if (fd < 0)
+        return 0;
+    memset(&sin6, 0, sizeof(sin6));
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_addr = in6addr_loopback;
+    ok6 = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+    close(fd);
+    return ok6;
+}
+
 static void test_loopback(void)
 {
     char err[256];
@@ -167,7 +184,8 @@ static void test_loopback(void)
     int cfd;
 
     ok(lrc == 0 && port > 0, "listens on an ephemeral loopback port (%u)", port);
-    ok(lrc == 0 && lb.fd[0] >= 0 && lb.fd[1] >= 0, "on 127.0.0.1 and on [::1]");
+    ok(lrc == 0 && lb.fd[0] >= 0 && (lb.fd[1] >= 0 || !have_ipv6_loopback()),
+       "on 127.0.0.1 and on [::1] (where the host has it)");
     if (lrc < 0 || pipe(pipefd) < 0)
         return;
     pid = fork();
