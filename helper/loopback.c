@@ -91,7 +91,8 @@ int loopback_listen(unsigned port, struct loopback *lb, char *err, size_t errsiz
     }
     for (tries = 0; tries < LOOPBACK_PORT_TRIES; tries++) {
         lb->fd[0] = listen_one(AF_INET, port);
-        if (lb->fd[0] < 0 || (lb->port = bound_port(lb->fd[0])) == 0) {
+        lb->port = lb->fd[0] >= 0 ? bound_port(lb->fd[0]) : 0;
+        if (lb->port == 0) {
             snprintf(err, errsize, "cannot listen on 127.0.0.1:%u: %s%s", port, strerror(errno),
                      port != 0 ? " (choose another --port, or leave it out for any free port)"
                                : "");

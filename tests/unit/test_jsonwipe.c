@@ -123,8 +123,12 @@ static int heap_copies(const char *needle)
 
     if (fd < 0)
         return -1;
-    while (len + 1 < sizeof(maps) && (got = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
+    while (len + 1 < sizeof(maps)) {
+        got = read(fd, maps + len, sizeof(maps) - 1 - len);
+        if (got <= 0)
+            break;
         len += (size_t)got;
+    }
     close(fd);
     maps[len] = '\0';
     for (line = maps; *line != '\0';) {
