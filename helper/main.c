@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -527,35 +529,86 @@ static int cmd_authorize(const char *file, int argc, char **argv)
     return rc;
 }
 
-/* collect_status - status objects of the named accounts (all when none); -1 on a bad name */
+/* daemon_pid - the pid of the process listening on path (SO_PEERCRED), 0 when unknown */
+static long daemon_pid(const char *path)
+{
+    struct sockaddr_un sun;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    long pid = 0;
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return 0;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        pid = (long)cred.pid;
+    close(fd);
+    return pid;
+}
+
+/*
+ * collect_status - status objects of the named accounts (all when none),
+ * each with what the daemon said about it; -1 on a bad name. An account
+ * the daemon does not know (added without a reload) is shown from its
+ * state file, and the daemon still counts as running.
+ */
 static int collect_status(struct config *cfg, char **names, int n, json_object *out,
-                          int *daemon_running)
+                          struct status_daemon *d)
 {
     struct cache *c = NULL;
     char *data = malloc(SOCKETMAP_MAX_REPLY);
+    static char derr[600];
+    int asked = 0;
     size_t i;
     int rc = 0;
 
-    *daemon_running = 1;
+    d->running = 1;
+    d->pid = 0;
+    d->socket = cfg->socket;
+    d->error = derr;
+    derr[0] = '\0';
     if (data == NULL)
         return -1;
     for (i = 0; i < (n > 0 ? (size_t)n : cfg->n_accounts); i++) {
         const char *name = n > 0 ? names[i] : cfg->accounts[i].name;
-        socketmap_status status;
+        socketmap_status status = SOCKETMAP_TEMP;
+        sockclient_result r = SOCKCLIENT_UNREACHABLE;
         json_object *st = NULL;
         char err[512];
+        int knows = -1;
 
         if (find_account(cfg, name) == NULL) {
             rc = -1;
             break;
         }
-        if (*daemon_running &&
-            sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status, data,
-                             SOCKETMAP_MAX_REPLY, err, sizeof(err)) == SOCKCLIENT_OK &&
-            status == SOCKETMAP_OK)
-            st = json_tokener_parse(data);
-        else
-            *daemon_running = 0;
+        if (d->running == 1 && derr[0] == '\0') {
+            r = sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status,
+                                 data, SOCKETMAP_MAX_REPLY, err, sizeof(err));
+            if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK) {
+                st = json_tokener_parse(data);
+                knows = 1;
+            } else if (r == SOCKCLIENT_OK && status == SOCKETMAP_NOTFOUND) {
+                knows = 0;
+            } else if (r == SOCKCLIENT_OK) {
+                log_clean(derr, sizeof(derr), data, strlen(data));
+            } else if (r == SOCKCLIENT_UNREACHABLE) {
+                d->running = 0;
+                snprintf(derr, sizeof(derr), "%s", err);
+            } else {
+                d->running = r == SOCKCLIENT_DENIED ? -1 : 1;
+                snprintf(derr, sizeof(derr), "%s", err);
+            }
+            if (!asked && d->running == 1 && derr[0] == '\0')
+                d->pid = daemon_pid(cfg->socket);
+            asked = 1;
+        }
         if (st == NULL) {
             struct acct *a;
 
@@ -567,6 +620,7 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
             cache_load(a);
             st = status_json(a);
         }
+        status_set_daemon(st, d, knows);
         json_object_array_add(out, st);
     }
     cache_free(c);
@@ -582,7 +636,7 @@ static int cmd_status(const char *file, int argc, char **argv)
     char *names[argc + 1];
     int n = 0;
     int as_json = 0;
-    int running;
+    struct status_daemon d;
     int rc = EX_OK_;
     int i;
 
@@ -599,19 +653,21 @@ static int cmd_status(const char *file, int argc, char **argv)
         json_object_put(all);
         return EX_CONFIG_;
     }
-    if (collect_status(cfg, names, n, all, &running) < 0) {
+    if (collect_status(cfg, names, n, all, &d) < 0) {
         rc = EX_NOUSER_;
     } else if (as_json) {
         printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY));
     } else {
         size_t k;
 
-        if (!running)
+        if (d.running == 0)
             printf("The token daemon is not running (no answer on %s); showing the state "
                    "files.\n\n",
                    cfg->socket);
+        else if (d.error[0] != '\0')
+            printf("Could not ask the token daemon (%s); showing the state files.\n\n", d.error);
         for (k = 0; k < json_object_array_length(all); k++) {
-            status_print(stdout, json_object_array_get_idx(all, k), running);
+            status_print(stdout, json_object_array_get_idx(all, k));
             printf("\n");
         }
     }
@@ -620,12 +676,40 @@ static int cmd_status(const char *file, int argc, char **argv)
     return rc;
 }
 
+/*
+ * check_days - the value of check's -w or -c: whole days; on a bad value,
+ * one Nagios UNKNOWN line that says what is wrong and the fix, and -1
+ */
+static long check_days(const char *opt, int i, int argc, char **argv)
+{
+    long v;
+
+    if (i + 1 >= argc) {
+        printf("OAUTH2 UNKNOWN - %s needs a number of days, e.g. check -w 30 -c 7\n", opt);
+        return -1;
+    }
+    v = parse_number(argv[i + 1], 0, 100000);
+    if (v >= 0)
+        return v;
+    if (strcmp(opt, "-c") == 0 &&
+        (strchr(argv[i + 1], '/') != NULL || access(argv[i + 1], F_OK) == 0))
+        printf("OAUTH2 UNKNOWN - check -c takes the critical threshold in days, not a file; "
+               "the config file option goes before the command: oauth2-token-helper -c %.200s "
+               "check\n",
+               argv[i + 1]);
+    else
+        printf("OAUTH2 UNKNOWN - %s takes a whole number of days (0 to 100000), not '%.100s'; "
+               "e.g. check -w 30 -c 7\n",
+               opt, argv[i + 1]);
+    return -1;
+}
+
 /* cmd_check - Nagios plugin conventions: one line, perfdata, exit 0/1/2/3 */
 static int cmd_check(const char *file, int argc, char **argv)
 {
     static const char *words[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     struct config *cfg;
-    json_object *all = json_object_new_array();
+    json_object *all;
     char *names[argc + 1];
     char lines[8192] = "";
     char summary[600] = "";
@@ -634,38 +718,53 @@ static int cmd_check(const char *file, int argc, char **argv)
     long min_days = -1;
     int counts[4] = {0, 0, 0, 0};
     check_level worst = CHECK_OK;
+    struct status_daemon d;
     int n = 0;
-    int running;
     size_t k;
     int i;
 
     for (i = 0; i < argc; i++) {
-        char *end;
-
-        if ((strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) && i + 1 < argc) {
-            warn = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || warn < 0)
+        if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) {
+            warn = check_days("-w", i++, argc, argv);
+            if (warn < 0)
                 return CHECK_UNKNOWN;
-        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) &&
-                   i + 1 < argc) {
-            crit = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || crit < 0)
+        } else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) {
+            crit = check_days("-c", i++, argc, argv);
+            if (crit < 0)
                 return CHECK_UNKNOWN;
         } else if (argv[i][0] == '-') {
-            printf("OAUTH2 UNKNOWN - usage: check [-w DAYS] [-c DAYS] [ACCOUNT...]\n");
+            printf("OAUTH2 UNKNOWN - unknown option %.100s; usage: check [-w DAYS] [-c DAYS] "
+                   "[ACCOUNT...] (see oauth2-token-helper help check)\n",
+                   argv[i]);
             return CHECK_UNKNOWN;
         } else {
             names[n++] = argv[i];
         }
     }
+    if (warn < crit) {
+        printf("OAUTH2 UNKNOWN - -w %ld is below -c %ld: the warning threshold must be at least "
+               "the critical one (days left), e.g. -w 30 -c 7\n",
+               warn, crit);
+        return CHECK_UNKNOWN;
+    }
+    all = json_object_new_array();
     cfg = load_config(file);
     if (cfg == NULL) {
         printf("OAUTH2 UNKNOWN - configuration error (run oauth2-token-helper config-check)\n");
         json_object_put(all);
         return CHECK_UNKNOWN;
     }
-    if (collect_status(cfg, names, n, all, &running) < 0) {
-        printf("OAUTH2 UNKNOWN - unknown account\n");
+    for (i = 0; i < n; i++)
+        if (config_find(cfg, names[i]) == NULL) {
+            printf("OAUTH2 UNKNOWN - account %.200s is not in %.300s; check the name, or add an "
+                   "[account %.200s] section and reload the daemon\n",
+                   names[i], cfg->path, names[i]);
+            json_object_put(all);
+            config_free(cfg);
+            return CHECK_UNKNOWN;
+        }
+    if (collect_status(cfg, names, n, all, &d) < 0) {
+        printf("OAUTH2 UNKNOWN - cannot read the accounts' status (out of memory)\n");
         json_object_put(all);
         config_free(cfg);
         return CHECK_UNKNOWN;
@@ -677,10 +776,6 @@ static int cmd_check(const char *file, int argc, char **argv)
         check_level lv = status_check(st, warn, crit, why, sizeof(why), &days);
         size_t used = strlen(lines);
 
-        if (!running && lv < CHECK_CRITICAL) {
-            lv = CHECK_CRITICAL;
-            snprintf(why, sizeof(why), "the token daemon is not running");
-        }
         counts[lv]++;
         if (days >= 0 && (min_days < 0 || days < min_days))
             min_days = days;
@@ -707,28 +802,82 @@ static int cmd_check(const char *file, int argc, char **argv)
     return worst;
 }
 
+/* revoke_report - say what revoke did, and how to end the grant at the identity platform */
+static void revoke_report(const struct config *cfg, const struct account_conf *a, int had_state)
+{
+    if (a->grant_type == GRANT_CLIENT_CREDENTIALS) {
+        const char *cred = a->client_certificate_file != NULL && a->client_certificate_file[0]
+                               ? "client_certificate_file"
+                               : "client_secret_file";
+
+        printf("account %s: %s\n"
+               "\n"
+               "This is an app-only account (grant = client_credentials): this host gets a new\n"
+               "token at the next request from its credential (%s in %s).\n"
+               "To stop it from sending as %s:\n"
+               "  - remove %s from the [account %s] section and reload the daemon\n"
+               "    (systemctl reload oauth2-token-helper), or remove the section;\n"
+               "  - or in Microsoft Entra: App registrations > the app > Certificates & secrets:\n"
+               "    delete the secret or certificate;\n"
+               "  - or Enterprise applications > the app > Permissions: remove the admin consent\n"
+               "    for SMTP.SendAsApp (or Remove-MailboxPermission for its service principal).\n",
+               a->name,
+               had_state ? "the cached access token was dropped"
+                         : "no token was cached for it here; nothing was dropped",
+               cred, cfg->path, a->login, cred, a->name);
+        return;
+    }
+    if (!had_state) {
+        printf("account %s: nothing was stored for it in %s (it was never authorized here, or "
+               "is already revoked); nothing to do\n",
+               a->name, cfg->state_dir);
+        return;
+    }
+    printf("account %s: refresh token and access token removed from %s\n"
+           "\n"
+           "This host can no longer get tokens for it. The grant itself is still valid at\n"
+           "the identity platform until you revoke it there:\n"
+           "  - Microsoft Entra admin center > Users > the user > Revoke sessions\n"
+           "    (or PowerShell: Revoke-MgUserSignInSession -UserId USER), which ends every\n"
+           "    refresh token of that user;\n"
+           "  - or Enterprise applications > the app > Permissions: remove the consent;\n"
+           "  - for a client secret: App registrations > the app > Certificates & secrets:\n"
+           "    delete the secret.\n",
+           a->name, cfg->state_dir);
+}
+
 /* cmd_revoke - forget an account's tokens here, and say how to revoke the grant */
 static int cmd_revoke(const char *file, int argc, char **argv)
 {
+    const struct account_conf *acct;
     struct config *cfg;
     socketmap_status status;
     char path[4096];
     char err[512];
     char reply[256];
+    int had_state = 1;
     int fd;
     int rc = EX_OK_;
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
-    rc = load_account(file, argv[0], &cfg, NULL);
+    rc = load_account(file, argv[0], &cfg, &acct);
     if (rc != EX_OK_)
         return rc;
     fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
     snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
-    if (fd < 0 || (unlink(path) < 0 && errno != ENOENT)) {
-        fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
-                fd < 0 ? err : strerror(errno));
+    if (fd < 0 && access(path, F_OK) < 0 && errno == ENOENT) {
+        had_state = 0; /* no state_dir, or nothing in it: never authorized */
+    } else if (fd < 0) {
+        fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, err);
         rc = EX_TEMPFAIL_;
+    } else if (unlink(path) < 0) {
+        had_state = 0;
+        if (errno != ENOENT) {
+            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
+                    strerror(errno));
+            rc = EX_TEMPFAIL_;
+        }
     }
     state_unlock(fd);
     if (sockclient_query(cfg->socket, NULL, "forget", argv[0], DAEMON_TIMEOUT_MS, &status, reply,
@@ -736,22 +885,13 @@ static int cmd_revoke(const char *file, int argc, char **argv)
         if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply);
             rc = EX_UNAVAILABLE_;
-        } else {
+        } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
             printf("account %s: the running daemon dropped its tokens\n", argv[0]);
+            had_state = 1; /* it may have held a token in memory */
         }
     }
     if (rc == EX_OK_)
-        printf("account %s: refresh token and access token removed from %s\n"
-               "\n"
-               "This host can no longer get tokens for it. The grant itself is still valid at\n"
-               "the identity platform until you revoke it there:\n"
-               "  - Microsoft Entra admin center > Users > the user > Revoke sessions\n"
-               "    (or PowerShell: Revoke-MgUserSignInSession -UserId USER), which ends every\n"
-               "    refresh token of that user;\n"
-               "  - or Enterprise applications > the app > Permissions: remove the consent;\n"
-               "  - for a client secret: App registrations > the app > Certificates & secrets:\n"
-               "    delete the secret.\n",
-               argv[0], cfg->state_dir);
+        revoke_report(cfg, acct, had_state);
     config_free(cfg);
     return rc;
 }
