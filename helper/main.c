@@ -938,8 +938,16 @@ static int cmd_test(const char *file, int argc, char **argv)
         printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
         o.login = login;
         o.token = token;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || smtptest_run(&o, stdout) < 0)
-            rc = EX_UNAVAILABLE_;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            rc = EX_TEMPFAIL_;
+        } else {
+            smtptest_result r = smtptest_run(&o, stdout);
+
+            rc = r == SMTPTEST_OK          ? EX_OK_
+                 : r == SMTPTEST_BAD_INPUT ? EX_USAGE_
+                 : r == SMTPTEST_TEMPORARY ? EX_TEMPFAIL_
+                                           : EX_UNAVAILABLE_;
+        }
         curl_global_cleanup();
     }
     explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
