@@ -2,6 +2,7 @@
  * main.c - oauth2-token-helper: the command line
  *
  * SYNOPSIS
+ *     oauth2-token-helper --help | --version | help [COMMAND] | COMMAND --help
  *     oauth2-token-helper [-c FILE] [-v] serve [--syslog]
  *     oauth2-token-helper [-c FILE] token ACCOUNT [--format raw|xoauth2|oauthbearer|json]
  *     oauth2-token-helper [-c FILE] authorize ACCOUNT [--device|--browser|--paste]
@@ -12,6 +13,11 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *
+ *
+ *     Every command's synopsis, summary and options live in one table,
+ *     commands[], which prints the usage, "help COMMAND" and
+ *     "COMMAND --help", so the three cannot drift apart.
  *
  * DIAGNOSTICS
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
@@ -25,6 +31,7 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -60,27 +67,10 @@
 
 #define DAEMON_TIMEOUT_MS 30000
 
-/* usage - print the synopsis */
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: oauth2-token-helper [-c FILE] [-v] COMMAND\n"
-            "  serve [--syslog]           run the token daemon in the foreground\n"
-            "  token ACCOUNT [--format raw|xoauth2|oauthbearer|json]\n"
-            "                             print an access token\n"
-            "  authorize ACCOUNT [--device|--browser|--paste] [--port N] [--timeout S]\n"
-            "            [--no-open]      sign in once and store the refresh token\n"
-            "  import ACCOUNT             store a refresh token read from standard input\n"
-            "  config-check               check the configuration and file permissions\n"
-            "  status [ACCOUNT...] [--json]\n"
-            "                             show each account's tokens, expiries and errors\n"
-            "  check [-w DAYS] [-c DAYS] [ACCOUNT...]\n"
-            "                             monitoring plugin (exit 0/1/2/3)\n"
-            "  revoke ACCOUNT             forget an account's tokens here\n"
-            "  test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile FILE]\n"
-            "                             log in with XOAUTH2, optionally send a test message\n");
-    return EX_USAGE_;
-}
+/* -v before the command (serve and config-check use it) */
+static int opt_verbose;
+
+static int usage(void);
 
 /* load_config - load or explain why not */
 static struct config *load_config(const char *file)
@@ -1008,10 +998,205 @@ static int cmd_config_check(const char *file, int verbose)
     return problems ? EX_CONFIG_ : EX_OK_;
 }
 
+/* cmd_serve - run the daemon in the foreground */
+static int cmd_serve(const char *file, int argc, char **argv)
+{
+    int use_syslog = 0;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--syslog") == 0)
+            use_syslog = 1;
+        else if (strcmp(argv[i], "-v") == 0)
+            opt_verbose++;
+        else
+            return usage();
+    }
+    return server_run(file, opt_verbose, use_syslog);
+}
+
+/* run_config_check - config-check takes no arguments after its name */
+static int run_config_check(const char *file, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage();
+    return cmd_config_check(file, opt_verbose);
+}
+
+static int cmd_help(const char *file, int argc, char **argv);
+
+/*
+ * The commands. The global usage, "help COMMAND" and "COMMAND --help" are
+ * all printed from this table, so they cannot disagree; tests/daemon/cli.py
+ * holds the man page to it.
+ */
+static const struct command {
+    const char *name;
+    const char *synopsis; /* the arguments after the name */
+    const char *summary;  /* one line for the global usage */
+    const char *options;  /* "  OPTION  meaning" lines, or NULL when it has none */
+    int (*run)(const char *file, int argc, char **argv);
+} commands[] = {
+    {"serve", "[--syslog]", "run the token daemon in the foreground",
+     "  --syslog      log to syslog (facility mail) instead of standard error\n"
+     "  -v            add debugging lines (also accepted before the command)\n",
+     cmd_serve},
+    {"token", "ACCOUNT [--format raw|xoauth2|oauthbearer|json]", "print an access token",
+     "  --format raw          the token itself (the default)\n"
+     "  --format xoauth2      the base64 SASL XOAUTH2 initial response\n"
+     "  --format oauthbearer  the base64 SASL OAUTHBEARER initial response\n"
+     "  --format json         account, login, access_token, expires_at, expires_in\n",
+     cmd_token},
+    {"authorize", "ACCOUNT [--device|--browser|--paste] [--port N] [--timeout SECONDS] [--no-open]",
+     "sign in once and store the refresh token",
+     "  --device            device-code flow: a code to enter in any browser (default\n"
+     "                      without a display)\n"
+     "  --browser           browser sign-in through a loopback listener (default with a\n"
+     "                      display)\n"
+     "  --paste             sign in elsewhere, paste the address the browser ends on\n"
+     "  --port N            the loopback listener's port (default: any free one)\n"
+     "  --timeout SECONDS   how long to wait for the sign-in (default 300)\n"
+     "  --no-open           do not start a browser, only print the address\n",
+     cmd_authorize},
+    {"import", "ACCOUNT", "store a refresh token read from standard input", NULL, cmd_import},
+    {"config-check", "", "check the configuration and the files it names",
+     "  -v            (before the command) also print the effective configuration\n",
+     run_config_check},
+    {"status", "[ACCOUNT...] [--json]",
+     "show each account's tokens, expiries, errors, and whether the daemon knows it",
+     "  --json        the same as a JSON array, one object per account\n", cmd_status},
+    {"check", "[-w DAYS] [-c DAYS] [ACCOUNT...]",
+     "monitoring plugin: one line with perfdata, exit 0/1/2/3",
+     "  -w DAYS, --warning DAYS    WARNING when something expires within DAYS (default 30)\n"
+     "  -c DAYS, --critical DAYS   CRITICAL within DAYS (default 7); the config file's\n"
+     "                             -c FILE goes before the command\n",
+     cmd_check},
+    {"revoke", "ACCOUNT", "forget an account's tokens here, and say how to revoke the grant", NULL,
+     cmd_revoke},
+    {"test", "ACCOUNT --smtp HOST[:PORT] [--to ADDRESS] [--cafile FILE]",
+     "log in with XOAUTH2 as the relay would, optionally send a test message",
+     "  --smtp HOST[:PORT]   the SMTP server (port 587 with STARTTLS by default; 465 is\n"
+     "                       implicit TLS)\n"
+     "  --to ADDRESS         also send a short test message to ADDRESS\n"
+     "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
+     cmd_test},
+    {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The command being run, for usage(); NULL before one is known. */
+static const struct command *current;
+
+/* find_command - the table entry named name, or NULL */
+static const struct command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* print_synopsis - "oauth2-token-helper [-c FILE] NAME ARGS" */
+static void print_synopsis(FILE *fp, const char *lead, const struct command *c)
+{
+    fprintf(fp, "%soauth2-token-helper [-c FILE]%s %s%s%s\n", lead,
+            strcmp(c->name, "serve") == 0 || strcmp(c->name, "config-check") == 0 ? " [-v]" : "",
+            c->name, c->synopsis[0] ? " " : "", c->synopsis);
+}
+
+/* print_usage - the global usage, from the table */
+static void print_usage(FILE *fp)
+{
+    size_t i;
+
+    fprintf(fp,
+            "usage: oauth2-token-helper [-c FILE] [-v] COMMAND [ARGUMENTS]\n"
+            "       oauth2-token-helper --help | --version\n"
+            "       oauth2-token-helper COMMAND --help\n"
+            "\n"
+            "Keeps OAuth2 access tokens fresh for Postfix, Exim and scripts.\n"
+            "\n"
+            "options (before the command):\n"
+            "  -c FILE       configuration file (default %s, or\n"
+            "                $OAUTH2_TOKEN_HELPER_CONFIG)\n"
+            "  -v            more detail (serve: debugging lines; config-check: the\n"
+            "                effective configuration)\n"
+            "  -h, --help    print this help and exit\n"
+            "  --version     print the version and exit\n"
+            "\n"
+            "commands:\n",
+            OAUTH2_CONFIG_FILE);
+    for (i = 0; i < N_COMMANDS; i++) {
+        fprintf(fp, "  %s%s%s\n", commands[i].name, commands[i].synopsis[0] ? " " : "",
+                commands[i].synopsis);
+        fprintf(fp, "      %s\n", commands[i].summary);
+    }
+    fprintf(fp, "\nRun oauth2-token-helper help COMMAND for a command's options; see "
+                "oauth2-token-helper(8).\n"
+                "Exit status: 0 ok, 64 usage, 67 unknown account, 69 needs a person, "
+                "75 temporary, 78 configuration.\n");
+}
+
+/* print_command_help - one command's synopsis, summary and options */
+static void print_command_help(FILE *fp, const struct command *c)
+{
+    print_synopsis(fp, "usage: ", c);
+    fprintf(fp, "\n%c%s.\n", toupper((unsigned char)c->summary[0]), c->summary + 1);
+    if (c->options != NULL)
+        fprintf(fp, "\noptions:\n%s", c->options);
+    fprintf(fp, "\nSee oauth2-token-helper(8).\n");
+}
+
+/* usage - a usage error: the synopsis of the command at hand (or all) on stderr; 64 */
+static int usage(void)
+{
+    if (current != NULL && current->run != cmd_help) {
+        print_synopsis(stderr, "usage: ", current);
+        fprintf(stderr, "Run oauth2-token-helper help %s for its options.\n", current->name);
+    } else {
+        print_usage(stderr);
+    }
+    return EX_USAGE_;
+}
+
+/* cmd_help - "help" and "help COMMAND", on stdout */
+static int cmd_help(const char *file, int argc, char **argv)
+{
+    const struct command *c;
+
+    (void)file;
+    if (argc == 0) {
+        print_usage(stdout);
+        return EX_OK_;
+    }
+    c = argc == 1 ? find_command(argv[0]) : NULL;
+    if (c == NULL) {
+        if (argc == 1)
+            fprintf(stderr, "oauth2-token-helper: no command %s\n", argv[0]);
+        return usage();
+    }
+    print_command_help(stdout, c);
+    return EX_OK_;
+}
+
+/* wants_help - whether a command's arguments ask for its help */
+static int wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL;
-    int verbose = 0;
     int i = 1;
 
     while (i < argc && argv[i][0] == '-') {
@@ -1019,49 +1204,34 @@ int main(int argc, char **argv)
             file = argv[i + 1];
             i += 2;
         } else if (strcmp(argv[i], "-v") == 0) {
-            verbose++;
+            opt_verbose++;
             i++;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
             return EX_OK_;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_usage(stdout);
+            return EX_OK_;
         } else {
+            fprintf(stderr, "oauth2-token-helper: unknown option %s%s\n", argv[i],
+                    strcmp(argv[i], "-c") == 0 ? " (it needs a file name)" : "");
             return usage();
         }
     }
     if (i >= argc)
         return usage();
-    file = config_path(file);
-    log_open("oauth2-token-helper", 0, verbose);
-    log_quiet(strcmp(argv[i], "serve") != 0);
-    if (strcmp(argv[i], "serve") == 0) {
-        int use_syslog = 0;
-        int j;
-
-        for (j = i + 1; j < argc; j++) {
-            if (strcmp(argv[j], "--syslog") == 0)
-                use_syslog = 1;
-            else if (strcmp(argv[j], "-v") == 0)
-                verbose++;
-            else
-                return usage();
-        }
-        return server_run(file, verbose, use_syslog);
+    current = find_command(argv[i]);
+    if (current == NULL) {
+        fprintf(stderr, "oauth2-token-helper: no command %s\n", argv[i]);
+        return usage();
     }
-    if (strcmp(argv[i], "token") == 0)
-        return cmd_token(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "import") == 0)
-        return cmd_import(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "authorize") == 0)
-        return cmd_authorize(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "config-check") == 0)
-        return cmd_config_check(file, verbose);
-    if (strcmp(argv[i], "status") == 0)
-        return cmd_status(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "check") == 0)
-        return cmd_check(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "revoke") == 0)
-        return cmd_revoke(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "test") == 0)
-        return cmd_test(file, argc - i - 1, argv + i + 1);
-    return usage();
+    /* Before anything else: "COMMAND --help" must not run the command. */
+    if (wants_help(argc - i - 1, argv + i + 1)) {
+        print_command_help(stdout, current);
+        return EX_OK_;
+    }
+    file = config_path(file);
+    log_open("oauth2-token-helper", 0, opt_verbose);
+    log_quiet(current->run != cmd_serve);
+    return current->run(file, argc - i - 1, argv + i + 1);
 }
