@@ -703,6 +703,7 @@ static int cmd_check(const char *file, int argc, char **argv)
     char *names[argc + 1];
     char lines[8192] = "";
     char summary[600] = "";
+    char err[1024];
     long warn = 30;
     long crit = 7;
     long min_days = -1;
@@ -737,13 +738,15 @@ static int cmd_check(const char *file, int argc, char **argv)
                warn, crit);
         return CHECK_UNKNOWN;
     }
-    all = json_object_new_array();
-    cfg = load_config(file);
+    cfg = config_load(file, err, sizeof(err));
     if (cfg == NULL) {
-        printf("OAUTH2 UNKNOWN - configuration error (run oauth2-token-helper config-check)\n");
-        json_object_put(all);
+        for (i = 0; err[i] != '\0'; i++)
+            if (err[i] == '\n')
+                err[i] = ' '; /* one line, as Nagios reads it */
+        printf("OAUTH2 UNKNOWN - %.700s (run oauth2-token-helper config-check)\n", err);
         return CHECK_UNKNOWN;
     }
+    all = json_object_new_array();
     for (i = 0; i < n; i++)
         if (config_find(cfg, names[i]) == NULL) {
             printf("OAUTH2 UNKNOWN - account %.200s is not in %.300s; check the name, or add an "

@@ -6,11 +6,12 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, Tap  # noqa: E402
+from fixture import HELPER, Fixture, Tap  # noqa: E402
 
 OK_ACC = "alice@contoso.test"
 SOON = "bob@contoso.test"
@@ -97,6 +98,11 @@ def test_check_arguments(t, fx):
                      "check -w below -c is refused")
     one_line_unknown(t, fx, ("nobody@contoso.test",), "nobody@contoso.test is not in",
                      "check of an unknown account names it on its one line")
+    missing = os.path.join(fx.dir, "missing.conf")
+    r = subprocess.run([HELPER, "-c", missing, "check"], capture_output=True, text=True)
+    t.ok(r.returncode == 3 and len(r.stdout.splitlines()) == 1
+         and r.stdout.startswith("OAUTH2 UNKNOWN - %s" % missing),
+         "check with a config it cannot read: one UNKNOWN line naming the file")
 
 
 def test_times(t, fx):
