@@ -894,6 +894,9 @@ static int cmd_test(const char *file, int argc, char **argv)
 {
     struct smtptest_opts o;
     char login[SASLWIRE_MAX_LOGIN + 1];
+    char host[512];
+    char err[300];
+    unsigned port;
     struct config *cfg;
     const char *name = NULL;
     char *token;
@@ -916,6 +919,10 @@ static int cmd_test(const char *file, int argc, char **argv)
     }
     if (name == NULL || o.hostport == NULL)
         return usage();
+    if (smtptest_target(o.hostport, host, sizeof(host), &port, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        return EX_USAGE_;
+    }
     cfg = load_config(file);
     if (cfg == NULL)
         return EX_CONFIG_;

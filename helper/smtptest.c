@@ -6,6 +6,7 @@
 #include "smtptest.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,53 @@ static void failure_reason(CURL *h, CURLcode rc, const char *errbuf, char *out, 
     }
 }
 
+/* port_given - whether "HOST[:PORT]" names a port */
+static int port_given(const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':');
+
+    return colon != NULL && strchr(colon, ']') == NULL &&
+           (hostport[0] != '[' || colon > strchr(hostport, ']'));
+}
+
+/* smtptest_target - host and port of "HOST[:PORT]" */
+int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
+                    size_t errsize)
+{
+    const char *colon = strrchr(hostport, ':');
+    size_t hostlen = strlen(hostport);
+
+    *port = 587;
+    if (port_given(hostport)) {
+        char *end;
+        unsigned long p;
+
+        errno = 0;
+        p = strtoul(colon + 1, &end, 10);
+        if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || p == 0 || p > 65535) {
+            snprintf(err, errsize,
+                     "bad port in --smtp %.200s: give HOST or HOST:PORT, PORT 1 to 65535",
+                     hostport);
+            return -1;
+        }
+        *port = (unsigned)p;
+        hostlen = (size_t)(colon - hostport);
+    }
+    if (hostlen == 0 || hostlen >= hostsize) {
+        snprintf(err, errsize, "%s host in --smtp %.200s: give HOST or HOST:PORT",
+                 hostlen == 0 ? "no" : "too long a", hostport);
+        return -1;
+    }
+    if (hostport[0] != '[' && memchr(hostport, ':', hostlen) != NULL) {
+        snprintf(err, errsize, "write an IPv6 address in --smtp in brackets: [%.200s]:587",
+                 hostport);
+        return -1;
+    }
+    memcpy(host, hostport, hostlen);
+    host[hostlen] = '\0';
+    return 0;
+}
+
 /* smtptest_run - run the test */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
 {
@@ -181,7 +229,6 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     char host[512];
     char errbuf[CURL_ERROR_SIZE];
     char reason[CURL_ERROR_SIZE + 64];
-    const char *colon;
     unsigned port = 587;
     time_t now = time(NULL);
     struct tm tm;
@@ -193,22 +240,8 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     memset(&t, 0, sizeof(t));
     t.out = out;
     errbuf[0] = '\0';
-    snprintf(host, sizeof(host), "%s", o->hostport);
-    colon = strrchr(o->hostport, ':');
-    if (colon != NULL && strchr(colon, ']') == NULL) {
-        char *end;
-        unsigned long p = strtoul(colon + 1, &end, 10);
-
-        if (colon[1] == '\0' || *end != '\0' || p == 0 || p > 65535) {
-            fprintf(out, "test: bad port in --smtp %s: give HOST or HOST:PORT, PORT 1 to 65535\n",
-                    o->hostport);
-            return SMTPTEST_BAD_INPUT;
-        }
-        port = (unsigned)p;
-        host[colon - o->hostport] = '\0';
-    }
-    if (host[0] == '\0') {
-        fprintf(out, "test: no host in --smtp %s: give HOST or HOST:PORT\n", o->hostport);
+    if (smtptest_target(o->hostport, host, sizeof(host), &port, reason, sizeof(reason)) < 0) {
+        fprintf(out, "test: %s\n", reason);
         return SMTPTEST_BAD_INPUT;
     }
     snprintf(url, sizeof(url), "%s://%s:%u/%s", port == 465 ? "smtps" : "smtp", host, port,
@@ -257,7 +290,7 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
     }
-    if (colon != NULL && strchr(colon, ']') == NULL)
+    if (port_given(o->hostport))
         fprintf(out, "connecting to %s (%s)\n", o->hostport,
                 port == 465 ? "implicit TLS" : "STARTTLS");
     else

@@ -29,6 +29,13 @@ typedef enum {
     SMTPTEST_PERMANENT, /* needs a person: a 5xx reply, an untrusted certificate, no STARTTLS */
 } smtptest_result;
 
+/*
+ * smtptest_target - host and port of "HOST[:PORT]" ("[v6]:PORT" too), port
+ * 587 when none is given; -1 with err naming the problem and the fix
+ */
+int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
+                    size_t errsize);
+
 /* smtptest_run - run the test, reporting to out */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
 
