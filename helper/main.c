@@ -13,8 +13,9 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *     oauth2-token-helper [-c FILE] help [COMMAND]
  *
- *
+ * DESCRIPTION
  *     Every command's synopsis, summary and options live in one table,
  *     commands[], which prints the usage, "help COMMAND" and
  *     "COMMAND --help", so the three cannot drift apart.
@@ -70,6 +71,7 @@
 /* -v before the command (serve and config-check use it) */
 static int opt_verbose;
 
+/* usage - a usage error: the synopsis of the command at hand; defined with the command table */
 static int usage(void);
 
 /* load_config - load or explain why not */
