@@ -877,7 +877,9 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     state_unlock(fd);
     if (sockclient_query(cfg->socket, NULL, "forget", argv[0], DAEMON_TIMEOUT_MS, &status, reply,
                          sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK) {
-        if (status != SOCKETMAP_OK) {
+        if (status == SOCKETMAP_NOTFOUND) {
+            /* Added to the config without a reload: the daemon holds nothing for it. */
+        } else if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply);
             rc = EX_UNAVAILABLE_;
         } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {

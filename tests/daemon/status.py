@@ -76,6 +76,12 @@ def test_unreloaded_account(t, fx):
     r = fx.cli("check", OK_ACC, SOON)
     t.ok(r.returncode == 1, "the other accounts are still judged on their own (exit %d)"
          % r.returncode)
+    r = fx.cli("revoke", LATE)
+    t.ok(r.returncode == 0 and "removed from" in r.stdout
+         and not os.path.exists(os.path.join(fx.state, LATE + ".state")),
+         "revoke of an account the daemon does not know yet removes its state file, exit 0 "
+         "(exit %d)" % r.returncode)
+    fx.import_rt(LATE)
     fx.daemon.send_signal(1)
     deadline = time.time() + 10
     while time.time() < deadline and daemon_of(fx, LATE).get("knows_account") is not True:
