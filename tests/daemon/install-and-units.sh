@@ -49,6 +49,8 @@ fi
 grep -q '^ProtectSystem=strict' "$T"/units/*.service && grep -q '^NoNewPrivileges=yes' "$T"/units/*.service &&
     grep -q '^User=oauth2-helper' "$T"/units/*.service && grep -q '^ReadWritePaths=/var/lib/oauth2-token-helper$' "$T"/units/*.service
 ok $? "the service is hardened: own user, ProtectSystem=strict, NoNewPrivileges, narrow ReadWritePaths"
+grep -q '^SyslogFacility=mail$' "$T"/units/*.service && grep -q '^SyslogIdentifier=oauth2-token-helper$' "$T"/units/*.service
+ok $? "the service logs with facility mail under its own identifier (SyslogFacility, SyslogIdentifier)"
 grep -q '^ListenStream=/var/spool/postfix/private/oauth2-token-helper$' "$T"/units/*.socket &&
     grep -q '^SocketGroup=postfix$' "$T"/units/*.socket && grep -q '^SocketMode=0660$' "$T"/units/*.socket
 ok $? "the socket is created under Postfix's private/, group postfix, mode 0660"
