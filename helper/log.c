@@ -27,7 +27,7 @@ static int log_verbose;
 static int log_muted;
 static int log_journal;
 
-/* log_parse_id - one unsigned decimal number of stream id text; -1 if none */
+/* log_parse_id - a decimal number ending at stop (JOURNAL_STREAM); -1 if none or too big */
 static int log_parse_id(const char **p, char stop, unsigned long long *out)
 {
     unsigned long long v = 0;
