@@ -23,6 +23,7 @@ read the certificate, openssl failed, then ExecStartPre failed with
 import os
 import pwd
 import re
+import grp
 import json
 import shlex
 import socket
@@ -42,6 +43,24 @@ from fixture import skip_all  # noqa: E402
 RUN = ("systemd-sysusers", "install", "umask", "openssl", "chown", "chgrp", "chmod")
 SECTIONS = ("Install", "The app sends as a mailbox", "Configure")
 ETC = "/etc/oauth2-token-helper"
+# One socketmap request as whoever runs it; prints the reply up to the token.
+CLIENT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+req = sys.argv[2].encode()
+s.sendall(b"%d:%s," % (len(req), req))
+buf = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+    if buf.endswith(b","):
+        break
+text = buf.split(b":", 1)[1][:-1].decode()
+print(text.split(" token=")[0] if text.startswith("OK ") else text)
+"""
 
 
 def readme_sections():
@@ -308,6 +327,23 @@ def main():
                                         context=fx.ssl, timeout=10) as resp:
                 info = json.loads(resp.read())
             t.ok(info.get("active") is True, "the mock reports the token active")
+        # As systemd would, give the socket the socket unit's owner, group and
+        # mode; then Postfix's user, which README's allow_users names, asks.
+        sock_user = skt.get("SocketUser", ["root"])[-1]
+        sock_group = skt.get("SocketGroup", ["root"])[-1]
+        os.chown(sock, pwd.getpwnam(sock_user).pw_uid, grp.getgrnam(sock_group).gr_gid)
+        os.chmod(sock, int(skt.get("SocketMode", ["0666"])[-1], 8))
+        r = subprocess.run(["setpriv", "--reuid=postfix", "--regid=postfix", "--clear-groups",
+                            sys.executable, "-c", CLIENT, sock, "account " + app],
+                           capture_output=True, text=True, timeout=60)
+        t.ok(r.stdout.startswith("OK login="),
+             "user postfix (README's allow_users, the socket unit's SocketGroup=%s) gets it "
+             "through the socket (%s)" % (sock_group, (r.stdout + r.stderr).strip()[:120]))
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            sys.executable, "-c", CLIENT, sock, "account " + app],
+                           capture_output=True, text=True, timeout=60)
+        t.ok("OK login=" not in r.stdout and "Permission denied" in r.stdout + r.stderr,
+             "user nobody cannot even connect (socket mode %s)" % skt.get("SocketMode", ["?"])[-1])
         uid = None
         if act.poll() is None:
             for line in open("/proc/%d/status" % act.pid):
