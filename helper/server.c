@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "netstring.h"
+#include "privdrop.h"
 #include "status.h"
 
 #define MAX_CLIENTS 4096
@@ -218,6 +219,8 @@ static int prepare_state_dir(const struct config *cfg)
 /* drop_privileges - become the configured user, for good */
 static int drop_privileges(const struct config *cfg)
 {
+    char err[256];
+
     if (cfg->run_uid == (uid_t)-1 || geteuid() == cfg->run_uid)
         return 0;
     if (geteuid() != 0) {
@@ -231,6 +234,11 @@ static int drop_privileges(const struct config *cfg)
     }
     if (setuid(0) == 0) {
         log_error("privileges could be regained after dropping them to %s", cfg->user);
+        return -1;
+    }
+    /* setuid() reset the dumpable flag to fs.suid_dumpable: clear it again. */
+    if (privdrop_nodump(err, sizeof(err)) < 0) {
+        log_error("%s", err);
         return -1;
     }
     return 0;
