@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,7 +62,8 @@ struct server {
     struct cache *cache;
     CURLM *multi;
     int listen_fd;
-    int activated; /* listen_fd came from systemd: it owns the socket file */
+    int activated;       /* listen_fd came from systemd: it owns the socket file */
+    struct stat sock_id; /* device and inode of the socket file we created */
     struct client *clients;
     size_t n_clients;
     size_t cap_clients;
@@ -106,48 +108,210 @@ static int setup_signals(void)
     return 0;
 }
 
-/* listen_socket - create the socket with its owner and mode */
-static int listen_socket(const struct config *cfg)
+/* sock_tmpname - a fresh name for the socket's private directory: .BASE.XXXXXXXX */
+static void sock_tmpname(char *out, size_t outsize, const char *base)
 {
-    struct sockaddr_un sun;
-    struct stat sb;
-    int fd;
-    mode_t old;
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[8];
+    char suffix[sizeof(rnd) + 1];
+    size_t i;
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->socket);
-    if (lstat(cfg->socket, &sb) == 0) {
-        if (!S_ISSOCK(sb.st_mode)) {
-            log_error("%s exists and is not a socket; remove it or change socket", cfg->socket);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        unsigned long long x =
+            (unsigned long long)cache_now_ms() ^ ((unsigned long long)getpid() << 20);
+
+        for (i = 0; i < sizeof(rnd); i++, x >>= 6)
+            rnd[i] = (unsigned char)x;
+    }
+    for (i = 0; i < sizeof(rnd); i++)
+        suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+    suffix[sizeof(rnd)] = '\0';
+    snprintf(out, outsize, ".%.64s.%s", base, suffix);
+}
+
+/*
+ * sock_private_dir - make a directory only we can write, next to the socket;
+ * returns its descriptor (name in tmp), or -1
+ *
+ * Someone who can write the socket's directory may rename our directory and
+ * put a link or their own directory in its place before we open it: the open
+ * refuses links, and what we opened must be ours and closed to others.
+ */
+static int sock_private_dir(int parent_fd, const char *dir, const char *base, char *tmp,
+                            size_t tmpsize)
+{
+    int tries;
+
+    for (tries = 0; tries < 16; tries++) {
+        struct stat sb;
+        int fd;
+
+        sock_tmpname(tmp, tmpsize, base);
+        if (mkdirat(parent_fd, tmp, 0700) < 0) {
+            if (errno == EEXIST)
+                continue;
+            log_error("cannot create a directory in %s for the socket: %s", dir, strerror(errno));
             return -1;
         }
-        unlink(cfg->socket);
+        fd = openat(parent_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+            (sb.st_mode & 0077) == 0)
+            return fd;
+        close(fd);
     }
+    log_error("cannot create a private directory in %s for the socket: someone keeps replacing "
+              "it; check who can write %s",
+              dir, dir);
+    return -1;
+}
+
+/* sock_in_use - a daemon already listens on the socket at path */
+static int sock_in_use(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live;
+
+    if (fd < 0)
+        return 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    close(fd);
+    return live;
+}
+
+/*
+ * sock_bind_in - bind fd to name in the directory dir_fd (bind() takes no
+ * directory descriptor: change into it and back)
+ */
+static int sock_bind_in(int fd, int dir_fd, const char *name)
+{
+    struct sockaddr_un sun;
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rc = -1;
+    int saved;
+
+    if (cwd < 0)
+        return -1;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", name);
+    if (fchdir(dir_fd) == 0) {
+        rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+        saved = errno;
+        if (fchdir(cwd) < 0) {
+            log_error("cannot return to the working directory: %s", strerror(errno));
+            rc = -1;
+        }
+        errno = saved;
+    }
+    saved = errno;
+    close(cwd);
+    errno = saved;
+    return rc;
+}
+
+/*
+ * listen_socket - create the socket with its owner and mode; its device and
+ * inode go to *sock_id, so that we remove only our own socket on exit
+ *
+ * Security: the socket's directory may be writable by another user
+ * (Postfix's private/ belongs to postfix). Nothing here follows a name in it:
+ * the socket is bound in a fresh 0700 directory of our own next to it,
+ * reached through its descriptor, given its owner and mode there (no one
+ * else can replace it in that directory), and renamed into place. rename()
+ * replaces a stale socket, or a link put there since we looked, without
+ * following it.
+ */
+static int listen_socket(const struct config *cfg, struct stat *sock_id)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char tmp[96];
+    const char *base;
+    const char *slash = strrchr(cfg->socket, '/');
+    struct stat sb;
+    int parent_fd = -1;
+    int dir_fd = -1;
+    int fd = -1;
+    int bound = 0;
+    mode_t old;
+
+    /* config.c guarantees an absolute path shorter than sun_path. */
+    if (slash == NULL || slash[1] == '\0' || strlen(slash + 1) > 64) {
+        log_error("socket %s: the file name must be 1 to 64 characters long", cfg->socket);
+        return -1;
+    }
+    base = slash + 1;
+    snprintf(dir, sizeof(dir), "%.*s", slash == cfg->socket ? 1 : (int)(slash - cfg->socket),
+             cfg->socket);
+    parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd < 0) {
+        log_error("cannot open the socket's directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (fstatat(parent_fd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            log_error("%s exists and is not a socket; remove it or change socket", cfg->socket);
+            goto fail;
+        }
+        if (sock_in_use(cfg->socket)) {
+            log_error("another daemon is already listening on %s; stop it first", cfg->socket);
+            goto fail;
+        }
+    }
+    dir_fd = sock_private_dir(parent_fd, dir, base, tmp, sizeof(tmp));
+    if (dir_fd < 0)
+        goto fail;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         log_error("socket: %s", strerror(errno));
-        return -1;
+        goto fail;
     }
     old = umask(0177);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        umask(old);
-        log_error("cannot bind %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
-    }
+    bound = sock_bind_in(fd, dir_fd, base) == 0;
     umask(old);
+    if (!bound) {
+        log_error("cannot bind %s: %s", cfg->socket, strerror(errno));
+        goto fail;
+    }
     if ((cfg->run_uid != (uid_t)-1 || cfg->sock_gid != (gid_t)-1) &&
-        chown(cfg->socket, cfg->run_uid, cfg->sock_gid) < 0) {
+        fchownat(dir_fd, base, cfg->run_uid, cfg->sock_gid, AT_SYMLINK_NOFOLLOW) < 0) {
         log_error("cannot chown %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
-    if (chmod(cfg->socket, cfg->sock_mode) < 0 || listen(fd, 512) < 0) {
+    if (fchmodat(dir_fd, base, cfg->sock_mode, 0) < 0 ||
+        fstatat(dir_fd, base, sock_id, AT_SYMLINK_NOFOLLOW) < 0 || listen(fd, 512) < 0) {
         log_error("cannot set up %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
+    if (renameat(dir_fd, base, parent_fd, base) < 0) {
+        log_error("cannot move the socket into place as %s: %s", cfg->socket, strerror(errno));
+        goto fail;
+    }
+    bound = 0;
+    goto out;
+fail:
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+out:
+    if (dir_fd >= 0) {
+        struct stat ours;
+
+        if (bound)
+            unlinkat(dir_fd, base, 0);
+        /* Remove our directory by name only while the name is still ours. */
+        if (fstat(dir_fd, &ours) == 0 && fstatat(parent_fd, tmp, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            sb.st_dev == ours.st_dev && sb.st_ino == ours.st_ino)
+            unlinkat(parent_fd, tmp, AT_REMOVEDIR);
+        close(dir_fd);
+    }
+    if (parent_fd >= 0)
+        close(parent_fd);
     return fd;
 }
 
@@ -176,8 +340,7 @@ static int activated_socket(const struct config *cfg)
     unsetenv("LISTEN_FDNAMES");
     if (*end != '\0' || n < 1 || fstat(3, &sb) < 0 || !S_ISSOCK(sb.st_mode))
         return -1;
-    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 ||
-        fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
         return -1;
     memset(&sun, 0, sizeof(sun));
     if (getsockname(3, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
@@ -329,9 +492,8 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cl->close_after = 1;
         return;
     }
-    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 &&
-        strcmp(name, "reload") != 0 && strcmp(name, "status") != 0 &&
-        strcmp(name, "forget") != 0) {
+    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 && strcmp(name, "reload") != 0 &&
+        strcmp(name, "status") != 0 && strcmp(name, "forget") != 0) {
         client_reply(cl, SOCKETMAP_PERM,
                      "unknown request: use token, account, status, reload or forget");
         return;
@@ -526,8 +688,8 @@ static int client_read(struct server *s, struct client *cl)
             const char *payload;
             size_t plen;
             size_t used;
-            netstring_status ns = netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST,
-                                                   &payload, &plen, &used);
+            netstring_status ns =
+                netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST, &payload, &plen, &used);
 
             if (ns == NETSTRING_ERROR) {
                 log_warn("uid %u sent a malformed or oversized request; closing",
@@ -801,7 +963,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     if (s.listen_fd >= 0)
         s.activated = 1;
     else
-        s.listen_fd = listen_socket(s.cfg);
+        s.listen_fd = listen_socket(s.cfg, &s.sock_id);
     if (s.listen_fd < 0 || drop_privileges(s.cfg) < 0)
         goto out;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -827,8 +989,12 @@ out:
     if (s.multi != NULL)
         curl_multi_cleanup(s.multi);
     if (s.listen_fd >= 0) {
+        struct stat sb;
+
         close(s.listen_fd);
-        if (s.cfg != NULL && !s.activated)
+        /* Only the socket we made: its name may have been given to something else since. */
+        if (s.cfg != NULL && !s.activated && lstat(s.cfg->socket, &sb) == 0 &&
+            sb.st_dev == s.sock_id.st_dev && sb.st_ino == s.sock_id.st_ino)
             unlink(s.cfg->socket);
     }
     config_free(s.cfg);
