@@ -179,11 +179,14 @@ static int sock_private_dir(int parent_fd, const char *dir, const char *base, ch
     return -1;
 }
 
-/* sock_in_use - a daemon already listens on the socket at path */
+/*
+ * sock_in_use - a daemon already listens on the socket at path (it accepts
+ * a connection, or its listen queue is full)
+ */
 static int sock_in_use(const char *path)
 {
     struct sockaddr_un sun;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int live;
 
     if (fd < 0)
@@ -191,7 +194,7 @@ static int sock_in_use(const char *path)
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
     close(fd);
     return live;
 }
@@ -260,7 +263,7 @@ static int listen_socket(const struct config *cfg, struct stat *sock_id)
     base = slash + 1;
     snprintf(dir, sizeof(dir), "%.*s", slash == cfg->socket ? 1 : (int)(slash - cfg->socket),
              cfg->socket);
-    parent_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (parent_fd < 0) {
         log_error("cannot open the socket's directory %s: %s", dir, strerror(errno));
         goto fail;

@@ -210,8 +210,25 @@ def main():
         reply = read_netstring(s, timeout=20)
         s.close()
         t.ok(reply.startswith("OK "), "the daemon serves once the racer stops")
+
+        # A second daemon on the same socket refuses to start, and leaves it be.
+        r = subprocess.run([HELPER, "-c", fx.conf, "serve"], capture_output=True, text=True,
+                           timeout=20)
+        t.ok(r.returncode != 0 and "another daemon is already listening" in r.stderr,
+             "a second daemon refuses to take over a live socket (exit %d)" % r.returncode)
+        t.ok(fx.ask("token", ACCOUNT).startswith("OK "), "and the first still serves on it")
         fx.stop()
         t.ok(not os.path.lexists(fx.sock), "the daemon removed its socket on exit")
+
+        # Something else at the socket's path is left alone.
+        with open(fx.sock, "w") as f:
+            f.write("not a socket\n")
+        r = subprocess.run([HELPER, "-c", fx.conf, "serve"], capture_output=True, text=True,
+                           timeout=20)
+        t.ok(r.returncode != 0 and "is not a socket" in r.stderr
+             and open(fx.sock).read() == "not a socket\n",
+             "a regular file at the socket's path: refused, and left as it was")
+        os.unlink(fx.sock)
     return t.done()
 
 
