@@ -756,6 +756,8 @@ static void accept_clients(struct server *s)
                      "allow_groups of %s",
                      (unsigned)cred.uid, (unsigned)cred.gid, s->cfg->path);
             cl->denied = 1;
+            /* It gets one reply: no reason to keep its slot for long. */
+            cl->deadline_ms = cl->since_ms + CLIENT_WRITE_MS;
         }
         /* The request usually comes with the connection: answer it now, not
          * one more turn of the loop later. */
