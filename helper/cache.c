@@ -741,6 +741,10 @@ void cache_forget(struct cache *c, struct acct *a)
     state_clear(&a->st);
     memset(&a->stamp, 0, sizeof(a->stamp));
     a->loaded = 1;
+    /* A rotated refresh token not yet written goes too: nothing is left to save. */
+    a->save_pending = 0;
+    a->save_failures = 0;
+    a->save_retry_ms = 0;
     if (can_refresh(a)) {
         /* App-only: its credential is the secret or certificate in the config. */
         snprintf(msg, sizeof(msg),

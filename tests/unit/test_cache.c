@@ -195,6 +195,12 @@ static void test_unsaved_rotation(struct cache *c, struct acct *a)
     ok(a->st.refresh_token != NULL && strcmp(a->st.refresh_token, "rt-imported") == 0 &&
            !a->save_pending,
        "a file imported since wins over it");
+    secret_free(a->st.refresh_token);
+    a->st.refresh_token = strdup("rt-rotated-2");
+    a->save_pending = 1;
+    cache_forget(c, a);
+    ok(!a->save_pending && a->st.refresh_token == NULL && a->last == LAST_PERMANENT,
+       "forget (revoke) drops a pending rotated token too, leaving nothing to write back");
 }
 
 int main(void)
