@@ -147,9 +147,8 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
-                        char *login, size_t loginsize, char *token, size_t tokensize,
-                        long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err, char *login,
+                        size_t loginsize, char *token, size_t tokensize, long long *expires)
 {
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
         /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
@@ -295,7 +294,8 @@ static int cmd_token(const char *file, int argc, char **argv)
         return usage();
     if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
         strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        fprintf(stderr,
+                "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
         return EX_USAGE_;
     }
     cfg = load_config(file);
@@ -841,21 +841,32 @@ static int check_certificates(const struct config *cfg)
     return problems;
 }
 
-/* cmd_config_check - validate the config and the files it names */
+/* report_line - config-check's output for a config_report_fn */
+static void report_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    report_problem(msg);
+}
+
+/* cmd_config_check - validate the config and the files it names, reporting every problem */
 static int cmd_config_check(const char *file, int verbose)
 {
-    struct config *cfg = load_config(file);
-    int problems;
+    int problems = 0;
+    struct config *cfg = config_check_load(file, report_line, NULL, &problems);
 
     if (cfg == NULL)
         return EX_CONFIG_;
-    problems = config_check_files(cfg, report_problem);
-    problems += check_certificates(cfg);
-    if (verbose)
+    problems += config_check_files(cfg, report_line, NULL);
+    if (problems == 0)
+        problems += check_certificates(cfg);
+    if (verbose && problems == 0)
         config_dump(cfg, stdout);
     if (problems == 0)
         printf("%s: %zu account%s, no problems found\n", cfg->path, cfg->n_accounts,
                cfg->n_accounts == 1 ? "" : "s");
+    else
+        fprintf(stderr, "oauth2-token-helper: %s: %d problem%s found\n", cfg->path, problems,
+                problems == 1 ? "" : "s");
     config_free(cfg);
     return problems ? EX_CONFIG_ : EX_OK_;
 }

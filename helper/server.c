@@ -176,8 +176,7 @@ static int activated_socket(const struct config *cfg)
     unsetenv("LISTEN_FDNAMES");
     if (*end != '\0' || n < 1 || fstat(3, &sb) < 0 || !S_ISSOCK(sb.st_mode))
         return -1;
-    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 ||
-        fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
         return -1;
     memset(&sun, 0, sizeof(sun));
     if (getsockname(3, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
@@ -193,6 +192,7 @@ static int activated_socket(const struct config *cfg)
 static int prepare_state_dir(const struct config *cfg)
 {
     struct stat sb;
+    char err[600];
 
     if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
         log_error("cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
@@ -200,6 +200,12 @@ static int prepare_state_dir(const struct config *cfg)
     }
     if (stat(cfg->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
         log_error("state_dir %s is not a directory", cfg->state_dir);
+        return -1;
+    }
+    /* Without user =, files made here would go to the directory's owner. */
+    if (config_state_dir_owner(cfg, cfg->run_uid != (uid_t)-1 ? cfg->run_uid : geteuid(), &sb, err,
+                               sizeof(err)) < 0) {
+        log_error("%s", err);
         return -1;
     }
     if (cfg->run_uid != (uid_t)-1 && sb.st_uid != cfg->run_uid &&
@@ -329,9 +335,8 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cl->close_after = 1;
         return;
     }
-    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 &&
-        strcmp(name, "reload") != 0 && strcmp(name, "status") != 0 &&
-        strcmp(name, "forget") != 0) {
+    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 && strcmp(name, "reload") != 0 &&
+        strcmp(name, "status") != 0 && strcmp(name, "forget") != 0) {
         client_reply(cl, SOCKETMAP_PERM,
                      "unknown request: use token, account, status, reload or forget");
         return;
@@ -526,8 +531,8 @@ static int client_read(struct server *s, struct client *cl)
             const char *payload;
             size_t plen;
             size_t used;
-            netstring_status ns = netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST,
-                                                   &payload, &plen, &used);
+            netstring_status ns =
+                netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST, &payload, &plen, &used);
 
             if (ns == NETSTRING_ERROR) {
                 log_warn("uid %u sent a malformed or oversized request; closing",

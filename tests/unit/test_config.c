@@ -13,6 +13,8 @@
 #include "state.h"
 #include "tap.h"
 
+#define CID "6731de76-14a6-49ae-97bc-6eba6914391e"
+
 static void test_presets(void)
 {
     struct config *cfg = load("socket = /run/o2.sock\n"
@@ -20,15 +22,16 @@ static void test_presets(void)
                               "allow_users = root\n"
                               "[account alice@contoso.com]\n"
                               "tenant = contoso.com\n"
-                              "client_id = 1111\n"
+                              "client_id = 00000000-0000-4000-8000-000000001111\n"
                               "[account gov]\n"
                               "provider = microsoft-usgov\n"
-                              "client_id = 2222\n"
+                              "client_id = 00000000-0000-4000-8000-000000002222\n"
                               "tenant = 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n"
                               "login = shared@agency.gov\n"
                               "[account cn]\n"
                               "provider = microsoft-china\n"
-                              "client_id = 3333\n"
+                              "client_id = 00000000-0000-4000-8000-000000003333\n"
+                              "tenant = common\n"
                               "[account g]\n"
                               "provider = google\n"
                               "client_id = 4444\n"
@@ -38,7 +41,7 @@ static void test_presets(void)
                               "token_endpoint = https://idp.example.org/token\n"
                               "scope = smtp\n"
                               "[account test]\n"
-                              "client_id = 6666\n"
+                              "client_id = 00000000-0000-4000-8000-000000006666\n"
                               "authority = https://127.0.0.1:8443/\n"
                               "tenant = t.example\n");
     struct account_conf *a;
@@ -95,10 +98,10 @@ static void test_errors(void)
                "custom without scope");
     fails_with("[account a]\nclient_id = 1\nprovider = custom\nscope = x\n",
                "needs token_endpoint", "custom without endpoint");
-    fails_with("[account a]\nclient_id = 1\ntoken_endpoint = http://idp/token\n",
+    fails_with("[account a]\nclient_id = " CID "\ntenant = common\ntoken_endpoint = http://idp/token\n",
                "must be an https:// URL", "plain http endpoint");
-    fails_with("[account a]\nclient_id = 1\nlogin = a b\n", "login", "login with a space");
-    fails_with("[account a]\nclient_id = 1\ntenant = a/b\n", "tenant", "tenant with a slash");
+    fails_with("[account a]\nclient_id = " CID "\ntenant = common\nlogin = a b\n", "login", "login with a space");
+    fails_with("[account a]\nclient_id = " CID "\ntenant = a/b\n", "tenant", "tenant with a slash");
     fails_with("socket = relative/path\n", "absolute path", "relative socket");
     fails_with("socket_mode = 0666\n", "no access for others", "world-accessible socket mode");
     fails_with("socket_mode = 9\n", "octal", "bad socket mode");
@@ -127,7 +130,8 @@ static void test_secret_files(void)
     fp = fopen(secret_path, "w");
     fputs("s3cr3t-value~\n", fp);
     fclose(fp);
-    snprintf(text, sizeof(text), "[account a]\nclient_id = 1\nclient_secret_file = %s\n",
+    snprintf(text, sizeof(text),
+             "user = root\n[account a]\nclient_id = " CID "\ntenant = common\nclient_secret_file = %s\n",
              secret_path);
     cfg = load(text);
     ok(cfg != NULL, "config with a secret file loads");
