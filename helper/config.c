@@ -794,7 +794,8 @@ static int global_line(const struct config *cfg, const char *key)
     return line_of(cfg, -1, key);
 }
 
-/* unit_installed - whether systemd would start the daemon from our unit (User=OAUTH2_DAEMON_USER) */
+/* unit_installed - whether systemd would start the daemon from our unit (User=OAUTH2_DAEMON_USER)
+ */
 static int unit_installed(void)
 {
     static const char *const dirs[] = {"/etc/systemd/system", "/run/systemd/system",
@@ -1097,6 +1098,7 @@ static int check_secret_stat(const struct account_conf *acct, const char *key, c
                              const struct stat *st, char *err, size_t errsize)
 {
     char owner[64];
+    char daemon[64];
 
     if ((st->st_mode & 0077) != 0) {
         snprintf(err, errsize,
@@ -1110,7 +1112,7 @@ static int check_secret_stat(const struct account_conf *acct, const char *key, c
                  "account %s: %s %s is owned by %s, not root or the daemon's user, who could "
                  "replace it; fix: chown %s %s",
                  acct->name, key, file, user_name(st->st_uid, owner, sizeof(owner)),
-                 user_name(acct->daemon_uid, owner, sizeof(owner)), file);
+                 user_name(acct->daemon_uid, daemon, sizeof(daemon)), file);
         return -1;
     }
     return 0;
@@ -1200,8 +1202,9 @@ int config_state_dir_owner(const struct config *cfg, uid_t daemon_uid, const str
     if (st->st_uid == 0 || st->st_uid == daemon_uid)
         return 0;
     snprintf(err, errsize,
-             "state_dir %s is owned by %s, not by the daemon's user (%s) or root: the refresh "
-             "tokens would be handed to its owner; fix: chown %s %s (and check what is in it)",
+             "state_dir %s is owned by %s, not by root or the daemon's user %s: the refresh "
+             "tokens stored there would be handed to its owner; fix: chown %s %s (and check "
+             "what is in it)",
              cfg->state_dir, user_name(st->st_uid, owner, sizeof(owner)),
              user_name(daemon_uid, daemon, sizeof(daemon)), daemon, cfg->state_dir);
     return -1;

@@ -30,6 +30,7 @@
 #include <sasl/saslplug.h>
 
 #include "netstring.h"
+#include "paths.h"
 #include "tap.h"
 
 #define TOKEN "SECRETtoken.eyJ0eXAi-_abc~+/xyz=="
@@ -578,6 +579,35 @@ static void test_daemon_down(const char *configured)
     session_end(&s);
 }
 
+/*
+ * test_default_socket - a config with no socket line (the shipped sample):
+ * the plugin uses the daemon's built-in socket, not an empty path
+ */
+static void test_default_socket(const char *conf, const sasl_callback_t *callbacks)
+{
+    char want[300];
+    session s;
+    FILE *fp;
+
+    sasl_client_done();
+    fp = fopen(conf, "w");
+    if (fp == NULL) {
+        ok(0, "%s: %s", conf, strerror(errno));
+        return;
+    }
+    fputs("# the sample config: socket commented out\n#socket = /elsewhere\n"
+          "[account alice@contoso.com]\nclient_id = x\n",
+          fp);
+    fclose(fp);
+    ok(sasl_client_init(callbacks) == SASL_OK, "sasl_client_init again, no socket line");
+    snprintf(want, sizeof(want), "cannot reach the token daemon at %s (", OAUTH2_DEFAULT_SOCKET);
+    session_start(&s, "alice@contoso.com", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(s.rc != SASL_OK && strstr(sasl_errdetail(s.conn), want) != NULL &&
+           strstr(sasl_errdetail(s.conn), "built-in socket path") != NULL,
+       "no socket line: the daemon's built-in socket: %s", sasl_errdetail(s.conn));
+    session_end(&s);
+}
+
 /* find_kde - Debian's other XOAUTH2 client plugin, if installed */
 static int find_kde(char *out, size_t outsize)
 {
@@ -678,7 +708,8 @@ int main(void)
         return 1;
     }
     fprintf(fp,
-            "# test config\nstate_dir = /nonexistent\nsocket = %s\n\n"
+            "# test config\nstate_dir = /nonexistent\nsocket = %s   # a comment, as in "
+            "conf/exim/\n\n"
             "[account alice]\nsocket = /wrong/section/socket\nclient_id = x\n",
             socket_path);
     fclose(fp);
@@ -707,6 +738,8 @@ int main(void)
     test_selection(have_kde);
     test_chroot_path(base);
     test_daemon_down(configured);
+    snprintf(path, sizeof(path), "%s/oauth2.conf", base);
+    test_default_socket(path, global_callbacks);
 
     sasl_client_done();
     if (chdir("/") < 0)
