@@ -90,7 +90,8 @@ static int parse_section(struct ini_run *run, int lineno, char *p, ini_handler h
     char *arg;
 
     if (close == NULL || *trim(close + 1) != '\0') {
-        report(run, lineno, "section header must look like [account NAME]");
+        report(run, lineno,
+               "section header must look like [account NAME]; fix: correct the brackets");
         return -1;
     }
     *close = '\0';
@@ -100,7 +101,7 @@ static int parse_section(struct ini_run *run, int lineno, char *p, ini_handler h
         *arg++ = '\0';
     arg = trim(arg);
     if (strlen(p) >= section_size) {
-        report(run, lineno, "unknown section type; sections look like [account NAME]");
+        report(run, lineno, "unknown section type; fix: sections look like [account NAME]");
         return -1;
     }
     snprintf(section, section_size, "%s", p);
@@ -123,14 +124,15 @@ static int parse_key(struct ini_run *run, int lineno, char *p, ini_handler handl
     char *value;
 
     if (eq == NULL) {
-        report(run, lineno, "expected \"key = value\"");
+        report(run, lineno,
+               "expected \"key = value\"; fix: write key = value, or start the line with #");
         return -1;
     }
     *eq = '\0';
     key = trim(p);
     value = trim(eq + 1);
     if (*key == '\0') {
-        report(run, lineno, "missing key before '='");
+        report(run, lineno, "missing key before '='; fix: write key = value");
         return -1;
     }
     if (quoted(value)) {
@@ -169,16 +171,16 @@ static int parse(FILE *fp, ini_handler handler, struct ini_run *run)
         lineno++;
         len = strlen(line);
         if (len > INI_MAX_LINE && line[len - 1] != '\n') {
-            char msg[64];
+            char msg[96];
 
-            snprintf(msg, sizeof(msg), "line longer than %d bytes", INI_MAX_LINE);
+            snprintf(msg, sizeof(msg), "line longer than %d bytes; fix: shorten it", INI_MAX_LINE);
             if (report(run, lineno, msg) < 0)
                 break;
             skip_rest(fp);
             continue;
         }
         if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
-            if (report(run, lineno, "NUL byte in line") < 0)
+            if (report(run, lineno, "NUL byte in line; fix: save the file as plain text") < 0)
                 break;
             continue;
         }

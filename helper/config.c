@@ -317,15 +317,15 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
             const char *best = closest(section, sections, 1);
 
             snprintf(err, errsize,
-                     "unknown section [%.64s]; %s%s%ssections look like [account NAME]", section,
-                     best != NULL ? "did you mean [" : "", best != NULL ? best : "",
+                     "unknown section [%.64s]; %s%s%sfix: sections look like [account NAME]",
+                     section, best != NULL ? "did you mean [" : "", best != NULL ? best : "",
                      best != NULL ? "]? " : "");
             return -1;
         }
         if (!account_name_ok(name)) {
             snprintf(err, errsize,
                      "account name \"%.64s\" must be 1-%d characters of letters, digits and "
-                     "._@+- (not starting with . or -)",
+                     "._@+- (not starting with . or -); fix: rename the section",
                      name, CONFIG_ACCOUNT_NAME_MAX);
             return -1;
         }
@@ -334,7 +334,8 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
             return -1;
         }
         if (cfg->n_accounts >= CONFIG_MAX_ACCOUNTS) {
-            snprintf(err, errsize, "more than %d accounts", CONFIG_MAX_ACCOUNTS);
+            snprintf(err, errsize, "more than %d accounts; fix: split them over several hosts",
+                     CONFIG_MAX_ACCOUNTS);
             return -1;
         }
         return add_account(cfg, name, line, err, errsize);
@@ -347,7 +348,7 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
         int *kline;
 
         if ((ck->scope == KEY_ACCOUNT) != in_account) {
-            snprintf(err, errsize, "%s belongs %s", key,
+            snprintf(err, errsize, "%s belongs %s; fix: move it there", key,
                      ck->scope == KEY_ACCOUNT ? "in an [account NAME] section"
                                               : "before the first [account] section");
             return -1;
@@ -371,9 +372,10 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
         strcmp(key, "client_key") == 0 || strcmp(key, "client_key_passphrase") == 0 ||
         strcmp(key, "client_assertion") == 0) {
         snprintf(err, errsize,
-                 "%s cannot be set here: secrets are read from files only (client_secret_file, "
-                 "client_key_file, client_key_passphrase_file; refresh tokens: "
-                 "oauth2-token-helper authorize or import ACCOUNT)",
+                 "%s cannot be set here: secrets are read from files only; fix: put it in a "
+                 "file (mode 0600) named by client_secret_file, client_key_file or "
+                 "client_key_passphrase_file (refresh tokens: oauth2-token-helper authorize or "
+                 "import ACCOUNT)",
                  key);
         return -1;
     }
@@ -409,7 +411,10 @@ static int ids_parse(const char *list, int groups, unsigned *ids, size_t *n, cha
             struct group *gr = getgrnam(w);
 
             if (gr == NULL) {
-                snprintf(err, errsize, "allow_groups: no such group \"%.64s\"", w);
+                snprintf(err, errsize,
+                         "allow_groups: no such group \"%.64s\"; fix: create it or remove it from "
+                         "the list",
+                         w);
                 rc = -1;
                 break;
             }
@@ -418,15 +423,18 @@ static int ids_parse(const char *list, int groups, unsigned *ids, size_t *n, cha
             struct passwd *pw = getpwnam(w);
 
             if (pw == NULL) {
-                snprintf(err, errsize, "allow_users: no such user \"%.64s\"", w);
+                snprintf(err, errsize,
+                         "allow_users: no such user \"%.64s\"; fix: create it or remove it from "
+                         "the list",
+                         w);
                 rc = -1;
                 break;
             }
             id = pw->pw_uid;
         }
         if (*n >= CONFIG_MAX_IDS) {
-            snprintf(err, errsize, "allow_%s: more than %d entries", groups ? "groups" : "users",
-                     CONFIG_MAX_IDS);
+            snprintf(err, errsize, "allow_%s: more than %d entries; fix: use allow_groups",
+                     groups ? "groups" : "users", CONFIG_MAX_IDS);
             rc = -1;
             break;
         }
@@ -563,7 +571,10 @@ static int derive_endpoints(struct loader *ld, struct account_conf *a, const str
         pick_url(a, p, a->device_endpoint, "devicecode", p->device, &a->device_url) < 0)
         goto oom;
     if (a->endpoint == NULL) {
-        problem(ld, a->line, "account %s: provider %s needs token_endpoint", a->name, a->provider);
+        problem(ld, a->line,
+                "account %s: provider %s needs token_endpoint; fix: add token_endpoint = the "
+                "server's token URL",
+                a->name, a->provider);
         return -1;
     }
     urls[0] = a->endpoint;
@@ -574,7 +585,7 @@ static int derive_endpoints(struct loader *ld, struct account_conf *a, const str
             const char *key = i == 0 && a->token_endpoint[0] == '\0' ? "authority" : names[i];
 
             problem(ld, acct_line(ld->cfg, a, key),
-                    "account %s: %s \"%.128s\" must be an https:// URL", a->name,
+                    "account %s: %s \"%.128s\" must be an https:// URL; fix: use https://", a->name,
                     i == 0 ? "token endpoint" : names[i], urls[i]);
             return -1;
         }
@@ -596,48 +607,53 @@ static int check_credentials(struct loader *ld, struct account_conf *a, const st
         a->grant_type = GRANT_CLIENT_CREDENTIALS;
     } else {
         problem(ld, acct_line(cfg, a, "grant"),
-                "account %s: grant \"%.32s\" is unknown; use refresh_token (a person "
+                "account %s: grant \"%.32s\" is unknown; fix: use refresh_token (a person "
                 "authorizes once) or client_credentials (app-only)",
                 a->name, a->grant);
         return -1;
     }
     if (cert && a->client_secret_file[0] != '\0')
         problem(ld, acct_line(cfg, a, "client_secret_file"),
-                "account %s: set client_secret_file or client_certificate_file, not both", a->name);
+                "account %s: set client_secret_file or client_certificate_file, not both; fix: "
+                "remove one",
+                a->name);
     if (cert != (a->client_key_file[0] != '\0'))
         problem(ld, acct_line(cfg, a, cert ? "client_certificate_file" : "client_key_file"),
                 "account %s: client_certificate_file and client_key_file go together (the "
-                "certificate uploaded to the app registration and its private key)",
+                "certificate uploaded to the app registration and its private key); fix: set both",
                 a->name);
     if (a->client_key_passphrase_file[0] != '\0' && !cert)
         problem(ld, acct_line(cfg, a, "client_key_passphrase_file"),
-                "account %s: client_key_passphrase_file needs client_key_file", a->name);
+                "account %s: client_key_passphrase_file needs client_key_file; fix: add "
+                "client_key_file or remove it",
+                a->name);
     if (strcmp(a->assertion_alg, "PS256") != 0 && strcmp(a->assertion_alg, "RS256") != 0)
         problem(ld, acct_line(cfg, a, "assertion_alg"),
-                "account %s: assertion_alg \"%.16s\" must be PS256 or RS256", a->name,
-                a->assertion_alg);
+                "account %s: assertion_alg \"%.16s\" must be PS256 or RS256; fix: assertion_alg = "
+                "PS256",
+                a->name, a->assertion_alg);
     if (a->grant_type != GRANT_CLIENT_CREDENTIALS)
         return 0;
     if (!cert && a->client_secret_file[0] == '\0')
         problem(ld, acct_line(cfg, a, "grant"),
-                "account %s: grant = client_credentials needs the app's credential: "
+                "account %s: grant = client_credentials needs the app's credential; fix: add "
                 "client_certificate_file and client_key_file, or client_secret_file",
                 a->name);
     if (a->login == NULL)
         problem(ld, acct_line(cfg, a, "grant"),
                 "account %s: grant = client_credentials needs login, the mailbox to send "
-                "as (the app has no user of its own)",
+                "as (the app has no user of its own); fix: add login = the mailbox",
                 a->name);
     if (p->authority != NULL && a->tenant != NULL && tenant_is_shared(a->tenant))
         problem(ld, acct_line(cfg, a, "tenant"),
                 "account %s: grant = client_credentials needs tenant set to the tenant ID "
                 "or a verified domain: Entra refuses app-only tokens over /%s (AADSTS9001023); "
-                "the Directory (tenant) ID is shown in " ENTRA_APP_PAGE,
+                "fix: use the Directory (tenant) ID shown in " ENTRA_APP_PAGE,
                 a->name, a->tenant);
     if (a->scope == NULL && p->app_scope == NULL && strcmp(p->name, "custom") != 0)
         problem(ld, acct_line(cfg, a, "grant"),
                 "account %s: provider %s has no client_credentials grant for mail; "
-                "authorize a user instead (grant = refresh_token)",
+                "fix: authorize a user instead (grant = refresh_token)",
                 a->name, p->name);
     return 0;
 }
@@ -672,8 +688,8 @@ static int check_microsoft_ids(struct loader *ld, struct account_conf *a)
     if (!tenant_ok(a->tenant)) {
         problem(ld, acct_line(cfg, a, "tenant"),
                 "account %s: tenant \"%.64s\" must be common, organizations, consumers, "
-                "a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com; the Directory "
-                "(tenant) ID is shown in " ENTRA_APP_PAGE,
+                "a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com; fix: use the "
+                "Directory (tenant) ID shown in " ENTRA_APP_PAGE,
                 a->name, a->tenant);
         return -1;
     }
@@ -727,8 +743,8 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     a->microsoft = p->authority != NULL;
     if (a->client_id == NULL || a->client_id[0] == '\0') {
         problem(ld, acct_line(cfg, a, "client_id"),
-                "account %s: client_id is missing (the Application (client) ID of the app "
-                "registration%s)",
+                "account %s: client_id is missing; fix: add client_id = the Application "
+                "(client) ID of the app registration%s",
                 a->name, a->microsoft ? ", shown in " ENTRA_APP_PAGE : "");
         usable = 0;
     }
@@ -744,7 +760,9 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     if (a->scope == NULL && dflt_scope != NULL && (a->scope = strdup(dflt_scope)) == NULL)
         goto oom;
     if (a->scope == NULL || a->scope[0] == '\0') {
-        problem(ld, acct_line(cfg, a, "scope"), "account %s: scope is required with provider %s",
+        problem(ld, acct_line(cfg, a, "scope"),
+                "account %s: scope is required with provider %s; fix: add scope = the scopes the "
+                "server wants",
                 a->name, a->provider);
     } else if (a->grant_type == GRANT_CLIENT_CREDENTIALS && a->microsoft) {
         size_t sl = strlen(a->scope);
@@ -752,7 +770,7 @@ static void finish_account(struct loader *ld, struct account_conf *a)
         if (sl < 9 || strcmp(a->scope + sl - 9, "/.default") != 0 || strchr(a->scope, ' ') != NULL)
             problem(ld, acct_line(cfg, a, "scope"),
                     "account %s: grant = client_credentials takes one scope ending in "
-                    "/.default, such as %s",
+                    "/.default; fix: scope = %s",
                     a->name, p->app_scope);
     }
     if (a->login == NULL && (a->login = strdup(a->name)) == NULL)
@@ -760,7 +778,7 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     if (!saslwire_login_ok(a->login, strlen(a->login)))
         problem(ld, acct_line(cfg, a, "login"),
                 "account %s: login \"%.64s\" may not contain spaces, commas, '=' or "
-                "control characters",
+                "control characters; fix: login = the mailbox address",
                 a->name, a->login);
     if (usable)
         derive_endpoints(ld, a, p);
@@ -773,7 +791,7 @@ static void finish_account(struct loader *ld, struct account_conf *a)
         if (end == NULL || *end != '\0' || tm.tm_year < 100)
             problem(ld, acct_line(cfg, a, "client_secret_expires"),
                     "account %s: client_secret_expires \"%.32s\" must be a date such as "
-                    "2027-06-30 (the Expires column under Certificates & secrets)",
+                    "2027-06-30; fix: copy the Expires column under Certificates & secrets",
                     a->name, a->client_secret_expires);
         else
             a->secret_expires = (long long)timegm(&tm);
@@ -823,9 +841,13 @@ static void finish_global(struct loader *ld)
 
     if (strlen(cfg->socket) >= 108 || cfg->socket[0] != '/')
         problem(ld, global_line(cfg, "socket"),
-                "socket \"%.128s\" must be an absolute path under 108 bytes", cfg->socket);
+                "socket \"%.128s\" must be an absolute path under 108 bytes; fix: socket "
+                "= " OAUTH2_DEFAULT_SOCKET,
+                cfg->socket);
     if (cfg->state_dir[0] != '/')
-        problem(ld, global_line(cfg, "state_dir"), "state_dir \"%.128s\" must be an absolute path",
+        problem(ld, global_line(cfg, "state_dir"),
+                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
+                "= " OAUTH2_DEFAULT_STATE_DIR,
                 cfg->state_dir);
     if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
         problem(ld, global_line(cfg, "allow_users"), "%s", err);
@@ -836,7 +858,8 @@ static void finish_global(struct loader *ld)
     if (cfg->user[0] != '\0') {
         pw = getpwnam(cfg->user);
         if (pw == NULL) {
-            problem(ld, global_line(cfg, "user"), "user: no such user \"%.64s\"", cfg->user);
+            problem(ld, global_line(cfg, "user"),
+                    "user: no such user \"%.64s\"; fix: create it, or leave user empty", cfg->user);
         } else {
             cfg->run_uid = pw->pw_uid;
             cfg->run_gid = pw->pw_gid;
@@ -853,7 +876,9 @@ static void finish_global(struct loader *ld)
         struct group *gr = getgrnam(cfg->socket_group);
 
         if (gr == NULL)
-            problem(ld, global_line(cfg, "socket_group"), "socket_group: no such group \"%.64s\"",
+            problem(ld, global_line(cfg, "socket_group"),
+                    "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
+                    "empty",
                     cfg->socket_group);
         else
             cfg->sock_gid = gr->gr_gid;
@@ -863,8 +888,8 @@ static void finish_global(struct loader *ld)
     if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
         (v & 0007) != 0)
         problem(ld, global_line(cfg, "socket_mode"),
-                "socket_mode \"%.16s\" must be an octal mode with no access for others, "
-                "such as 0660",
+                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
+                "fix: socket_mode = 0660",
                 cfg->socket_mode);
     else
         cfg->sock_mode = (mode_t)v;
@@ -872,7 +897,8 @@ static void finish_global(struct loader *ld)
     v = strtol(cfg->refresh_ahead, &end, 10);
     if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
         problem(ld, global_line(cfg, "refresh_ahead"),
-                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400", cfg->refresh_ahead);
+                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
+                cfg->refresh_ahead);
     else
         cfg->refresh_ahead_s = v;
 }
