@@ -147,8 +147,9 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *daemon_err, char *login,
-                        size_t loginsize, char *token, size_t tokensize, long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
+                        char *login, size_t loginsize, char *token, size_t tokensize,
+                        long long *expires)
 {
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
         /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
@@ -294,8 +295,7 @@ static int cmd_token(const char *file, int argc, char **argv)
         return usage();
     if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
         strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr,
-                "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
         return EX_USAGE_;
     }
     cfg = load_config(file);

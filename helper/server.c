@@ -176,7 +176,8 @@ static int activated_socket(const struct config *cfg)
     unsetenv("LISTEN_FDNAMES");
     if (*end != '\0' || n < 1 || fstat(3, &sb) < 0 || !S_ISSOCK(sb.st_mode))
         return -1;
-    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 ||
+        fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
         return -1;
     memset(&sun, 0, sizeof(sun));
     if (getsockname(3, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
@@ -335,8 +336,9 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cl->close_after = 1;
         return;
     }
-    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 && strcmp(name, "reload") != 0 &&
-        strcmp(name, "status") != 0 && strcmp(name, "forget") != 0) {
+    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 &&
+        strcmp(name, "reload") != 0 && strcmp(name, "status") != 0 &&
+        strcmp(name, "forget") != 0) {
         client_reply(cl, SOCKETMAP_PERM,
                      "unknown request: use token, account, status, reload or forget");
         return;
@@ -531,8 +533,8 @@ static int client_read(struct server *s, struct client *cl)
             const char *payload;
             size_t plen;
             size_t used;
-            netstring_status ns =
-                netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST, &payload, &plen, &used);
+            netstring_status ns = netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST,
+                                                   &payload, &plen, &used);
 
             if (ns == NETSTRING_ERROR) {
                 log_warn("uid %u sent a malformed or oversized request; closing",

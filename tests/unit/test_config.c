@@ -16,6 +16,7 @@
 #include "paths.h"
 #include "state.h"
 #include "tap.h"
+#include "tokenresp.h"
 
 #define CID "6731de76-14a6-49ae-97bc-6eba6914391e"
 
@@ -249,6 +250,9 @@ static void test_microsoft_ids(void)
                "a Microsoft account needs a tenant");
     cfg = load("[account a]\nclient_id = " CID "\ntenant = organizations\n"
                "[account g]\nprovider = google\nclient_id = 123.apps.googleusercontent.com\n");
+    ok(tokenresp_hint(50194) != NULL && strstr(tokenresp_hint(50194), "Directory (tenant) ID"),
+       "AADSTS50194 (single-tenant app over common) has a hint: %s",
+       tokenresp_hint(50194) ? tokenresp_hint(50194) : "(none)");
     ok(cfg != NULL && strstr(cfg->accounts[0].endpoint, "/organizations/") != NULL,
        "tenant = organizations written on purpose is fine; google ids are not GUIDs (%s)", err);
     config_free(cfg);
