@@ -140,8 +140,11 @@ static int parse_key(struct ini_run *run, int lineno, char *p, ini_handler handl
                  "%.64s: the value is in quotes, which would become part of it; fix: remove "
                  "the quotes (values are taken as written)",
                  key);
-        report(run, lineno, herr);
-        return -1;
+        if (report(run, lineno, herr) < 0)
+            return -1;
+        /* Going on: read it unquoted, so that one mistake is reported once. */
+        value[strlen(value) - 1] = '\0';
+        value++;
     }
     herr[0] = '\0';
     if (handler(run->ctx, lineno, section, name, key, value, herr, sizeof(herr)) < 0) {

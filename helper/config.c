@@ -146,11 +146,18 @@ static int account_name_ok(const char *name)
     return 1;
 }
 
-/* Where one load's problems go, and which line each setting came from. */
+/* One problem kept for config-check, to be reported in line order. */
+struct found {
+    int line;
+    int seq; /* order of discovery, for a stable sort */
+    char *msg;
+};
+
+/* Where one load's problems go. */
 struct loader {
     struct config *cfg;
-    config_report_fn report; /* NULL: keep the first problem in err */
-    void *report_ctx;
+    struct found *found; /* every problem, sorted by line when the load is done */
+    size_t n_found;
     char *err;
     size_t errsize;
     int problems;
@@ -162,6 +169,7 @@ static void problem(struct loader *ld, int line, const char *fmt, ...)
 
 static void problem(struct loader *ld, int line, const char *fmt, ...)
 {
+    struct found *grown;
     char text[900];
     char msg[1100];
     va_list ap;
@@ -174,10 +182,28 @@ static void problem(struct loader *ld, int line, const char *fmt, ...)
     else
         snprintf(msg, sizeof(msg), "%s: %s", ld->cfg->path, text);
     ld->problems++;
-    if (ld->report != NULL)
-        ld->report(ld->report_ctx, msg);
-    else if (ld->problems == 1)
+    if (ld->problems == 1)
         snprintf(ld->err, ld->errsize, "%s", msg);
+    grown = realloc(ld->found, (ld->n_found + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return;
+    ld->found = grown;
+    grown[ld->n_found].line = line;
+    grown[ld->n_found].seq = ld->problems;
+    grown[ld->n_found].msg = strdup(msg);
+    if (grown[ld->n_found].msg != NULL)
+        ld->n_found++;
+}
+
+/* found_cmp - by line (the file as a whole first), then as found */
+static int found_cmp(const void *a, const void *b)
+{
+    const struct found *x = a;
+    const struct found *y = b;
+
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* key_index - the table index of a key name, or -1 */
@@ -985,9 +1011,30 @@ oom:
     return NULL;
 }
 
+/*
+ * found_sort_free - sort the problems by line, report each (when report is
+ * set), free them; err keeps the first one found, often the cause of the rest
+ */
+static void found_sort_free(struct loader *ld, config_report_fn report, void *ctx)
+{
+    size_t i;
+
+    if (ld->n_found > 1)
+        qsort(ld->found, ld->n_found, sizeof(ld->found[0]), found_cmp);
+    for (i = 0; i < ld->n_found; i++) {
+        if (report != NULL)
+            report(ctx, ld->found[i].msg);
+        free(ld->found[i].msg);
+    }
+    free(ld->found);
+    ld->found = NULL;
+    ld->n_found = 0;
+}
+
 /* load_result - config_load's answer: the config when there was no problem, else err */
 static struct config *load_result(struct loader *ld, struct config *cfg)
 {
+    found_sort_free(ld, NULL, NULL);
     if (cfg == NULL) {
         snprintf(ld->err, ld->errsize, "out of memory");
         return NULL;
@@ -1067,12 +1114,11 @@ struct config *config_check_load(const char *path, config_report_fn report, void
         return NULL;
     }
     memset(&ld, 0, sizeof(ld));
-    ld.report = report;
-    ld.report_ctx = ctx;
     ld.err = err;
     ld.errsize = sizeof(err);
     cfg = load(fp, path, &st, &ld);
     fclose(fp);
+    found_sort_free(&ld, report, ctx);
     if (cfg == NULL) {
         report(ctx, "out of memory");
         *problems = 1;
