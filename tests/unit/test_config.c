@@ -200,7 +200,9 @@ static void test_every_problem(void)
 {
     char want[4200];
     struct config *cfg;
+    int in_order = 1;
     int n = 0;
+    int i;
 
     load("stat_dir = /var/lib/x\n"                        /* 1 */
          "[account relay@contoso.com]\n"                  /* 2 */
@@ -218,6 +220,14 @@ static void test_every_problem(void)
     cfg = config_check_load(path, collect, NULL, &n);
     ok(cfg != NULL && n == 6 && n_problems == 6, "config-check reports all 6 problems (%d)",
        n_problems);
+    for (i = 1; i < n_problems && i < 32; i++) {
+        const char *a = problems[i - 1] + strlen(path) + 1;
+        const char *b = problems[i] + strlen(path) + 1;
+
+        if (strtol(a, NULL, 10) > strtol(b, NULL, 10))
+            in_order = 0;
+    }
+    ok(in_order, "in line order");
     snprintf(want, sizeof(want), "%s:1: unknown key \"stat_dir\"; did you mean state_dir?", path);
     ok(reported(want, NULL) != NULL, "line 1: did you mean state_dir?");
     snprintf(want, sizeof(want), "%s:3: account relay@contoso.com: client_id", path);
