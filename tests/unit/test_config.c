@@ -278,7 +278,7 @@ static void test_ownership(void)
     char *secret = NULL;
     struct stat st;
 
-    load("[account a]\nclient_id = " CID "\ntenant = common\n");
+    config_free(load("[account a]\nclient_id = " CID "\ntenant = common\n"));
     chmod(path, 0666);
     err[0] = '\0';
     cfg = config_load(path, err, sizeof(err));
