@@ -589,9 +589,11 @@ static int derive_endpoints(struct loader *ld, struct account_conf *a, const str
     char *urls[3];
     size_t i;
 
-    if (a->authority == NULL && p->authority != NULL &&
-        (a->authority = strdup(p->authority)) == NULL)
-        goto oom;
+    if (a->authority == NULL && p->authority != NULL) {
+        a->authority = strdup(p->authority);
+        if (a->authority == NULL)
+            goto oom;
+    }
     if (pick_url(a, p, a->token_endpoint, "token", p->endpoint, &a->endpoint) < 0 ||
         pick_url(a, p, a->authorize_endpoint, "authorize", p->authorize, &a->authorize_url) < 0 ||
         pick_url(a, p, a->device_endpoint, "devicecode", p->device, &a->device_url) < 0)
@@ -779,12 +781,17 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     if (a->microsoft) {
         if (check_microsoft_ids(ld, a) < 0)
             usable = 0;
-    } else if (a->tenant == NULL && (a->tenant = strdup(p->tenant)) == NULL) {
-        goto oom;
+    } else if (a->tenant == NULL) {
+        a->tenant = strdup(p->tenant);
+        if (a->tenant == NULL)
+            goto oom;
     }
     dflt_scope = a->grant_type == GRANT_CLIENT_CREDENTIALS ? p->app_scope : p->scope;
-    if (a->scope == NULL && dflt_scope != NULL && (a->scope = strdup(dflt_scope)) == NULL)
-        goto oom;
+    if (a->scope == NULL && dflt_scope != NULL) {
+        a->scope = strdup(dflt_scope);
+        if (a->scope == NULL)
+            goto oom;
+    }
     if (a->scope == NULL || a->scope[0] == '\0') {
         problem(ld, acct_line(cfg, a, "scope"),
                 "account %s: scope is required with provider %s; fix: add scope = the scopes the "
@@ -799,8 +806,11 @@ static void finish_account(struct loader *ld, struct account_conf *a)
                     "/.default; fix: scope = %s",
                     a->name, p->app_scope);
     }
-    if (a->login == NULL && (a->login = strdup(a->name)) == NULL)
-        goto oom;
+    if (a->login == NULL) {
+        a->login = strdup(a->name);
+        if (a->login == NULL)
+            goto oom;
+    }
     if (!saslwire_login_ok(a->login, strlen(a->login)))
         problem(ld, acct_line(cfg, a, "login"),
                 "account %s: login \"%.64s\" may not contain spaces, commas, '=' or "
@@ -990,8 +1000,11 @@ static struct config *load(FILE *fp, const char *path, const struct stat *st, st
     size_t i;
 
     ld->cfg = cfg;
-    if (cfg == NULL || (cfg->path = strdup(path)) == NULL ||
-        (cfg->lines = calloc(N_KEYS, sizeof(*cfg->lines))) == NULL)
+    if (cfg == NULL)
+        goto oom;
+    cfg->path = strdup(path);
+    cfg->lines = calloc(N_KEYS, sizeof(*cfg->lines));
+    if (cfg->path == NULL || cfg->lines == NULL)
         goto oom;
     ini_parse_stream_all(fp, parse_handler, ini_problem_cb, ld);
     if (fill_defaults(cfg, KEY_GLOBAL) < 0)
