@@ -246,6 +246,28 @@ static void test_every_problem(void)
     config_free(cfg);
 }
 
+/* test_long_line - a line over the cap is one problem; config-check goes on after it */
+static void test_long_line(void)
+{
+    char *text = malloc(6000);
+    struct config *cfg;
+    int n = 0;
+
+    if (text == NULL)
+        return;
+    memcpy(text, "state_dir = /", 13);
+    memset(text + 13, 'x', 5000);
+    snprintf(text + 5013, 6000 - 5013, "\nsokcet = /run/x\n");
+    config_free(load(text));
+    free(text);
+    n_problems = 0;
+    cfg = config_check_load(path, collect, NULL, &n);
+    ok(n == 2 && reported(":1: line longer than 4096 bytes", NULL) &&
+           reported(":2: unknown key \"sokcet\"; did you mean socket?", NULL),
+       "an over-long line, then the next line's problem (%d)", n);
+    config_free(cfg);
+}
+
 /* test_microsoft_ids - GUIDs where Microsoft requires them, tenant never silently common */
 static void test_microsoft_ids(void)
 {
@@ -490,6 +512,7 @@ int main(void)
     test_secret_files();
     test_lexer_rules();
     test_every_problem();
+    test_long_line();
     test_microsoft_ids();
     test_ownership();
     test_special_files();
