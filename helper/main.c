@@ -52,6 +52,7 @@
 #include "config.h"
 #include "log.h"
 #include "netstring.h"
+#include "privdrop.h"
 #include "saslwire.h"
 #include "server.h"
 #include "sockclient.h"
@@ -141,10 +142,16 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
-                        char *login, size_t loginsize, char *token, size_t tokensize,
-                        long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err, char *login,
+                        size_t loginsize, char *token, size_t tokensize, long long *expires)
 {
+    char why[1024];
+
+    /* As root: the HTTPS and the reply's parsing run as the daemon's user. */
+    if (privdrop_to_daemon_user(cfg, "refresh the token", why, sizeof(why)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, why);
+        return EX_CONFIG_;
+    }
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
         /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
         fprintf(stderr,
@@ -387,6 +394,7 @@ static int cmd_import(const char *file, int argc, char **argv)
     struct account_state st;
     struct config *cfg;
     char prompt[300];
+    char err[1024];
     char *rt;
     int rc;
 
@@ -415,6 +423,13 @@ static int cmd_import(const char *file, int argc, char **argv)
     }
     memset(&st, 0, sizeof(st));
     st.refresh_token = rt;
+    /* As root: the state file is written as the daemon's user, who must read it. */
+    if (privdrop_to_daemon_user(cfg, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", argv[0], err);
+        state_clear(&st);
+        config_free(cfg);
+        return EX_CONFIG_;
+    }
     rc = store_grant(cfg, argv[0], &st);
     state_clear(&st);
     config_free(cfg);
@@ -496,6 +511,12 @@ static int cmd_authorize(const char *file, int argc, char **argv)
     rc = load_account(file, name, &cfg, &acct);
     if (rc != EX_OK_)
         return rc;
+    /* As root: the listener, the HTTPS and the parsing run as the daemon's user. */
+    if (privdrop_to_daemon_user(cfg, "sign in", err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
+        config_free(cfg);
+        return EX_CONFIG_;
+    }
     authz_catch_signals();
     r = authz_run(acct, &opt, &res, err, sizeof(err));
     if (r != AUTHZ_OK) {
@@ -1222,7 +1243,14 @@ static int wants_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *file = NULL;
+    char err[512];
     int i = 1;
+
+    /* Every command may hold a secret: none of them leaves a core dump. */
+    if (privdrop_nodump(err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        return EX_TEMPFAIL_;
+    }
 
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {

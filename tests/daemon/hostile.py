@@ -14,6 +14,9 @@ bounded (TAP)
     neither spins the loop, and legitimate callers still get through
   - a low soft RLIMIT_NOFILE is raised to the hard limit at start-up
 
+One uid filling the table with unread replies, and log floods by refused
+uids and malformed requests: flood.py.
+
 "Served within their timeout" is checked against a bound much tighter than
 the plugin's 30 s: a legitimate caller must be answered within LEGIT_S.
 """
