@@ -1281,10 +1281,13 @@ int config_secret_read(const struct account_conf *acct, char **secret, char *err
 int config_state_dir_owner(const struct config *cfg, uid_t daemon_uid, const struct stat *st,
                            char *err, size_t errsize)
 {
+    struct passwd *unit_user = getpwnam(OAUTH2_DAEMON_USER);
     char owner[64];
     char daemon[64];
 
-    if (st->st_uid == 0 || st->st_uid == daemon_uid)
+    /* The unit's user is the daemon's too: the CLI, as root, makes state_dir for it. */
+    if (st->st_uid == 0 || st->st_uid == daemon_uid ||
+        (unit_user != NULL && st->st_uid == unit_user->pw_uid))
         return 0;
     snprintf(err, errsize,
              "state_dir %s is owned by %s, not by root or the daemon's user %s: the refresh "

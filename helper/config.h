@@ -145,8 +145,9 @@ const char *config_path(const char *explicit_path);
 int config_check_files(const struct config *cfg, config_report_fn report, void *ctx);
 
 /*
- * config_state_dir_owner - state_dir (st) must belong to daemon_uid or
- * root; -1 with err naming the owner and the chown that fixes it
+ * config_state_dir_owner - state_dir (st) must belong to daemon_uid, root
+ * or OAUTH2_DAEMON_USER (the unit's user, for whom the CLI run as root
+ * creates it); -1 with err naming the owner and the chown that fixes it
  */
 int config_state_dir_owner(const struct config *cfg, uid_t daemon_uid, const struct stat *st,
                            char *err, size_t errsize);
