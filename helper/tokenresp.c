@@ -51,6 +51,9 @@ static const struct {
     {700025, 0, "this public client must not send a secret: remove client_secret_file"},
     {9001023, 0, "this grant is not supported over /common: set tenant to the tenant ID or "
                  "domain"},
+    {50194, 0, "the app is single-tenant and cannot sign in over /common: set tenant to its "
+               "Directory (tenant) ID (Entra admin center > App registrations > the app > "
+               "Overview)"},
     {50196, 1, "the identity platform is throttling requests (loop detected); backing off"},
     {700027, 0, "the certificate that signed the client assertion is not registered for this "
                 "app: upload client_certificate_file's certificate under Certificates & secrets "

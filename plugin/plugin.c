@@ -23,9 +23,10 @@
  *	init, as root, with the queue directory as working directory; it
  *	reads the global "socket" key of the helper's config file (the
  *	OAUTH2_TOKEN_HELPER_CONFIG environment variable, else the built-in
- *	path), falls back to the built-in socket, and remembers the socket's
- *	path relative to the working directory too, so that a chrooted
- *	smtp(8) still reaches it.
+ *	path) with the daemon's lexer (common/ini.c), uses the daemon's
+ *	built-in socket when the file sets none or cannot be read, and
+ *	remembers the socket's path relative to the working directory too,
+ *	so that a chrooted smtp(8) still reaches it.
  *
  *	Error challenge: after our initial response, Gmail and Dovecot report
  *	a bad token with a 334 challenge (base64 JSON) and wait for an answer
@@ -771,12 +772,14 @@ static const sasl_client_plug_t oauth2_table_template[OAUTH2_MECH_COUNT] = {
 };
 
 /* oauth2_config_key - ini handler: keep the global "socket" key, ignore everything else */
-static int oauth2_config_key(void *ctx, const char *section, const char *name, const char *key,
-                             const char *value, char *err, size_t errsize)
+static int oauth2_config_key(void *ctx, int line, const char *section, const char *name,
+                             const char *key, const char *value, char *err, size_t errsize)
 {
     oauth2_plugin *plugin = ctx;
     size_t len;
 
+    (void)line;
+    (void)name;
     if (key == NULL || section[0] != '\0' || strcmp(key, "socket") != 0)
         return 0;
     len = strlen(value);
@@ -816,7 +819,13 @@ static void oauth2_alt_path(oauth2_plugin *plugin)
         snprintf(plugin->alt_path, sizeof(plugin->alt_path), "%s", rest);
 }
 
-/* oauth2_configure - read the socket setting; runs once per init, before any chroot */
+/*
+ * oauth2_configure - read the socket setting; runs once per init, before any chroot
+ *
+ * The same lexer and the same default as the daemon (OAUTH2_DEFAULT_SOCKET
+ * in paths.h): a file without a socket line means the default on both
+ * sides. A file that cannot be read or parsed also leaves the default.
+ */
 static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
 {
     const char *file = secure_getenv(OAUTH2_CONFIG_ENV);
@@ -825,6 +834,7 @@ static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
     if (file == NULL || file[0] == '\0')
         file = OAUTH2_CONFIG_FILE;
     err[0] = '\0';
+    snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
     if (ini_parse_file(file, oauth2_config_key, plugin, err, sizeof(err)) < 0 &&
         !plugin->from_config) {
         snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
@@ -836,6 +846,9 @@ static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
          */
         utils->log(utils->conn, SASL_LOG_DEBUG, "oauth2-token-helper: using socket %s (%s)",
                    plugin->socket_path, err);
+    } else if (!plugin->from_config) {
+        snprintf(plugin->source, sizeof(plugin->source), "built-in socket path; %s sets none",
+                 file);
     } else {
         snprintf(plugin->source, sizeof(plugin->source), "socket set in %s", file);
     }

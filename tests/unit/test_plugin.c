@@ -30,6 +30,7 @@
 #include <sasl/saslplug.h>
 
 #include "netstring.h"
+#include "paths.h"
 #include "tap.h"
 
 #define TOKEN "SECRETtoken.eyJ0eXAi-_abc~+/xyz=="
@@ -581,6 +582,43 @@ static void test_daemon_down(const char *configured)
     session_end(&s);
 }
 
+/*
+ * test_default_socket - a config with no socket line (the shipped sample):
+ * the plugin uses the daemon's built-in socket, not an empty path
+ */
+static void test_default_socket(const char *conf, const sasl_callback_t *callbacks)
+{
+    const char *detail;
+    char want[300];
+    session s;
+    FILE *fp;
+
+    sasl_client_done();
+    fp = fopen(conf, "w");
+    if (fp == NULL) {
+        ok(0, "%s: %s", conf, strerror(errno));
+        return;
+    }
+    fputs("# the sample config: socket commented out\n#socket = /elsewhere\n"
+          "[account alice@contoso.com]\nclient_id = x\n",
+          fp);
+    fclose(fp);
+    ok(sasl_client_init(callbacks) == SASL_OK, "sasl_client_init again, no socket line");
+    snprintf(want, sizeof(want), "cannot reach the token daemon at %s (", OAUTH2_DEFAULT_SOCKET);
+    session_start(&s, "alice@contoso.com", PASSWORD, NULL, "XOAUTH2", 0);
+    detail = sasl_errdetail(s.conn);
+    if (access(OAUTH2_DEFAULT_SOCKET, F_OK) == 0)
+        /* Some daemon listens there (another test): reaching it is the proof. */
+        ok(strstr(detail, "cannot reach") == NULL && strstr(detail, "at  (") == NULL,
+           "no socket line: the daemon's built-in socket %s answered: %s", OAUTH2_DEFAULT_SOCKET,
+           detail);
+    else
+        ok(s.rc != SASL_OK && strstr(detail, want) != NULL &&
+               strstr(detail, "built-in socket path") != NULL,
+           "no socket line: the daemon's built-in socket: %s", detail);
+    session_end(&s);
+}
+
 /* find_kde - Debian's other XOAUTH2 client plugin, if installed */
 static int find_kde(char *out, size_t outsize)
 {
@@ -681,7 +719,8 @@ int main(void)
         return 1;
     }
     fprintf(fp,
-            "# test config\nstate_dir = /nonexistent\nsocket = %s\n\n"
+            "# test config\nstate_dir = /nonexistent\nsocket = %s   # a comment, as in "
+            "conf/exim/\n\n"
             "[account alice]\nsocket = /wrong/section/socket\nclient_id = x\n",
             socket_path);
     fclose(fp);
@@ -710,6 +749,8 @@ int main(void)
     test_selection(have_kde);
     test_chroot_path(base);
     test_daemon_down(configured);
+    snprintf(path, sizeof(path), "%s/oauth2.conf", base);
+    test_default_socket(path, global_callbacks);
 
     sasl_client_done();
     if (chdir("/") < 0)
