@@ -690,26 +690,39 @@ static void secrets_clear(struct secrets *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* wait_redirect - serve the loopback listener until a redirect with our state arrives */
-static authz_result wait_redirect(const struct account_conf *acct, int lfd, long timeout_s,
-                                  const char *want_state, struct authz_reply *r, char *err,
-                                  size_t errsize)
+/*
+ * wait_redirect - serve the loopback listener until a redirect with our
+ * state arrives. Any local user can connect to it: a redirect without our
+ * state (forged, or from an older request) gets an error page and is
+ * otherwise ignored, so it can neither end nor steer the sign-in.
+ */
+static authz_result wait_redirect(const struct account_conf *acct, const struct loopback *lb,
+                                  long timeout_s, const char *want_state, struct authz_reply *r,
+                                  char *err, size_t errsize)
 {
     long long deadline = cache_now_ms() + timeout_s * 1000;
     char target[LOOPBACK_MAX_REQUEST];
+    int ignored = 0;
 
     for (;;) {
-        int cfd = loopback_accept(lfd, deadline, &authz_interrupted, target, sizeof(target), err,
-                                  errsize);
+        int cfd =
+            loopback_accept(lb, deadline, &authz_interrupted, target, sizeof(target), err, errsize);
 
         if (cfd < 0) {
             if (authz_interrupted)
                 return AUTHZ_INTERRUPTED;
-            snprintf(err, errsize,
-                     "account %s: no redirect arrived within %lds; nothing stored. Was the "
-                     "sign-in finished in a browser on this machine? (--timeout, or try --paste "
-                     "or --device)",
-                     acct->name, timeout_s);
+            if (ignored > 0)
+                snprintf(err, errsize,
+                         "account %s: no redirect for this request arrived within %lds (%d "
+                         "that did not carry its state were ignored); nothing stored. Run "
+                         "authorize again, and finish the sign-in in the browser it shows",
+                         acct->name, timeout_s, ignored);
+            else
+                snprintf(err, errsize,
+                         "account %s: no redirect arrived within %lds; nothing stored. Was the "
+                         "sign-in finished in a browser on this machine? (--timeout, or try "
+                         "--paste or --device)",
+                         acct->name, timeout_s);
             return AUTHZ_REFUSED;
         }
         if (strcmp(target, "/") != 0 && strncmp(target, "/?", 2) != 0) {
@@ -724,14 +737,15 @@ static authz_result wait_redirect(const struct account_conf *acct, int lfd, long
         explicit_bzero(target, sizeof(target));
         if (!state_matches(r->state, want_state)) {
             loopback_respond(cfd, 400, "Authorization refused",
-                             "The reply does not belong to this authorization request. "
-                             "Nothing was stored.");
+                             "This reply does not belong to the authorization request that is "
+                             "waiting here, and was ignored.");
             authz_reply_clear(r);
-            snprintf(err, errsize,
-                     "account %s: the redirect's state does not match this request (a forged "
-                     "or stale redirect); nothing stored. Run authorize again",
-                     acct->name);
-            return AUTHZ_REFUSED;
+            ignored++;
+            fprintf(stderr,
+                    "account %s: ignored a redirect whose state does not match this request "
+                    "(forged, or from an older request); still waiting\n",
+                    acct->name);
+            continue;
         }
         if (r->error[0] != '\0') {
             loopback_respond(cfd, 400, "Authorization failed",
@@ -752,20 +766,18 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
 {
     struct secrets s;
     struct authz_reply reply;
+    struct loopback lb;
     char redirect[64];
-    unsigned port = 0;
     char *url = NULL;
     authz_result r;
-    int lfd;
 
     memset(&s, 0, sizeof(s));
     memset(&reply, 0, sizeof(reply));
     if (acct->authorize_url == NULL)
         return no_authorize_url(acct, err, errsize);
-    lfd = loopback_listen(opt->port, &port, err, errsize);
-    if (lfd < 0)
+    if (loopback_listen(opt->port, &lb, err, errsize) < 0)
         return AUTHZ_CONFIG;
-    snprintf(redirect, sizeof(redirect), "http://localhost:%u", port);
+    snprintf(redirect, sizeof(redirect), "http://localhost:%u", lb.port);
     if (secrets_new(&s) < 0 || (url = authz_url(acct, redirect, s.state, s.challenge)) == NULL) {
         snprintf(err, errsize, "cannot prepare the request: out of memory or no randomness");
         r = AUTHZ_TEMPORARY;
@@ -777,14 +789,12 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
     fflush(stdout);
     if (opt->open_browser)
         open_in_browser(url);
-    r = wait_redirect(acct, lfd, opt->timeout_s, s.state, &reply, err, errsize);
-    close(lfd);
-    lfd = -1;
+    r = wait_redirect(acct, &lb, opt->timeout_s, s.state, &reply, err, errsize);
+    loopback_close(&lb);
     if (r == AUTHZ_OK)
         r = redeem(acct, reply.code, redirect, s.verifier, res, err, errsize);
 out:
-    if (lfd >= 0)
-        close(lfd);
+    loopback_close(&lb);
     authz_reply_clear(&reply);
     secrets_clear(&s);
     free(url);

@@ -14,7 +14,10 @@
  *              expired_token and bad_verification_code end the flow.
  *     browser  authorization code with PKCE (S256) and a random state; the
  *              redirect goes to http://localhost:PORT, served by the
- *              loopback listener (loopback.h) until --timeout.
+ *              loopback listener (loopback.h, on 127.0.0.1 and [::1])
+ *              until --timeout. A redirect without the request's state
+ *              gets an error page and is ignored: any local user can
+ *              reach the listener, and must not be able to end the flow.
  *     paste    the same authorization URL with redirect http://localhost;
  *              the admin pastes the address the browser ended on (or only
  *              its code) on standard input.

@@ -2,6 +2,7 @@
  * main.c - oauth2-token-helper: the command line
  *
  * SYNOPSIS
+ *     oauth2-token-helper --help | --version | help [COMMAND] | COMMAND --help
  *     oauth2-token-helper [-c FILE] [-v] serve [--syslog]
  *     oauth2-token-helper [-c FILE] token ACCOUNT [--format raw|xoauth2|oauthbearer|json]
  *     oauth2-token-helper [-c FILE] authorize ACCOUNT [--device|--browser|--paste]
@@ -12,6 +13,12 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *     oauth2-token-helper [-c FILE] help [COMMAND]
+ *
+ * DESCRIPTION
+ *     Every command's synopsis, summary and options live in one table,
+ *     commands[], which prints the usage, "help COMMAND" and
+ *     "COMMAND --help", so the three cannot drift apart.
  *
  * DIAGNOSTICS
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
@@ -25,6 +32,7 @@
  */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -32,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +52,7 @@
 #include "config.h"
 #include "log.h"
 #include "netstring.h"
+#include "privdrop.h"
 #include "saslwire.h"
 #include "server.h"
 #include "sockclient.h"
@@ -58,27 +69,11 @@
 
 #define DAEMON_TIMEOUT_MS 30000
 
-/* usage - print the synopsis */
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: oauth2-token-helper [-c FILE] [-v] COMMAND\n"
-            "  serve [--syslog]           run the token daemon in the foreground\n"
-            "  token ACCOUNT [--format raw|xoauth2|oauthbearer|json]\n"
-            "                             print an access token\n"
-            "  authorize ACCOUNT [--device|--browser|--paste] [--port N] [--timeout S]\n"
-            "            [--no-open]      sign in once and store the refresh token\n"
-            "  import ACCOUNT             store a refresh token read from standard input\n"
-            "  config-check               check the configuration and file permissions\n"
-            "  status [ACCOUNT...] [--json]\n"
-            "                             show each account's tokens, expiries and errors\n"
-            "  check [-w DAYS] [-c DAYS] [ACCOUNT...]\n"
-            "                             monitoring plugin (exit 0/1/2/3)\n"
-            "  revoke ACCOUNT             forget an account's tokens here\n"
-            "  test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile FILE]\n"
-            "                             log in with XOAUTH2, optionally send a test message\n");
-    return EX_USAGE_;
-}
+/* -v before the command (serve and config-check use it) */
+static int opt_verbose;
+
+/* usage - a usage error: the synopsis of the command at hand; defined with the command table */
+static int usage(void);
 
 /* load_config - load or explain why not */
 static struct config *load_config(const char *file)
@@ -147,10 +142,16 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *daemon_err,
-                        char *login, size_t loginsize, char *token, size_t tokensize,
-                        long long *expires)
+static int token_direct(struct config *cfg, const char *name, const char *daemon_err, char *login,
+                        size_t loginsize, char *token, size_t tokensize, long long *expires)
 {
+    char why[1024];
+
+    /* As root: the HTTPS and the reply's parsing run as the daemon's user. */
+    if (privdrop_to_daemon_user(cfg, "refresh the token", why, sizeof(why)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, why);
+        return EX_CONFIG_;
+    }
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
         /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
         fprintf(stderr,
@@ -393,6 +394,7 @@ static int cmd_import(const char *file, int argc, char **argv)
     struct account_state st;
     struct config *cfg;
     char prompt[300];
+    char err[1024];
     char *rt;
     int rc;
 
@@ -421,6 +423,13 @@ static int cmd_import(const char *file, int argc, char **argv)
     }
     memset(&st, 0, sizeof(st));
     st.refresh_token = rt;
+    /* As root: the state file is written as the daemon's user, who must read it. */
+    if (privdrop_to_daemon_user(cfg, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", argv[0], err);
+        state_clear(&st);
+        config_free(cfg);
+        return EX_CONFIG_;
+    }
     rc = store_grant(cfg, argv[0], &st);
     state_clear(&st);
     config_free(cfg);
@@ -502,6 +511,12 @@ static int cmd_authorize(const char *file, int argc, char **argv)
     rc = load_account(file, name, &cfg, &acct);
     if (rc != EX_OK_)
         return rc;
+    /* As root: the listener, the HTTPS and the parsing run as the daemon's user. */
+    if (privdrop_to_daemon_user(cfg, "sign in", err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
+        config_free(cfg);
+        return EX_CONFIG_;
+    }
     authz_catch_signals();
     r = authz_run(acct, &opt, &res, err, sizeof(err));
     if (r != AUTHZ_OK) {
@@ -527,35 +542,86 @@ static int cmd_authorize(const char *file, int argc, char **argv)
     return rc;
 }
 
-/* collect_status - status objects of the named accounts (all when none); -1 on a bad name */
+/* daemon_pid - the pid of the process listening on path (SO_PEERCRED), 0 when unknown */
+static long daemon_pid(const char *path)
+{
+    struct sockaddr_un sun;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    long pid = 0;
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return 0;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        pid = (long)cred.pid;
+    close(fd);
+    return pid;
+}
+
+/*
+ * collect_status - status objects of the named accounts (all when none),
+ * each with what the daemon said about it; -1 on a bad name. An account
+ * the daemon does not know (added without a reload) is shown from its
+ * state file, and the daemon still counts as running.
+ */
 static int collect_status(struct config *cfg, char **names, int n, json_object *out,
-                          int *daemon_running)
+                          struct status_daemon *d)
 {
     struct cache *c = NULL;
     char *data = malloc(SOCKETMAP_MAX_REPLY);
+    static char derr[600];
+    int asked = 0;
     size_t i;
     int rc = 0;
 
-    *daemon_running = 1;
+    d->running = 1;
+    d->pid = 0;
+    d->socket = cfg->socket;
+    d->error = derr;
+    derr[0] = '\0';
     if (data == NULL)
         return -1;
     for (i = 0; i < (n > 0 ? (size_t)n : cfg->n_accounts); i++) {
         const char *name = n > 0 ? names[i] : cfg->accounts[i].name;
-        socketmap_status status;
+        socketmap_status status = SOCKETMAP_TEMP;
+        sockclient_result r = SOCKCLIENT_UNREACHABLE;
         json_object *st = NULL;
         char err[512];
+        int knows = -1;
 
         if (find_account(cfg, name) == NULL) {
             rc = -1;
             break;
         }
-        if (*daemon_running &&
-            sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status, data,
-                             SOCKETMAP_MAX_REPLY, err, sizeof(err)) == SOCKCLIENT_OK &&
-            status == SOCKETMAP_OK)
-            st = json_tokener_parse(data);
-        else
-            *daemon_running = 0;
+        if (d->running == 1 && derr[0] == '\0') {
+            r = sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status,
+                                 data, SOCKETMAP_MAX_REPLY, err, sizeof(err));
+            if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK) {
+                st = json_tokener_parse(data);
+                knows = 1;
+            } else if (r == SOCKCLIENT_OK && status == SOCKETMAP_NOTFOUND) {
+                knows = 0;
+            } else if (r == SOCKCLIENT_OK) {
+                log_clean(derr, sizeof(derr), data, strlen(data));
+            } else if (r == SOCKCLIENT_UNREACHABLE) {
+                d->running = 0;
+                snprintf(derr, sizeof(derr), "%s", err);
+            } else {
+                d->running = r == SOCKCLIENT_DENIED ? -1 : 1;
+                snprintf(derr, sizeof(derr), "%s", err);
+            }
+            if (!asked && d->running == 1 && derr[0] == '\0')
+                d->pid = daemon_pid(cfg->socket);
+            asked = 1;
+        }
         if (st == NULL) {
             struct acct *a;
 
@@ -567,6 +633,7 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
             cache_load(a);
             st = status_json(a);
         }
+        status_set_daemon(st, d, knows);
         json_object_array_add(out, st);
     }
     cache_free(c);
@@ -582,7 +649,7 @@ static int cmd_status(const char *file, int argc, char **argv)
     char *names[argc + 1];
     int n = 0;
     int as_json = 0;
-    int running;
+    struct status_daemon d;
     int rc = EX_OK_;
     int i;
 
@@ -599,19 +666,21 @@ static int cmd_status(const char *file, int argc, char **argv)
         json_object_put(all);
         return EX_CONFIG_;
     }
-    if (collect_status(cfg, names, n, all, &running) < 0) {
+    if (collect_status(cfg, names, n, all, &d) < 0) {
         rc = EX_NOUSER_;
     } else if (as_json) {
         printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY));
     } else {
         size_t k;
 
-        if (!running)
+        if (d.running == 0)
             printf("The token daemon is not running (no answer on %s); showing the state "
                    "files.\n\n",
                    cfg->socket);
+        else if (d.error[0] != '\0')
+            printf("Could not ask the token daemon (%s); showing the state files.\n\n", d.error);
         for (k = 0; k < json_object_array_length(all); k++) {
-            status_print(stdout, json_object_array_get_idx(all, k), running);
+            status_print(stdout, json_object_array_get_idx(all, k));
             printf("\n");
         }
     }
@@ -620,52 +689,98 @@ static int cmd_status(const char *file, int argc, char **argv)
     return rc;
 }
 
+/*
+ * check_days - the value of check's -w or -c: whole days; on a bad value,
+ * one Nagios UNKNOWN line that says what is wrong and the fix, and -1
+ */
+static long check_days(const char *opt, int i, int argc, char **argv)
+{
+    long v;
+
+    if (i + 1 >= argc) {
+        printf("OAUTH2 UNKNOWN - %s needs a number of days, e.g. check -w 30 -c 7\n", opt);
+        return -1;
+    }
+    v = parse_number(argv[i + 1], 0, 100000);
+    if (v >= 0)
+        return v;
+    if (strcmp(opt, "-c") == 0 &&
+        (strchr(argv[i + 1], '/') != NULL || access(argv[i + 1], F_OK) == 0))
+        printf("OAUTH2 UNKNOWN - check -c takes the critical threshold in days, not a file; "
+               "the config file option goes before the command: oauth2-token-helper -c %.200s "
+               "check\n",
+               argv[i + 1]);
+    else
+        printf("OAUTH2 UNKNOWN - %s takes a whole number of days (0 to 100000), not '%.100s'; "
+               "e.g. check -w 30 -c 7\n",
+               opt, argv[i + 1]);
+    return -1;
+}
+
 /* cmd_check - Nagios plugin conventions: one line, perfdata, exit 0/1/2/3 */
 static int cmd_check(const char *file, int argc, char **argv)
 {
     static const char *words[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     struct config *cfg;
-    json_object *all = json_object_new_array();
+    json_object *all;
     char *names[argc + 1];
     char lines[8192] = "";
     char summary[600] = "";
+    char err[1024];
     long warn = 30;
     long crit = 7;
     long min_days = -1;
     int counts[4] = {0, 0, 0, 0};
     check_level worst = CHECK_OK;
+    struct status_daemon d;
     int n = 0;
-    int running;
     size_t k;
     int i;
 
     for (i = 0; i < argc; i++) {
-        char *end;
-
-        if ((strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) && i + 1 < argc) {
-            warn = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || warn < 0)
+        if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) {
+            warn = check_days("-w", i++, argc, argv);
+            if (warn < 0)
                 return CHECK_UNKNOWN;
-        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) &&
-                   i + 1 < argc) {
-            crit = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || crit < 0)
+        } else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) {
+            crit = check_days("-c", i++, argc, argv);
+            if (crit < 0)
                 return CHECK_UNKNOWN;
         } else if (argv[i][0] == '-') {
-            printf("OAUTH2 UNKNOWN - usage: check [-w DAYS] [-c DAYS] [ACCOUNT...]\n");
+            printf("OAUTH2 UNKNOWN - unknown option %.100s; usage: check [-w DAYS] [-c DAYS] "
+                   "[ACCOUNT...] (see oauth2-token-helper help check)\n",
+                   argv[i]);
             return CHECK_UNKNOWN;
         } else {
             names[n++] = argv[i];
         }
     }
-    cfg = load_config(file);
-    if (cfg == NULL) {
-        printf("OAUTH2 UNKNOWN - configuration error (run oauth2-token-helper config-check)\n");
-        json_object_put(all);
+    if (warn < crit) {
+        printf("OAUTH2 UNKNOWN - -w %ld is below -c %ld: the warning threshold must be at least "
+               "the critical one (days left), e.g. -w 30 -c 7\n",
+               warn, crit);
         return CHECK_UNKNOWN;
     }
-    if (collect_status(cfg, names, n, all, &running) < 0) {
-        printf("OAUTH2 UNKNOWN - unknown account\n");
+    cfg = config_load(file, err, sizeof(err));
+    if (cfg == NULL) {
+        for (i = 0; err[i] != '\0'; i++)
+            if (err[i] == '\n')
+                err[i] = ' '; /* one line, as Nagios reads it */
+        printf("OAUTH2 UNKNOWN - %.700s (run oauth2-token-helper config-check)\n", err);
+        return CHECK_UNKNOWN;
+    }
+    all = json_object_new_array();
+    for (i = 0; i < n; i++)
+        if (config_find(cfg, names[i]) == NULL) {
+            printf("OAUTH2 UNKNOWN - account %.200s is not in %.300s; check the name, or add an "
+                   "[account %.200s] section and reload the daemon\n",
+                   names[i], cfg->path, names[i]);
+            json_object_put(all);
+            config_free(cfg);
+            return CHECK_UNKNOWN;
+        }
+    if (collect_status(cfg, names, n, all, &d) < 0) {
+        printf("OAUTH2 UNKNOWN - cannot read the accounts' status (out of memory)\n");
         json_object_put(all);
         config_free(cfg);
         return CHECK_UNKNOWN;
@@ -677,10 +792,6 @@ static int cmd_check(const char *file, int argc, char **argv)
         check_level lv = status_check(st, warn, crit, why, sizeof(why), &days);
         size_t used = strlen(lines);
 
-        if (!running && lv < CHECK_CRITICAL) {
-            lv = CHECK_CRITICAL;
-            snprintf(why, sizeof(why), "the token daemon is not running");
-        }
         counts[lv]++;
         if (days >= 0 && (min_days < 0 || days < min_days))
             min_days = days;
@@ -707,51 +818,98 @@ static int cmd_check(const char *file, int argc, char **argv)
     return worst;
 }
 
+/* revoke_report - say what revoke did, and how to end the grant at the identity platform */
+static void revoke_report(const struct config *cfg, const struct account_conf *a, int had_state)
+{
+    if (a->grant_type == GRANT_CLIENT_CREDENTIALS) {
+        const char *cred = a->client_certificate_file != NULL && a->client_certificate_file[0]
+                               ? "client_certificate_file"
+                               : "client_secret_file";
+
+        printf("account %s: %s\n"
+               "\n"
+               "This is an app-only account (grant = client_credentials): this host gets a new\n"
+               "token at the next request from its credential (%s in %s).\n"
+               "To stop it from sending as %s:\n"
+               "  - remove %s from the [account %s] section and reload the daemon\n"
+               "    (systemctl reload oauth2-token-helper), or remove the section;\n"
+               "  - or in Microsoft Entra: App registrations > the app > Certificates & secrets:\n"
+               "    delete the secret or certificate;\n"
+               "  - or Enterprise applications > the app > Permissions: remove the admin consent\n"
+               "    for SMTP.SendAsApp (or Remove-MailboxPermission for its service principal).\n",
+               a->name,
+               had_state ? "the cached access token was dropped"
+                         : "no token was cached for it here; nothing was dropped",
+               cred, cfg->path, a->login, cred, a->name);
+        return;
+    }
+    if (!had_state) {
+        printf("account %s: nothing was stored for it in %s (it was never authorized here, or "
+               "is already revoked); nothing to do\n",
+               a->name, cfg->state_dir);
+        return;
+    }
+    printf("account %s: refresh token and access token removed from %s\n"
+           "\n"
+           "This host can no longer get tokens for it. The grant itself is still valid at\n"
+           "the identity platform until you revoke it there:\n"
+           "  - Microsoft Entra admin center > Users > the user > Revoke sessions\n"
+           "    (or PowerShell: Revoke-MgUserSignInSession -UserId USER), which ends every\n"
+           "    refresh token of that user;\n"
+           "  - or Enterprise applications > the app > Permissions: remove the consent;\n"
+           "  - for a client secret: App registrations > the app > Certificates & secrets:\n"
+           "    delete the secret.\n",
+           a->name, cfg->state_dir);
+}
+
 /* cmd_revoke - forget an account's tokens here, and say how to revoke the grant */
 static int cmd_revoke(const char *file, int argc, char **argv)
 {
+    const struct account_conf *acct;
     struct config *cfg;
     socketmap_status status;
     char path[4096];
     char err[512];
     char reply[256];
+    int had_state = 1;
     int fd;
     int rc = EX_OK_;
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
-    rc = load_account(file, argv[0], &cfg, NULL);
+    rc = load_account(file, argv[0], &cfg, &acct);
     if (rc != EX_OK_)
         return rc;
     fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
     snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
-    if (fd < 0 || (unlink(path) < 0 && errno != ENOENT)) {
-        fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
-                fd < 0 ? err : strerror(errno));
+    if (fd < 0 && access(path, F_OK) < 0 && errno == ENOENT) {
+        had_state = 0; /* no state_dir, or nothing in it: never authorized */
+    } else if (fd < 0) {
+        fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, err);
         rc = EX_TEMPFAIL_;
+    } else if (unlink(path) < 0) {
+        had_state = 0;
+        if (errno != ENOENT) {
+            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
+                    strerror(errno));
+            rc = EX_TEMPFAIL_;
+        }
     }
     state_unlock(fd);
     if (sockclient_query(cfg->socket, NULL, "forget", argv[0], DAEMON_TIMEOUT_MS, &status, reply,
                          sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK) {
-        if (status != SOCKETMAP_OK) {
+        if (status == SOCKETMAP_NOTFOUND) {
+            /* Added to the config without a reload: the daemon holds nothing for it. */
+        } else if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply);
             rc = EX_UNAVAILABLE_;
-        } else {
+        } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
             printf("account %s: the running daemon dropped its tokens\n", argv[0]);
+            had_state = 1; /* it may have held a token in memory */
         }
     }
     if (rc == EX_OK_)
-        printf("account %s: refresh token and access token removed from %s\n"
-               "\n"
-               "This host can no longer get tokens for it. The grant itself is still valid at\n"
-               "the identity platform until you revoke it there:\n"
-               "  - Microsoft Entra admin center > Users > the user > Revoke sessions\n"
-               "    (or PowerShell: Revoke-MgUserSignInSession -UserId USER), which ends every\n"
-               "    refresh token of that user;\n"
-               "  - or Enterprise applications > the app > Permissions: remove the consent;\n"
-               "  - for a client secret: App registrations > the app > Certificates & secrets:\n"
-               "    delete the secret.\n",
-               argv[0], cfg->state_dir);
+        revoke_report(cfg, acct, had_state);
     config_free(cfg);
     return rc;
 }
@@ -761,6 +919,9 @@ static int cmd_test(const char *file, int argc, char **argv)
 {
     struct smtptest_opts o;
     char login[SASLWIRE_MAX_LOGIN + 1];
+    char host[512];
+    char err[300];
+    unsigned port;
     struct config *cfg;
     const char *name = NULL;
     char *token;
@@ -783,6 +944,10 @@ static int cmd_test(const char *file, int argc, char **argv)
     }
     if (name == NULL || o.hostport == NULL)
         return usage();
+    if (smtptest_target(o.hostport, host, sizeof(host), &port, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        return EX_USAGE_;
+    }
     cfg = load_config(file);
     if (cfg == NULL)
         return EX_CONFIG_;
@@ -798,8 +963,16 @@ static int cmd_test(const char *file, int argc, char **argv)
         printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
         o.login = login;
         o.token = token;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || smtptest_run(&o, stdout) < 0)
-            rc = EX_UNAVAILABLE_;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            rc = EX_TEMPFAIL_;
+        } else {
+            smtptest_result r = smtptest_run(&o, stdout);
+
+            rc = r == SMTPTEST_OK          ? EX_OK_
+                 : r == SMTPTEST_BAD_INPUT ? EX_USAGE_
+                 : r == SMTPTEST_TEMPORARY ? EX_TEMPFAIL_
+                                           : EX_UNAVAILABLE_;
+        }
         curl_global_cleanup();
     }
     explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
@@ -860,60 +1033,247 @@ static int cmd_config_check(const char *file, int verbose)
     return problems ? EX_CONFIG_ : EX_OK_;
 }
 
+/* cmd_serve - run the daemon in the foreground */
+static int cmd_serve(const char *file, int argc, char **argv)
+{
+    int use_syslog = 0;
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--syslog") == 0)
+            use_syslog = 1;
+        else if (strcmp(argv[i], "-v") == 0)
+            opt_verbose++;
+        else
+            return usage();
+    }
+    return server_run(file, opt_verbose, use_syslog);
+}
+
+/* run_config_check - config-check takes no arguments after its name */
+static int run_config_check(const char *file, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage();
+    return cmd_config_check(file, opt_verbose);
+}
+
+static int cmd_help(const char *file, int argc, char **argv);
+
+/*
+ * The commands. The global usage, "help COMMAND" and "COMMAND --help" are
+ * all printed from this table, so they cannot disagree; tests/daemon/cli.py
+ * holds the man page to it.
+ */
+static const struct command {
+    const char *name;
+    const char *synopsis; /* the arguments after the name */
+    const char *summary;  /* one line for the global usage */
+    const char *options;  /* "  OPTION  meaning" lines, or NULL when it has none */
+    int (*run)(const char *file, int argc, char **argv);
+} commands[] = {
+    {"serve", "[--syslog]", "run the token daemon in the foreground",
+     "  --syslog      log to syslog (facility mail) instead of standard error\n"
+     "  -v            add debugging lines (also accepted before the command)\n",
+     cmd_serve},
+    {"token", "ACCOUNT [--format raw|xoauth2|oauthbearer|json]", "print an access token",
+     "  --format raw          the token itself (the default)\n"
+     "  --format xoauth2      the base64 SASL XOAUTH2 initial response\n"
+     "  --format oauthbearer  the base64 SASL OAUTHBEARER initial response\n"
+     "  --format json         account, login, access_token, expires_at, expires_in\n",
+     cmd_token},
+    {"authorize", "ACCOUNT [--device|--browser|--paste] [--port N] [--timeout SECONDS] [--no-open]",
+     "sign in once and store the refresh token",
+     "  --device            device-code flow: a code to enter in any browser (default\n"
+     "                      without a display)\n"
+     "  --browser           browser sign-in through a loopback listener (default with a\n"
+     "                      display)\n"
+     "  --paste             sign in elsewhere, paste the address the browser ends on\n"
+     "  --port N            the loopback listener's port (default: any free one)\n"
+     "  --timeout SECONDS   how long to wait for the sign-in (default 300)\n"
+     "  --no-open           do not start a browser, only print the address\n",
+     cmd_authorize},
+    {"import", "ACCOUNT", "store a refresh token read from standard input", NULL, cmd_import},
+    {"config-check", "", "check the configuration and the files it names",
+     "  -v            (before the command) also print the effective configuration\n",
+     run_config_check},
+    {"status", "[ACCOUNT...] [--json]",
+     "show each account's tokens, expiries, errors, and whether the daemon knows it",
+     "  --json        the same as a JSON array, one object per account\n", cmd_status},
+    {"check", "[-w DAYS] [-c DAYS] [ACCOUNT...]",
+     "monitoring plugin: one line with perfdata, exit 0/1/2/3",
+     "  -w DAYS, --warning DAYS    WARNING when something expires within DAYS (default 30)\n"
+     "  -c DAYS, --critical DAYS   CRITICAL within DAYS (default 7); the config file's\n"
+     "                             -c FILE goes before the command\n",
+     cmd_check},
+    {"revoke", "ACCOUNT", "forget an account's tokens here, and say how to revoke the grant", NULL,
+     cmd_revoke},
+    {"test", "ACCOUNT --smtp HOST[:PORT] [--to ADDRESS] [--cafile FILE]",
+     "log in with XOAUTH2 as the relay would, optionally send a test message",
+     "  --smtp HOST[:PORT]   the SMTP server (port 587 with STARTTLS by default; 465 is\n"
+     "                       implicit TLS)\n"
+     "  --to ADDRESS         also send a short test message to ADDRESS\n"
+     "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
+     cmd_test},
+    {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The command being run, for usage(); NULL before one is known. */
+static const struct command *current;
+
+/* find_command - the table entry named name, or NULL */
+static const struct command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* print_synopsis - "oauth2-token-helper [-c FILE] NAME ARGS" */
+static void print_synopsis(FILE *fp, const char *lead, const struct command *c)
+{
+    fprintf(fp, "%soauth2-token-helper [-c FILE]%s %s%s%s\n", lead,
+            strcmp(c->name, "serve") == 0 || strcmp(c->name, "config-check") == 0 ? " [-v]" : "",
+            c->name, c->synopsis[0] ? " " : "", c->synopsis);
+}
+
+/* print_usage - the global usage, from the table */
+static void print_usage(FILE *fp)
+{
+    size_t i;
+
+    fprintf(fp,
+            "usage: oauth2-token-helper [-c FILE] [-v] COMMAND [ARGUMENTS]\n"
+            "       oauth2-token-helper --help | --version\n"
+            "       oauth2-token-helper COMMAND --help\n"
+            "\n"
+            "Keeps OAuth2 access tokens fresh for Postfix, Exim and scripts.\n"
+            "\n"
+            "options (before the command):\n"
+            "  -c FILE       configuration file (default %s, or\n"
+            "                $OAUTH2_TOKEN_HELPER_CONFIG)\n"
+            "  -v            more detail (serve: debugging lines; config-check: the\n"
+            "                effective configuration)\n"
+            "  -h, --help    print this help and exit\n"
+            "  --version     print the version and exit\n"
+            "\n"
+            "commands:\n",
+            OAUTH2_CONFIG_FILE);
+    for (i = 0; i < N_COMMANDS; i++) {
+        fprintf(fp, "  %s%s%s\n", commands[i].name, commands[i].synopsis[0] ? " " : "",
+                commands[i].synopsis);
+        fprintf(fp, "      %s\n", commands[i].summary);
+    }
+    fprintf(fp, "\nRun oauth2-token-helper help COMMAND for a command's options; see "
+                "oauth2-token-helper(8).\n"
+                "Exit status: 0 ok, 64 usage, 67 unknown account, 69 needs a person, "
+                "75 temporary, 78 configuration.\n");
+}
+
+/* print_command_help - one command's synopsis, summary and options */
+static void print_command_help(FILE *fp, const struct command *c)
+{
+    print_synopsis(fp, "usage: ", c);
+    fprintf(fp, "\n%c%s.\n", toupper((unsigned char)c->summary[0]), c->summary + 1);
+    if (c->options != NULL)
+        fprintf(fp, "\noptions:\n%s", c->options);
+    fprintf(fp, "\nSee oauth2-token-helper(8).\n");
+}
+
+/* usage - a usage error: the synopsis of the command at hand (or all) on stderr; 64 */
+static int usage(void)
+{
+    if (current != NULL && current->run != cmd_help) {
+        print_synopsis(stderr, "usage: ", current);
+        fprintf(stderr, "Run oauth2-token-helper help %s for its options.\n", current->name);
+    } else {
+        print_usage(stderr);
+    }
+    return EX_USAGE_;
+}
+
+/* cmd_help - "help" and "help COMMAND", on stdout */
+static int cmd_help(const char *file, int argc, char **argv)
+{
+    const struct command *c;
+
+    (void)file;
+    if (argc == 0) {
+        print_usage(stdout);
+        return EX_OK_;
+    }
+    c = argc == 1 ? find_command(argv[0]) : NULL;
+    if (c == NULL) {
+        if (argc == 1)
+            fprintf(stderr, "oauth2-token-helper: no command %s\n", argv[0]);
+        return usage();
+    }
+    print_command_help(stdout, c);
+    return EX_OK_;
+}
+
+/* wants_help - whether a command's arguments ask for its help */
+static int wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL;
-    int verbose = 0;
+    char err[512];
     int i = 1;
+
+    /* Every command may hold a secret: none of them leaves a core dump. */
+    if (privdrop_nodump(err, sizeof(err)) < 0) {
+        fprintf(stderr, "oauth2-token-helper: %s\n", err);
+        return EX_TEMPFAIL_;
+    }
 
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             file = argv[i + 1];
             i += 2;
         } else if (strcmp(argv[i], "-v") == 0) {
-            verbose++;
+            opt_verbose++;
             i++;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
             return EX_OK_;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_usage(stdout);
+            return EX_OK_;
         } else {
+            fprintf(stderr, "oauth2-token-helper: unknown option %s%s\n", argv[i],
+                    strcmp(argv[i], "-c") == 0 ? " (it needs a file name)" : "");
             return usage();
         }
     }
     if (i >= argc)
         return usage();
-    file = config_path(file);
-    log_open("oauth2-token-helper", 0, verbose);
-    log_quiet(strcmp(argv[i], "serve") != 0);
-    if (strcmp(argv[i], "serve") == 0) {
-        int use_syslog = 0;
-        int j;
-
-        for (j = i + 1; j < argc; j++) {
-            if (strcmp(argv[j], "--syslog") == 0)
-                use_syslog = 1;
-            else if (strcmp(argv[j], "-v") == 0)
-                verbose++;
-            else
-                return usage();
-        }
-        return server_run(file, verbose, use_syslog);
+    current = find_command(argv[i]);
+    if (current == NULL) {
+        fprintf(stderr, "oauth2-token-helper: no command %s\n", argv[i]);
+        return usage();
     }
-    if (strcmp(argv[i], "token") == 0)
-        return cmd_token(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "import") == 0)
-        return cmd_import(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "authorize") == 0)
-        return cmd_authorize(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "config-check") == 0)
-        return cmd_config_check(file, verbose);
-    if (strcmp(argv[i], "status") == 0)
-        return cmd_status(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "check") == 0)
-        return cmd_check(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "revoke") == 0)
-        return cmd_revoke(file, argc - i - 1, argv + i + 1);
-    if (strcmp(argv[i], "test") == 0)
-        return cmd_test(file, argc - i - 1, argv + i + 1);
-    return usage();
+    /* Before anything else: "COMMAND --help" must not run the command. */
+    if (wants_help(argc - i - 1, argv + i + 1)) {
+        print_command_help(stdout, current);
+        return EX_OK_;
+    }
+    file = config_path(file);
+    log_open("oauth2-token-helper", 0, opt_verbose);
+    log_quiet(current->run != cmd_serve);
+    return current->run(file, argc - i - 1, argv + i + 1);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,7 +23,9 @@
 #include "cache.h"
 #include "config.h"
 #include "log.h"
+#include "loglimit.h"
 #include "netstring.h"
+#include "privdrop.h"
 #include "status.h"
 
 #define MAX_CLIENTS 4096
@@ -35,6 +38,10 @@
 /* At most one "cannot take more clients" warning this often. */
 #define ACCEPT_WARN_MS 60000
 #define CLIENT_IDLE_MS 60000
+/* A reply not read this long after it was made: the peer is not reading. */
+#define CLIENT_WRITE_MS 5000
+/* A new connection is not evicted as idle this soon: its request may be on the way. */
+#define CLIENT_GRACE_MS 1000
 #define CLIENT_WAIT_MS 30000
 #define REPLY_MAX (SASLWIRE_MAX_TOKEN + 1024)
 
@@ -51,7 +58,8 @@ struct client {
     size_t out_off;
     struct acct *waiting; /* waiting for this account's refresh */
     char kind[16];
-    long long deadline_ms; /* idle or wait timeout */
+    long long deadline_ms; /* idle, wait or write timeout */
+    long long since_ms;    /* connected at */
     int close_after;       /* close when the reply is sent */
     int denied;            /* peer not allowed: refuse its first request */
 };
@@ -61,7 +69,8 @@ struct server {
     struct cache *cache;
     CURLM *multi;
     int listen_fd;
-    int activated; /* listen_fd came from systemd: it owns the socket file */
+    int activated;       /* listen_fd came from systemd: it owns the socket file */
+    struct stat sock_id; /* device and inode of the socket file we created */
     struct client *clients;
     size_t n_clients;
     size_t cap_clients;
@@ -71,6 +80,12 @@ struct server {
     int accept_paused;          /* listening socket not polled: table full or EMFILE */
     long long accept_resume_ms; /* when to try accept() again; 0: when a client goes */
     long long accept_warned_ms; /* last warning about it */
+    uid_t *uids;                /* scratch for evict_hog, max_clients + 1 */
+    /* What any peer can make us log, a few lines at a time (loglimit.h). */
+    struct loglimit log_refused;   /* uid not allowed */
+    struct loglimit log_malformed; /* broken netstrings and requests */
+    struct loglimit log_unknown;   /* unknown accounts */
+    struct loglimit log_evicted;   /* busy connections closed to make room */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -106,48 +121,213 @@ static int setup_signals(void)
     return 0;
 }
 
-/* listen_socket - create the socket with its owner and mode */
-static int listen_socket(const struct config *cfg)
+/* sock_tmpname - a fresh name for the socket's private directory: .BASE.XXXXXXXX */
+static void sock_tmpname(char *out, size_t outsize, const char *base)
 {
-    struct sockaddr_un sun;
-    struct stat sb;
-    int fd;
-    mode_t old;
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[8];
+    char suffix[sizeof(rnd) + 1];
+    size_t i;
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->socket);
-    if (lstat(cfg->socket, &sb) == 0) {
-        if (!S_ISSOCK(sb.st_mode)) {
-            log_error("%s exists and is not a socket; remove it or change socket", cfg->socket);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        unsigned long long x =
+            (unsigned long long)cache_now_ms() ^ ((unsigned long long)getpid() << 20);
+
+        for (i = 0; i < sizeof(rnd); i++, x >>= 6)
+            rnd[i] = (unsigned char)x;
+    }
+    for (i = 0; i < sizeof(rnd); i++)
+        suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+    suffix[sizeof(rnd)] = '\0';
+    snprintf(out, outsize, ".%.64s.%s", base, suffix);
+}
+
+/*
+ * sock_private_dir - make a directory only we can write, next to the socket;
+ * returns its descriptor (name in tmp), or -1
+ *
+ * Someone who can write the socket's directory may rename our directory and
+ * put a link or their own directory in its place before we open it: the open
+ * refuses links, and what we opened must be ours and closed to others.
+ */
+static int sock_private_dir(int parent_fd, const char *dir, const char *base, char *tmp,
+                            size_t tmpsize)
+{
+    int tries;
+
+    for (tries = 0; tries < 16; tries++) {
+        struct stat sb;
+        int fd;
+
+        sock_tmpname(tmp, tmpsize, base);
+        if (mkdirat(parent_fd, tmp, 0700) < 0) {
+            if (errno == EEXIST)
+                continue;
+            log_error("cannot create a directory in %s for the socket: %s", dir, strerror(errno));
             return -1;
         }
-        unlink(cfg->socket);
+        fd = openat(parent_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+            (sb.st_mode & 0077) == 0)
+            return fd;
+        close(fd);
     }
+    log_error("cannot create a private directory in %s for the socket: someone keeps replacing "
+              "it; check who can write %s",
+              dir, dir);
+    return -1;
+}
+
+/*
+ * sock_in_use - a daemon already listens on the socket at path (it accepts
+ * a connection, or its listen queue is full)
+ */
+static int sock_in_use(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int live;
+
+    if (fd < 0)
+        return 0;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
+    close(fd);
+    return live;
+}
+
+/*
+ * sock_bind_in - bind fd to name in the directory dir_fd (bind() takes no
+ * directory descriptor: change into it and back)
+ */
+static int sock_bind_in(int fd, int dir_fd, const char *name)
+{
+    struct sockaddr_un sun;
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int rc = -1;
+    int saved;
+
+    if (cwd < 0)
+        return -1;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", name);
+    if (fchdir(dir_fd) == 0) {
+        rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+        saved = errno;
+        if (fchdir(cwd) < 0) {
+            log_error("cannot return to the working directory: %s", strerror(errno));
+            rc = -1;
+        }
+        errno = saved;
+    }
+    saved = errno;
+    close(cwd);
+    errno = saved;
+    return rc;
+}
+
+/*
+ * listen_socket - create the socket with its owner and mode; its device and
+ * inode go to *sock_id, so that we remove only our own socket on exit
+ *
+ * Security: the socket's directory may be writable by another user
+ * (Postfix's private/ belongs to postfix). Nothing here follows a name in it:
+ * the socket is bound in a fresh 0700 directory of our own next to it,
+ * reached through its descriptor, given its owner and mode there (no one
+ * else can replace it in that directory), and renamed into place. rename()
+ * replaces a stale socket, or a link put there since we looked, without
+ * following it.
+ */
+static int listen_socket(const struct config *cfg, struct stat *sock_id)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char tmp[96];
+    const char *base;
+    const char *slash = strrchr(cfg->socket, '/');
+    struct stat sb;
+    int parent_fd = -1;
+    int dir_fd = -1;
+    int fd = -1;
+    int bound = 0;
+    mode_t old;
+
+    /* config.c guarantees an absolute path shorter than sun_path. */
+    if (slash == NULL || slash[1] == '\0' || strlen(slash + 1) > 64) {
+        log_error("socket %s: the file name must be 1 to 64 characters long", cfg->socket);
+        return -1;
+    }
+    base = slash + 1;
+    snprintf(dir, sizeof(dir), "%.*s", slash == cfg->socket ? 1 : (int)(slash - cfg->socket),
+             cfg->socket);
+    parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd < 0) {
+        log_error("cannot open the socket's directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if (fstatat(parent_fd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            log_error("%s exists and is not a socket; remove it or change socket", cfg->socket);
+            goto fail;
+        }
+        if (sock_in_use(cfg->socket)) {
+            log_error("another daemon is already listening on %s; stop it first", cfg->socket);
+            goto fail;
+        }
+    }
+    dir_fd = sock_private_dir(parent_fd, dir, base, tmp, sizeof(tmp));
+    if (dir_fd < 0)
+        goto fail;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         log_error("socket: %s", strerror(errno));
-        return -1;
+        goto fail;
     }
     old = umask(0177);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        umask(old);
-        log_error("cannot bind %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
-    }
+    bound = sock_bind_in(fd, dir_fd, base) == 0;
     umask(old);
+    if (!bound) {
+        log_error("cannot bind %s: %s", cfg->socket, strerror(errno));
+        goto fail;
+    }
     if ((cfg->run_uid != (uid_t)-1 || cfg->sock_gid != (gid_t)-1) &&
-        chown(cfg->socket, cfg->run_uid, cfg->sock_gid) < 0) {
+        fchownat(dir_fd, base, cfg->run_uid, cfg->sock_gid, AT_SYMLINK_NOFOLLOW) < 0) {
         log_error("cannot chown %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
-    if (chmod(cfg->socket, cfg->sock_mode) < 0 || listen(fd, 512) < 0) {
+    if (fchmodat(dir_fd, base, cfg->sock_mode, 0) < 0 ||
+        fstatat(dir_fd, base, sock_id, AT_SYMLINK_NOFOLLOW) < 0 || listen(fd, 512) < 0) {
         log_error("cannot set up %s: %s", cfg->socket, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
+    if (renameat(dir_fd, base, parent_fd, base) < 0) {
+        log_error("cannot move the socket into place as %s: %s", cfg->socket, strerror(errno));
+        goto fail;
+    }
+    bound = 0;
+    goto out;
+fail:
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+out:
+    if (dir_fd >= 0) {
+        struct stat ours;
+
+        if (bound)
+            unlinkat(dir_fd, base, 0);
+        /* Remove our directory by name only while the name is still ours. */
+        if (fstat(dir_fd, &ours) == 0 && fstatat(parent_fd, tmp, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            sb.st_dev == ours.st_dev && sb.st_ino == ours.st_ino)
+            unlinkat(parent_fd, tmp, AT_REMOVEDIR);
+        close(dir_fd);
+    }
+    if (parent_fd >= 0)
+        close(parent_fd);
     return fd;
 }
 
@@ -218,6 +398,8 @@ static int prepare_state_dir(const struct config *cfg)
 /* drop_privileges - become the configured user, for good */
 static int drop_privileges(const struct config *cfg)
 {
+    char err[256];
+
     if (cfg->run_uid == (uid_t)-1 || geteuid() == cfg->run_uid)
         return 0;
     if (geteuid() != 0) {
@@ -231,6 +413,11 @@ static int drop_privileges(const struct config *cfg)
     }
     if (setuid(0) == 0) {
         log_error("privileges could be regained after dropping them to %s", cfg->user);
+        return -1;
+    }
+    /* setuid() reset the dumpable flag to fs.suid_dumpable: clear it again. */
+    if (privdrop_nodump(err, sizeof(err)) < 0) {
+        log_error("%s", err);
         return -1;
     }
     return 0;
@@ -283,7 +470,7 @@ static void client_reply(struct client *cl, socketmap_status status, const char 
     cl->out = out;
     cl->out_len = out_len;
     cl->out_off = 0;
-    cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+    cl->deadline_ms = cache_now_ms() + CLIENT_WRITE_MS;
 }
 
 /* answer - try to answer a waiting or new request; 0 when it must keep waiting */
@@ -325,6 +512,9 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         return;
     }
     if (socketmap_parse_request(payload, len, name, sizeof(name), key, sizeof(key)) < 0) {
+        loglimit(&s->log_malformed,
+                 "uid %u sent a malformed request (not \"NAME KEY\"); closing the connection",
+                 (unsigned)cl->uid);
         client_reply(cl, SOCKETMAP_PERM, "malformed request: expected \"NAME KEY\"");
         cl->close_after = 1;
         return;
@@ -341,7 +531,8 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         char clean[80];
 
         log_clean(clean, sizeof(clean), key, strlen(key));
-        log_info("account=%s: unknown account requested by uid %u", clean, (unsigned)cl->uid);
+        loglimit(&s->log_unknown, "account=%s: unknown account requested by uid %u", clean,
+                 (unsigned)cl->uid);
         client_reply(cl, SOCKETMAP_NOTFOUND, "");
         return;
     }
@@ -401,22 +592,82 @@ static int client_busy(const struct client *cl)
     return cl->waiting != NULL || cl->out != NULL || cl->close_after;
 }
 
-/* evict_idle - close the client idle longest (no request being answered); 0 when none is */
+/*
+ * evict_idle - close the client idle longest (no request being answered); 0
+ * when none is
+ *
+ * A caller connected less than CLIENT_GRACE_MS ago may not have sent its
+ * request yet: a flood of connections must not push it out before it could.
+ */
 static int evict_idle(struct server *s)
 {
     size_t victim = s->n_clients;
+    long long now = cache_now_ms();
     size_t i;
 
     for (i = 0; i < s->n_clients; i++) {
         const struct client *cl = &s->clients[i];
 
-        if (client_busy(cl))
+        if (client_busy(cl) || now - cl->since_ms < CLIENT_GRACE_MS)
             continue;
         if (victim == s->n_clients || cl->deadline_ms < s->clients[victim].deadline_ms)
             victim = i;
     }
     if (victim == s->n_clients)
         return 0;
+    client_close(s, victim);
+    return 1;
+}
+
+/* uid_cmp - qsort order of uids */
+static int uid_cmp(const void *a, const void *b)
+{
+    uid_t x = *(const uid_t *)a;
+    uid_t y = *(const uid_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * evict_hog - close the oldest connection of the uid holding the most,
+ * counting a newcomer of uid newcomer ((uid_t)-1: none); 0 when there is none
+ *
+ * With every connection busy (waiting for a refresh, or a reply unread), one
+ * uid must not keep the others out: whoever holds the most gives way.
+ */
+static int evict_hog(struct server *s, uid_t newcomer)
+{
+    size_t n = 0;
+    size_t i;
+    size_t run = 0;
+    size_t best = 0;
+    uid_t hog = (uid_t)-1;
+    size_t victim = s->n_clients;
+
+    if (s->n_clients == 0 || s->uids == NULL)
+        return 0;
+    for (i = 0; i < s->n_clients && n < s->max_clients; i++)
+        s->uids[n++] = s->clients[i].uid;
+    if (newcomer != (uid_t)-1)
+        s->uids[n++] = newcomer;
+    qsort(s->uids, n, sizeof(*s->uids), uid_cmp);
+    for (i = 0; i < n; i++) {
+        run = (i > 0 && s->uids[i] == s->uids[i - 1]) ? run + 1 : 1;
+        if (run > best) {
+            best = run;
+            hog = s->uids[i];
+        }
+    }
+    for (i = 0; i < s->n_clients; i++)
+        if (s->clients[i].uid == hog &&
+            (victim == s->n_clients || s->clients[i].since_ms < s->clients[victim].since_ms))
+            victim = i;
+    if (victim == s->n_clients)
+        return 0;
+    loglimit(&s->log_evicted,
+             "%zu connections, every one busy: closed the oldest of uid %u, which holds %zu of "
+             "them",
+             s->n_clients, (unsigned)hog, best - (newcomer == hog));
     client_close(s, victim);
     return 1;
 }
@@ -436,17 +687,20 @@ static void pause_accept(struct server *s, const char *why, long long retry_ms)
     }
 }
 
-static int client_read(struct server *s, struct client *cl);
-static int client_write(struct client *cl);
+static int client_pump(struct server *s, struct client *cl);
 
 /*
  * accept_clients - take every pending connection
  *
  * With the client table full, or no descriptor left (EMFILE), the client
- * idle longest makes room; when every client is busy, accepting pauses
- * (the listening socket is not polled) until one goes, so that neither
- * case spins the loop. At most ACCEPT_BATCH per turn: callers that come
- * and go fast must not keep the loop here while their hang-ups pile up.
+ * idle longest makes room; when every client is busy, the oldest
+ * connection of the uid holding the most does (evict_hog), so that one
+ * peer cannot keep the others out. Only when nothing can make room does
+ * accepting pause (the listening socket is not polled) until a client
+ * goes, so that the loop does not spin. At most ACCEPT_BATCH per turn:
+ * callers that come and go fast must not keep the loop here while their
+ * hang-ups pile up. FD_RESERVE leaves the descriptor for a newcomer
+ * accepted while the table is full.
  */
 static void accept_clients(struct server *s)
 {
@@ -456,9 +710,11 @@ static void accept_clients(struct server *s)
         struct ucred cred;
         socklen_t clen = sizeof(cred);
         struct client *cl;
+        int full;
         int fd;
 
-        if (s->n_clients >= s->max_clients && !evict_idle(s)) {
+        full = s->n_clients >= s->max_clients && !evict_idle(s);
+        if (full && s->n_clients == 0) {
             pause_accept(s, "the client table is full", 0);
             return;
         }
@@ -468,7 +724,7 @@ static void accept_clients(struct server *s)
 
             if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
                 return;
-            if ((e == EMFILE || e == ENFILE) && evict_idle(s))
+            if ((e == EMFILE || e == ENFILE) && (evict_idle(s) || evict_hog(s, (uid_t)-1)))
                 continue;
             pause_accept(s, strerror(e), ACCEPT_RETRY_MS);
             return;
@@ -476,6 +732,11 @@ static void accept_clients(struct server *s)
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
             close(fd);
             continue;
+        }
+        if (full && !evict_hog(s, cred.uid)) {
+            close(fd);
+            pause_accept(s, "the client table is full", 0);
+            return;
         }
         if (s->n_clients == s->cap_clients) {
             size_t ncap = s->cap_clients ? s->cap_clients * 2 : 64;
@@ -494,17 +755,21 @@ static void accept_clients(struct server *s)
         cl->fd = fd;
         cl->uid = cred.uid;
         cl->gid = cred.gid;
-        cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+        cl->since_ms = cache_now_ms();
+        cl->deadline_ms = cl->since_ms + CLIENT_IDLE_MS;
         if (!peer_allowed(s, cred.uid, cred.gid)) {
             /* Answer its first request with the reason, then hang up. */
-            log_warn("refused a connection from uid %u gid %u: not in allow_users or "
-                     "allow_groups",
-                     (unsigned)cred.uid, (unsigned)cred.gid);
+            loglimit(&s->log_refused,
+                     "refused a connection from uid %u gid %u: not in allow_users or "
+                     "allow_groups of %s",
+                     (unsigned)cred.uid, (unsigned)cred.gid, s->cfg->path);
             cl->denied = 1;
+            /* It gets one reply: no reason to keep its slot for long. */
+            cl->deadline_ms = cl->since_ms + CLIENT_WRITE_MS;
         }
         /* The request usually comes with the connection: answer it now, not
          * one more turn of the loop later. */
-        if (client_read(s, cl) < 0 || (cl->out != NULL && client_write(cl) < 0))
+        if (client_pump(s, cl) < 0)
             client_close(s, s->n_clients - 1);
     }
 }
@@ -530,7 +795,8 @@ static int client_read(struct server *s, struct client *cl)
                                                    &payload, &plen, &used);
 
             if (ns == NETSTRING_ERROR) {
-                log_warn("uid %u sent a malformed or oversized request; closing",
+                loglimit(&s->log_malformed,
+                         "uid %u sent a malformed or oversized netstring; closing the connection",
                          (unsigned)cl->uid);
                 return -1;
             }
@@ -545,8 +811,13 @@ static int client_read(struct server *s, struct client *cl)
                 continue;
             }
         }
-        if (cl->in_len == sizeof(cl->in))
-            return -1; /* over the request limit, or too much sent ahead of our replies */
+        if (cl->in_len == sizeof(cl->in)) {
+            loglimit(&s->log_malformed,
+                     "uid %u sent more than %zu bytes ahead of our replies; closing the "
+                     "connection",
+                     (unsigned)cl->uid, sizeof(cl->in));
+            return -1;
+        }
         n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
@@ -561,6 +832,8 @@ static int client_read(struct server *s, struct client *cl)
 /* client_write - flush the pending reply; -1 to close */
 static int client_write(struct client *cl)
 {
+    int sent = cl->out != NULL;
+
     while (cl->out != NULL && cl->out_off < cl->out_len) {
         ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL);
 
@@ -577,6 +850,32 @@ static int client_write(struct client *cl)
         cl->out_len = cl->out_off = 0;
         if (cl->close_after)
             return -1;
+    }
+    if (sent && cl->waiting == NULL)
+        cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+    return 0;
+}
+
+/*
+ * client_pump - read, answer and write while the peer keeps up; -1 to close
+ *
+ * A reply written at once may leave requests read ahead: nothing would wake
+ * the loop for them (their bytes are already read), so they are answered
+ * here, until a reply has to wait (for a refresh, or for the peer to read).
+ */
+static int client_pump(struct server *s, struct client *cl)
+{
+    int turns;
+
+    for (turns = 0; turns < 64; turns++) {
+        if (client_read(s, cl) < 0)
+            return -1;
+        if (cl->out == NULL)
+            return 0;
+        if (client_write(cl) < 0)
+            return -1;
+        if (client_busy(cl) || cl->in_len == 0)
+            return 0;
     }
     return 0;
 }
@@ -641,6 +940,8 @@ static int poll_timeout(struct server *s)
     long long now = cache_now_ms();
     long long next = cache_next_timer_ms(s->cache);
     long curl_ms = -1;
+    const struct loglimit *limits[] = {&s->log_refused, &s->log_malformed, &s->log_unknown,
+                                       &s->log_evicted};
     long long t;
     size_t i;
 
@@ -652,6 +953,12 @@ static int poll_timeout(struct server *s)
     t = next == 0 ? 3600000 : next - now;
     if (t < 0)
         t = 0;
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        long long due = loglimit_due_ms(limits[i]);
+
+        if (due >= 0 && due < t)
+            t = due;
+    }
     curl_multi_timeout(s->multi, &curl_ms);
     if (curl_ms >= 0 && curl_ms < t)
         t = curl_ms;
@@ -704,6 +1011,10 @@ static int serve_loop(struct server *s, const char *config_file)
             if (msg->msg == CURLMSG_DONE)
                 cache_finish(s->cache, msg->easy_handle, msg->data.result);
         cache_run_timers(s->cache);
+        loglimit_flush(&s->log_refused);
+        loglimit_flush(&s->log_malformed);
+        loglimit_flush(&s->log_unknown);
+        loglimit_flush(&s->log_evicted);
         /* Client events: walk backwards so closing (swap with last) is safe.
          * wfds[i + 2] matches clients[i] as they were when polled. */
         for (i = nfds - 2; i-- > 0;) {
@@ -719,7 +1030,7 @@ static int serve_loop(struct server *s, const char *config_file)
             /* A reply just finished may leave a request read ahead to handle. */
             if (((rev & CURL_WAIT_POLLOUT) && client_write(cl) < 0) ||
                 (((rev & CURL_WAIT_POLLIN) || (!client_busy(cl) && cl->in_len > 0)) &&
-                 client_read(s, cl) < 0)) {
+                 client_pump(s, cl) < 0)) {
                 client_close(s, i);
                 continue;
             }
@@ -743,7 +1054,7 @@ static int serve_loop(struct server *s, const char *config_file)
                 client_close(s, i);
                 continue;
             }
-            if (cl->out != NULL && (client_write(cl) < 0 || client_read(s, cl) < 0))
+            if (cl->out != NULL && (client_write(cl) < 0 || client_pump(s, cl) < 0))
                 client_close(s, i);
         }
     }
@@ -795,13 +1106,18 @@ int server_run(const char *config_file, int verbose, int use_syslog)
         return 1;
     }
     s.max_clients = raise_fd_limit();
+    s.uids = malloc((s.max_clients + 1) * sizeof(*s.uids));
+    s.log_refused.level = LOGLIMIT_WARN;
+    s.log_malformed.level = LOGLIMIT_WARN;
+    s.log_unknown.level = LOGLIMIT_INFO;
+    s.log_evicted.level = LOGLIMIT_WARN;
     if (setup_signals() < 0 || prepare_state_dir(s.cfg) < 0)
         goto out;
     s.listen_fd = activated_socket(s.cfg);
     if (s.listen_fd >= 0)
         s.activated = 1;
     else
-        s.listen_fd = listen_socket(s.cfg);
+        s.listen_fd = listen_socket(s.cfg, &s.sock_id);
     if (s.listen_fd < 0 || drop_privileges(s.cfg) < 0)
         goto out;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -823,12 +1139,17 @@ out:
         client_close(&s, s.n_clients - 1);
     free(s.clients);
     free(s.wfds);
+    free(s.uids);
     cache_free(s.cache);
     if (s.multi != NULL)
         curl_multi_cleanup(s.multi);
     if (s.listen_fd >= 0) {
+        struct stat sb;
+
         close(s.listen_fd);
-        if (s.cfg != NULL && !s.activated)
+        /* Only the socket we made: its name may have been given to something else since. */
+        if (s.cfg != NULL && !s.activated && lstat(s.cfg->socket, &sb) == 0 &&
+            sb.st_dev == s.sock_id.st_dev && sb.st_ino == s.sock_id.st_ino)
             unlink(s.cfg->socket);
     }
     config_free(s.cfg);

@@ -17,7 +17,14 @@
  * Security: a peer whose uid (SO_PEERCRED) is not root, the daemon's own,
  * or in allow_users, and whose gid is not in allow_groups, gets one PERM
  * reply and is disconnected. Requests are capped at SOCKETMAP_MAX_REQUEST;
- * malformed ones end the connection. Idle and stuck connections time out.
+ * malformed ones end the connection. Idle connections time out after 60 s,
+ * a reply left unread after 5 s; with the client table full, the idle
+ * connection idle longest goes, or else the oldest connection of the uid
+ * holding the most, so that one peer cannot keep the others out. What any
+ * peer can make the daemon log (refusals, malformed requests, unknown
+ * accounts) is rate-limited (loglimit.h). Started as root, the daemon
+ * creates the socket without following a link in its directory, which may
+ * belong to another user (see listen_socket()). docs/SECURITY.md.
  */
 #ifndef OAUTH2_SERVER_H
 #define OAUTH2_SERVER_H

@@ -6,6 +6,7 @@
 #include "smtptest.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,8 +134,91 @@ int smtptest_challenge(const char *reply, char *out, size_t outsize)
     return 1;
 }
 
+/* classify - whether a failed transfer may pass by itself */
+static smtptest_result classify(CURLcode rc, long reply)
+{
+    if (reply >= 400 && reply < 500)
+        return SMTPTEST_TEMPORARY;
+    if (reply >= 500)
+        return SMTPTEST_PERMANENT;
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR: /* the handshake failed or timed out */
+    case CURLE_WEIRD_SERVER_REPLY:
+        return SMTPTEST_TEMPORARY;
+    default:
+        return SMTPTEST_PERMANENT; /* untrusted certificate, no STARTTLS, login refused, ... */
+    }
+}
+
+/* failure_reason - curl's own words for the failure, with the OS's reason when it has one */
+static void failure_reason(CURL *h, CURLcode rc, const char *errbuf, char *out, size_t size)
+{
+    long oserr = 0;
+
+    snprintf(out, size, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    if (curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK && oserr != 0 &&
+        strstr(out, strerror((int)oserr)) == NULL) {
+        size_t used = strlen(out);
+
+        snprintf(out + used, size - used, " (%s)", strerror((int)oserr));
+    }
+}
+
+/* port_given - whether "HOST[:PORT]" names a port */
+static int port_given(const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':');
+
+    return colon != NULL && strchr(colon, ']') == NULL &&
+           (hostport[0] != '[' || colon > strchr(hostport, ']'));
+}
+
+/* smtptest_target - host and port of "HOST[:PORT]" */
+int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
+                    size_t errsize)
+{
+    const char *colon = strrchr(hostport, ':');
+    size_t hostlen = strlen(hostport);
+
+    *port = 587;
+    if (port_given(hostport)) {
+        char *end;
+        unsigned long p;
+
+        errno = 0;
+        p = strtoul(colon + 1, &end, 10);
+        if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || p == 0 || p > 65535) {
+            snprintf(err, errsize,
+                     "bad port in --smtp %.200s: give HOST or HOST:PORT, PORT 1 to 65535",
+                     hostport);
+            return -1;
+        }
+        *port = (unsigned)p;
+        hostlen = (size_t)(colon - hostport);
+    }
+    if (hostlen == 0 || hostlen >= hostsize) {
+        snprintf(err, errsize, "%s host in --smtp %.200s: give HOST or HOST:PORT",
+                 hostlen == 0 ? "no" : "too long a", hostport);
+        return -1;
+    }
+    if (hostport[0] != '[' && memchr(hostport, ':', hostlen) != NULL) {
+        snprintf(err, errsize, "write an IPv6 address in --smtp in brackets: [%.200s]:587",
+                 hostport);
+        return -1;
+    }
+    memcpy(host, hostport, hostlen);
+    host[hostlen] = '\0';
+    return 0;
+}
+
 /* smtptest_run - run the test */
-int smtptest_run(const struct smtptest_opts *o, FILE *out)
+smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
 {
     struct trace t;
     struct message msg;
@@ -143,34 +227,30 @@ int smtptest_run(const struct smtptest_opts *o, FILE *out)
     char from[400];
     char date[64];
     char host[512];
-    const char *colon;
+    char errbuf[CURL_ERROR_SIZE];
+    char reason[CURL_ERROR_SIZE + 64];
     unsigned port = 587;
     time_t now = time(NULL);
     struct tm tm;
+    smtptest_result result;
+    long reply = 0;
     CURLcode rc;
     CURL *h;
 
     memset(&t, 0, sizeof(t));
     t.out = out;
-    snprintf(host, sizeof(host), "%s", o->hostport);
-    colon = strrchr(o->hostport, ':');
-    if (colon != NULL && strchr(colon, ']') == NULL) {
-        char *end;
-        unsigned long p = strtoul(colon + 1, &end, 10);
-
-        if (*end != '\0' || p == 0 || p > 65535) {
-            fprintf(out, "test: bad port in %s\n", o->hostport);
-            return -1;
-        }
-        port = (unsigned)p;
-        host[colon - o->hostport] = '\0';
+    errbuf[0] = '\0';
+    if (smtptest_target(o->hostport, host, sizeof(host), &port, reason, sizeof(reason)) < 0) {
+        fprintf(out, "test: %s\n", reason);
+        return SMTPTEST_BAD_INPUT;
     }
     snprintf(url, sizeof(url), "%s://%s:%u/%s", port == 465 ? "smtps" : "smtp", host, port,
              "oauth2-token-helper.test");
     h = curl_easy_init();
     if (h == NULL)
-        return -1;
+        return SMTPTEST_TEMPORARY;
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     if (o->cafile != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, o->cafile);
@@ -210,18 +290,29 @@ int smtptest_run(const struct smtptest_opts *o, FILE *out)
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "NOOP");
     }
-    fprintf(out, "connecting to %s (%s)\n", url, port == 465 ? "implicit TLS" : "STARTTLS");
+    if (port_given(o->hostport))
+        fprintf(out, "connecting to %s (%s)\n", o->hostport,
+                port == 465 ? "implicit TLS" : "STARTTLS");
+    else
+        fprintf(out, "connecting to %s, port %u (%s)\n", o->hostport, port,
+                port == 465 ? "implicit TLS" : "STARTTLS");
     rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        failure_reason(h, rc, errbuf, reason, sizeof(reason));
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
+    }
     curl_easy_cleanup(h);
     curl_slist_free_all(rcpt);
     if (rc == CURLE_OK) {
         fprintf(out, "result: %s as %s\n",
                 o->to ? "test message accepted" : "logged in with XOAUTH2", o->login);
-        return 0;
+        return SMTPTEST_OK;
     }
+    if (reply == 0 && t.last_reply[0] >= '1' && t.last_reply[0] <= '5')
+        reply = strtol(t.last_reply, NULL, 10);
+    result = classify(rc, reply);
     fprintf(out, "result: FAILED %s: %s\n",
-            t.authenticated ? "after logging in" : "before or while logging in",
-            curl_easy_strerror(rc));
+            t.authenticated ? "after logging in" : "before or while logging in", reason);
     if (t.last_reply[0] != '\0') {
         const char *hint = smtptest_hint(t.last_reply);
 
@@ -236,5 +327,9 @@ int smtptest_run(const struct smtptest_opts *o, FILE *out)
         if (hint != NULL)
             fprintf(out, "meaning: %s\n", hint);
     }
-    return -1;
+    fprintf(out, "%s\n",
+            result == SMTPTEST_TEMPORARY
+                ? "this looks temporary (the server or the network): try again later"
+                : "this needs a person: fix the cause above, then run the test again");
+    return result;
 }

@@ -21,8 +21,23 @@ struct smtptest_opts {
     const char *token;
 };
 
-/* smtptest_run - run the test, reporting to out; 0 when the server accepted */
-int smtptest_run(const struct smtptest_opts *o, FILE *out);
+/* What became of the test, for the exit status. */
+typedef enum {
+    SMTPTEST_OK,        /* the server accepted */
+    SMTPTEST_BAD_INPUT, /* hostport cannot be used: a usage error */
+    SMTPTEST_TEMPORARY, /* may pass by itself: connect, DNS, timeouts, a 4xx reply */
+    SMTPTEST_PERMANENT, /* needs a person: a 5xx reply, an untrusted certificate, no STARTTLS */
+} smtptest_result;
+
+/*
+ * smtptest_target - host and port of "HOST[:PORT]" ("[v6]:PORT" too), port
+ * 587 when none is given; -1 with err naming the problem and the fix
+ */
+int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
+                    size_t errsize);
+
+/* smtptest_run - run the test, reporting to out */
+smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
 
 /* smtptest_hint - cause and fix for an SMTP reply ("535 5.7.139 ..."), or NULL */
 const char *smtptest_hint(const char *reply);

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonwipe.h"
+
 /* secret_free - wipe and free */
 void secret_free(char *s)
 {
@@ -121,7 +123,7 @@ int state_load(const char *dir, const char *name, struct account_state *st,
         len += (size_t)n;
     }
     buf[len] = '\0';
-    obj = json_tokener_parse(buf);
+    obj = jsonwipe_parse(buf, len);
     if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
         snprintf(err, errsize,
                  "%s is not valid JSON; restore it or import the refresh token again", path);
@@ -138,8 +140,7 @@ int state_load(const char *dir, const char *name, struct account_state *st,
         st->expires_at = 0;
     rc = 0;
 out:
-    if (obj != NULL)
-        json_object_put(obj);
+    jsonwipe_put(obj);
     if (buf != NULL) {
         explicit_bzero(buf, len);
         free(buf);
@@ -253,10 +254,10 @@ out:
     if (dfd >= 0)
         close(dfd);
     if (obj != NULL) {
-        /* Wipe the serialised copy; the string objects' own copies go with obj. */
+        /* Wipe the serialised copy, then the string objects' own copies. */
         text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY);
         explicit_bzero((char *)text, strlen(text));
-        json_object_put(obj);
+        jsonwipe_put(obj);
     }
     return rc;
 }

@@ -8,8 +8,11 @@
  * the new one, never a torn one. NAME.lock (flock) serialises the daemon
  * and a CLI that refreshes by itself or imports a new refresh token.
  *
- * Security: everything here is secret. Buffers are wiped; the directory
- * must be closed to group and others.
+ * Security: everything here is secret. The file's bytes, json-c's parse
+ * buffer and string objects (jsonwipe.h) and the serialised text are
+ * wiped; not reachable are copies json-c's serializer leaves in freed
+ * memory when its buffer grows, which is why no process of ours may dump
+ * core (privdrop.h). The directory must be closed to group and others.
  */
 #ifndef OAUTH2_STATE_H
 #define OAUTH2_STATE_H

@@ -47,11 +47,13 @@ json_object *status_json(const struct acct *a)
     json_object_object_add(o, "login", json_object_new_string(a->conf->login));
     json_object_object_add(o, "grant", json_object_new_string(a->conf->grant));
     /* An app-only account needs nobody's authorization: its credential is in the config. */
-    json_object_object_add(o, "authorized",
-                           json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
-                                                   a->st.refresh_token != NULL));
+    json_object_object_add(
+        o, "authorized",
+        json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
+                                a->st.refresh_token != NULL));
     add_int(o, "authorized_at", a->st.authorized);
     add_int(o, "token_expires_at", a->st.access_token ? a->st.expires_at : 0);
+    add_int(o, "token_obtained_at", a->st.access_token ? a->st.obtained_at : 0);
     add_int(o, "last_refresh", a->last_refresh);
     json_object_object_add(o, "last_result", json_object_new_string(last_result_name(a->last)));
     json_object_object_add(o, "last_error",
@@ -87,12 +89,32 @@ static const char *get_str(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-/* when - "2026-11-24 03:12 UTC (in 54m)" */
-static const char *when(long long t, char *buf, size_t size)
+/* span - a duration in words: "45 seconds", "1 minute", "3 hours 5 minutes", "12 days" */
+static void span(long long s, char *buf, size_t size)
+{
+    if (s < 60)
+        snprintf(buf, size, "%lld second%s", s, s == 1 ? "" : "s");
+    else if (s < 3600)
+        snprintf(buf, size, "%lld minute%s", s / 60, s / 60 == 1 ? "" : "s");
+    else if (s < 2 * 86400 && (s % 3600) / 60 != 0)
+        snprintf(buf, size, "%lld hour%s %lld minute%s", s / 3600, s / 3600 == 1 ? "" : "s",
+                 (s % 3600) / 60, (s % 3600) / 60 == 1 ? "" : "s");
+    else if (s < 2 * 86400)
+        snprintf(buf, size, "%lld hour%s", s / 3600, s / 3600 == 1 ? "" : "s");
+    else
+        snprintf(buf, size, "%lld days", s / 86400);
+}
+
+/*
+ * when - "2026-11-24 03:12 UTC (in 54 minutes)" or "(12 minutes ago)";
+ * past says the event has happened (a refresh, a failure), so a clock
+ * a second ahead of ours still reads "just now", never "in 0 seconds"
+ */
+static const char *when(long long t, int past, char *buf, size_t size)
 {
     long long d = t - (long long)time(NULL);
-    long long ad = d < 0 ? -d : d;
-    char rel[48];
+    char rel[64];
+    char dur[48];
     struct tm tm;
     time_t tt = (time_t)t;
 
@@ -100,26 +122,101 @@ static const char *when(long long t, char *buf, size_t size)
         snprintf(buf, size, "never");
         return buf;
     }
-    if (ad < 60)
-        snprintf(rel, sizeof(rel), "%llds", ad);
-    else if (ad < 3600)
-        snprintf(rel, sizeof(rel), "%lldm", ad / 60);
-    else if (ad < 2 * 86400)
-        snprintf(rel, sizeof(rel), "%lldh%02lldm", ad / 3600, (ad % 3600) / 60);
-    else
-        snprintf(rel, sizeof(rel), "%lld days", ad / 86400);
+    if (d == 0 || (past && d > 0)) {
+        snprintf(rel, sizeof(rel), "just now");
+    } else if (d < 0) {
+        span(-d, dur, sizeof(dur));
+        snprintf(rel, sizeof(rel), "%s ago", dur);
+    } else {
+        span(d, dur, sizeof(dur));
+        snprintf(rel, sizeof(rel), "in %s", dur);
+    }
     gmtime_r(&tt, &tm);
-    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d UTC (%s%s%s)", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, d < 0 ? "" : "in ", rel,
-             d < 0 ? " ago" : "");
+    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d UTC (%s)", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, rel);
     return buf;
 }
 
+/* add_null_or_bool - a boolean member, or null when unknown (-1) */
+static void add_null_or_bool(json_object *o, const char *key, int v)
+{
+    json_object_object_add(o, key, v < 0 ? NULL : json_object_new_boolean(v));
+}
+
+/* status_set_daemon - add the "daemon" member */
+void status_set_daemon(json_object *st, const struct status_daemon *d, int knows)
+{
+    json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return;
+    add_null_or_bool(o, "running", d->running);
+    add_null_or_bool(o, "knows_account", knows);
+    add_int(o, "pid", d->pid);
+    json_object_object_add(o, "socket", json_object_new_string(d->socket));
+    json_object_object_add(o, "error", json_object_new_string(d->error));
+    json_object_object_add(st, "daemon", o);
+}
+
+/* daemon_state - -1 unknown, 0 false, 1 true: a member of the "daemon" object */
+static int daemon_state(json_object *st, const char *key)
+{
+    json_object *d;
+    json_object *v;
+
+    if (!json_object_object_get_ex(st, "daemon", &d) || !json_object_object_get_ex(d, key, &v) ||
+        !json_object_is_type(v, json_type_boolean))
+        return -1;
+    return json_object_get_boolean(v);
+}
+
+/* daemon_str - a string member of the "daemon" object, "" when absent */
+static const char *daemon_str(json_object *st, const char *key)
+{
+    json_object *d;
+
+    if (!json_object_object_get_ex(st, "daemon", &d))
+        return "";
+    return get_str(d, key);
+}
+
+/* status_reload_hint - how to make a running daemon reread its config */
+const char *status_reload_hint(json_object *st, char *buf, size_t size)
+{
+    json_object *d;
+    long long pid = 0;
+
+    if (json_object_object_get_ex(st, "daemon", &d))
+        pid = get_ll(d, "pid");
+    if (pid > 0)
+        snprintf(buf, size, "systemctl reload oauth2-token-helper, or kill -HUP %lld", pid);
+    else
+        snprintf(buf, size, "systemctl reload oauth2-token-helper, or kill -HUP the daemon");
+    return buf;
+}
+
+/* without_prefix - an error text without the "refresh failing: " the cache puts first */
+static const char *without_prefix(const char *msg)
+{
+    static const char prefix[] = "refresh failing: ";
+
+    if (strncmp(msg, prefix, sizeof(prefix) - 1) == 0)
+        return msg + sizeof(prefix) - 1;
+    return msg;
+}
+
 /* status_print - human-readable lines */
-void status_print(FILE *fp, json_object *st, int daemon_running)
+void status_print(FILE *fp, json_object *st)
 {
     char b1[96];
+    char b2[96];
+    char hint[128];
     long long code = get_ll(st, "last_error_code");
+    long long expires = get_ll(st, "token_expires_at");
+    long long obtained = get_ll(st, "token_obtained_at");
+    long long refreshed = get_ll(st, "last_refresh");
+    int running = daemon_state(st, "running");
+    int knows = daemon_state(st, "knows_account");
 
     fprintf(fp, "account %s\n", get_str(st, "account"));
     fprintf(fp, "  login:            %s\n", get_str(st, "login"));
@@ -127,24 +224,51 @@ void status_print(FILE *fp, json_object *st, int daemon_running)
             json_object_get_boolean(json_object_object_get(st, "authorized"))
                 ? "authorized"
                 : "NOT authorized (run: oauth2-token-helper authorize ACCOUNT)");
+    if (running == 1 && knows == 0)
+        fprintf(fp,
+                "  daemon:           running, but it does not know this account (added to the "
+                "config after it started): reload it (%s); shown from the state file\n",
+                status_reload_hint(st, hint, sizeof(hint)));
+    else if (running == 0)
+        fprintf(fp, "  daemon:           not running; shown from the state file\n");
+    else if (knows < 0 && daemon_str(st, "error")[0] != '\0')
+        fprintf(fp, "  daemon:           could not be asked (%s); shown from the state file\n",
+                daemon_str(st, "error"));
     if (get_ll(st, "authorized_at"))
-        fprintf(fp, "  authorized:       %s\n", when(get_ll(st, "authorized_at"), b1, sizeof(b1)));
-    fprintf(fp, "  access token:     %s\n",
-            get_ll(st, "token_expires_at") ? when(get_ll(st, "token_expires_at"), b1, sizeof(b1))
-                                           : "none held");
-    fprintf(fp, "  last refresh:     %s, %s%s\n", when(get_ll(st, "last_refresh"), b1, sizeof(b1)),
-            get_str(st, "last_result"), daemon_running ? "" : " (daemon not running)");
+        fprintf(fp, "  authorized:       %s\n",
+                when(get_ll(st, "authorized_at"), 1, b1, sizeof(b1)));
+    if (expires == 0)
+        fprintf(fp, "  access token:     none held\n");
+    else if (obtained != 0)
+        fprintf(fp, "  access token:     %s %s, obtained %s\n",
+                expires > (long long)time(NULL) ? "expires" : "expired",
+                when(expires, 0, b1, sizeof(b1)), when(obtained, 1, b2, sizeof(b2)));
+    else
+        fprintf(fp, "  access token:     %s %s\n",
+                expires > (long long)time(NULL) ? "expires" : "expired",
+                when(expires, 0, b1, sizeof(b1)));
+    if (refreshed != 0)
+        fprintf(fp, "  last refresh:     %s, %s\n", when(refreshed, 1, b1, sizeof(b1)),
+                get_str(st, "last_result"));
+    else if (expires != 0 && obtained != 0)
+        fprintf(fp, "  last refresh:     none recorded; the token held was obtained %s\n",
+                when(obtained, 1, b1, sizeof(b1)));
+    else if (expires != 0)
+        fprintf(fp, "  last refresh:     none recorded; a token is held\n");
+    else
+        fprintf(fp, "  last refresh:     never\n");
     if (get_ll(st, "refresh_token_lapses_at"))
         fprintf(fp, "  refresh token:    lapses after 90 days unused: %s\n",
-                when(get_ll(st, "refresh_token_lapses_at"), b1, sizeof(b1)));
+                when(get_ll(st, "refresh_token_lapses_at"), 0, b1, sizeof(b1)));
     if (get_ll(st, "client_secret_expires_at"))
         fprintf(fp, "  client secret:    expires %s\n",
-                when(get_ll(st, "client_secret_expires_at"), b1, sizeof(b1)));
+                when(get_ll(st, "client_secret_expires_at"), 0, b1, sizeof(b1)));
     if (get_ll(st, "certificate_expires_at"))
         fprintf(fp, "  certificate:      expires %s\n",
-                when(get_ll(st, "certificate_expires_at"), b1, sizeof(b1)));
+                when(get_ll(st, "certificate_expires_at"), 0, b1, sizeof(b1)));
     if (get_ll(st, "last_failure_at")) {
-        fprintf(fp, "  last error:       %s: %s\n", when(get_ll(st, "last_failure_at"), b1, sizeof(b1)),
+        fprintf(fp, "  last error:       %s: %s\n",
+                when(get_ll(st, "last_failure_at"), 1, b1, sizeof(b1)),
                 get_str(st, "last_error")[0] ? get_str(st, "last_error") : "(since recovered)");
         if (code != 0)
             fprintf(fp, "                    AADSTS%lld: %s\n", code,
@@ -180,8 +304,8 @@ static void consider(long long at, const char *what, long warn_days, long crit_d
 }
 
 /* status_check - judge one account */
-check_level status_check(json_object *st, long warn_days, long crit_days, char *why,
-                         size_t whysize, long *days_left)
+check_level status_check(json_object *st, long warn_days, long crit_days, char *why, size_t whysize,
+                         long *days_left)
 {
     check_level level = CHECK_OK;
     const char *last = get_str(st, "last_result");
@@ -189,7 +313,24 @@ check_level status_check(json_object *st, long warn_days, long crit_days, char *
 
     *days_left = -1;
     snprintf(why, whysize, "ok");
-    if (!json_object_get_boolean(json_object_object_get(st, "authorized"))) {
+    if (daemon_state(st, "running") == 0) {
+        snprintf(why, whysize,
+                 "the token daemon is not running (no answer on %.200s); start it "
+                 "(systemctl start oauth2-token-helper)",
+                 daemon_str(st, "socket"));
+        level = CHECK_CRITICAL;
+    } else if (daemon_state(st, "running") == 1 && daemon_state(st, "knows_account") == 0) {
+        char hint[128];
+
+        snprintf(why, whysize,
+                 "the running token daemon does not know this account (added after it "
+                 "started); reload it (%s)",
+                 status_reload_hint(st, hint, sizeof(hint)));
+        level = CHECK_CRITICAL;
+    } else if (daemon_state(st, "knows_account") < 0 && daemon_str(st, "error")[0] != '\0') {
+        snprintf(why, whysize, "cannot ask the token daemon: %.300s", daemon_str(st, "error"));
+        level = CHECK_UNKNOWN;
+    } else if (!json_object_get_boolean(json_object_object_get(st, "authorized"))) {
         snprintf(why, whysize, "not authorized: import or authorize a refresh token");
         level = CHECK_CRITICAL;
     } else if (strcmp(last, "needs-person") == 0) {
@@ -198,18 +339,18 @@ check_level status_check(json_object *st, long warn_days, long crit_days, char *
     } else if (strcmp(last, "temporary") == 0) {
         if (tok > (long long)time(NULL)) {
             snprintf(why, whysize, "refresh failing, current token still valid: %.200s",
-                     get_str(st, "last_error"));
+                     without_prefix(get_str(st, "last_error")));
             level = CHECK_WARNING;
         } else {
             snprintf(why, whysize, "no valid token, refresh failing: %.200s",
-                     get_str(st, "last_error"));
+                     without_prefix(get_str(st, "last_error")));
             level = CHECK_CRITICAL;
         }
     }
-    consider(get_ll(st, "client_secret_expires_at"), "client secret", warn_days, crit_days,
-             &level, why, whysize, days_left);
-    consider(get_ll(st, "certificate_expires_at"), "certificate", warn_days, crit_days, &level,
+    consider(get_ll(st, "client_secret_expires_at"), "client secret", warn_days, crit_days, &level,
              why, whysize, days_left);
+    consider(get_ll(st, "certificate_expires_at"), "certificate", warn_days, crit_days, &level, why,
+             whysize, days_left);
     consider(get_ll(st, "refresh_token_lapses_at"), "refresh token (90 days unused)", warn_days,
              crit_days, &level, why, whysize, days_left);
     return level;

@@ -8,11 +8,14 @@
  * or a Nagios-style verdict (check), so all three agree.
  *
  * Fields: account, login, grant, authorized, authorized_at,
- * token_expires_at, last_refresh, last_result (ok, temporary,
- * needs-person, none), last_error, last_error_code, last_error_hint,
- * last_failure_at, refresh_token_last_used, refresh_token_lapses_at,
- * client_secret_expires_at, certificate_expires_at (0 when unknown or
- * not applicable). Never a token.
+ * token_expires_at, token_obtained_at, last_refresh, last_result (ok,
+ * temporary, needs-person, none), last_error, last_error_code,
+ * last_error_hint, last_failure_at, refresh_token_last_used,
+ * refresh_token_lapses_at, client_secret_expires_at,
+ * certificate_expires_at (0 when unknown or not applicable). The CLI adds
+ * "daemon": {running, knows_account, pid, socket, error}, so that a
+ * daemon that runs but was not reloaded after an account was added is not
+ * mistaken for one that is down. Never a token.
  */
 #ifndef OAUTH2_STATUS_H
 #define OAUTH2_STATUS_H
@@ -28,8 +31,26 @@
 /* status_json - the status object of one account; the caller puts it */
 json_object *status_json(const struct acct *a);
 
+/* What the CLI learnt from the daemon's socket, for the "daemon" member. */
+struct status_daemon {
+    int running;        /* something answered on the socket */
+    long pid;           /* the daemon's pid (SO_PEERCRED), 0 when unknown */
+    const char *socket; /* the socket asked */
+    const char *error;  /* why it could not be asked, "" when it answered */
+};
+
+/*
+ * status_set_daemon - add the "daemon" member to st: knows is 1 when the
+ * daemon answered for this account, 0 when it said the account is
+ * unknown to it, -1 when it could not be asked
+ */
+void status_set_daemon(json_object *st, const struct status_daemon *d, int knows);
+
+/* status_reload_hint - how to make a running daemon reread its config */
+const char *status_reload_hint(json_object *st, char *buf, size_t size);
+
 /* status_print - human-readable lines for one status object */
-void status_print(FILE *fp, json_object *st, int daemon_running);
+void status_print(FILE *fp, json_object *st);
 
 typedef enum { CHECK_OK = 0, CHECK_WARNING = 1, CHECK_CRITICAL = 2, CHECK_UNKNOWN = 3 } check_level;
 
@@ -38,7 +59,7 @@ typedef enum { CHECK_OK = 0, CHECK_WARNING = 1, CHECK_CRITICAL = 2, CHECK_UNKNOW
  * left before its earliest expiry (secret, certificate, refresh token
  * inactivity), or -1 when nothing expires.
  */
-check_level status_check(json_object *st, long warn_days, long crit_days, char *why,
-                         size_t whysize, long *days_left);
+check_level status_check(json_object *st, long warn_days, long crit_days, char *why, size_t whysize,
+                         long *days_left);
 
 #endif

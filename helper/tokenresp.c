@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsonwipe.h"
 #include "log.h"
 #include "saslwire.h"
 
@@ -192,7 +193,6 @@ static json_object *reply_object(long http_status, const char *body, size_t len,
                                  const char *curl_error, long retry_after,
                                  struct token_result *res)
 {
-    json_tokener *tok = NULL;
     json_object *obj = NULL;
     json_object *tmp;
 
@@ -204,25 +204,8 @@ static json_object *reply_object(long http_status, const char *body, size_t len,
                  curl_error != NULL ? curl_error : "no reply");
         return NULL;
     }
-    if (body != NULL && len > 0 && memchr(body, '\0', len) == NULL) {
-        tok = json_tokener_new();
-        if (tok != NULL) {
-            obj = json_tokener_parse_ex(tok, body, (int)len);
-            if (obj != NULL && json_tokener_get_parse_end(tok) < len) {
-                /* Trailing garbage after the object. */
-                size_t i;
-
-                for (i = json_tokener_get_parse_end(tok); i < len; i++)
-                    if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
-                        break;
-                if (i < len) {
-                    json_object_put(obj);
-                    obj = NULL;
-                }
-            }
-            json_tokener_free(tok);
-        }
-    }
+    if (body != NULL)
+        obj = jsonwipe_parse(body, len); /* NULL too with a NUL or trailing garbage */
     if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
         if (http_status == 429 || http_status >= 500 || http_status == 200)
             res->verdict = TOKEN_TRANSIENT;
@@ -232,12 +215,12 @@ static json_object *reply_object(long http_status, const char *body, size_t len,
                  "%s (HTTP %ld): the reply is not a JSON object (%zu bytes)",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
                  http_status, len);
-        json_object_put(obj);
+        jsonwipe_put(obj);
         return NULL;
     }
     if (http_status != 200 || json_object_object_get_ex(obj, "error", &tmp)) {
         parse_error(http_status, obj, res);
-        json_object_put(obj);
+        jsonwipe_put(obj);
         return NULL;
     }
     return obj;
@@ -296,7 +279,7 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
 out:
     wipe_string(at_obj);
     wipe_string(rt_obj);
-    json_object_put(obj);
+    jsonwipe_put(obj);
 }
 
 /* copy_checked - a printable string member into out; 0 when absent, bad or too long */
@@ -353,7 +336,7 @@ void tokenresp_device(long http_status, const char *body, size_t len, const char
     res->message[0] = '\0';
 out:
     wipe_string(dc_obj);
-    json_object_put(obj);
+    jsonwipe_put(obj);
 }
 
 /* tokenresp_device_clear - wipe and free the device code */

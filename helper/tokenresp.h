@@ -11,8 +11,10 @@
  *
  * Security: the body is untrusted and capped by the HTTP layer; every
  * field is type-checked, tokens must be b64token characters, expires_in is
- * range-checked. Token strings are wiped inside json-c's objects before
- * they are released. Messages never contain a token.
+ * range-checked. The body is parsed with jsonwipe_parse() and released
+ * with jsonwipe_put(): json-c's scratch buffer and every string object are
+ * wiped before they are freed (the caller wipes the body, http.c does).
+ * Messages never contain a token.
  */
 #ifndef OAUTH2_TOKENRESP_H
 #define OAUTH2_TOKENRESP_H

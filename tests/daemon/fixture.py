@@ -47,6 +47,31 @@ class Tap:
         return 1 if self.failed else 0
 
 
+def in_ci():
+    """in_ci - CI=true: a missing tool or capability is a failure, not a skip"""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def skip_all(reason):
+    """skip_all - the whole test cannot run here: a TAP skip, or under CI=true
+    a failure naming what is missing (scripts/test installs it); returns the
+    exit status for main() to return"""
+    if in_ci():
+        print("not ok 1 - cannot run: %s (CI=true: scripts/test installs everything the "
+              "tests need, so this is a failure)" % reason, flush=True)
+        print("1..1", flush=True)
+        return 1
+    print("1..0 # SKIP %s" % reason, flush=True)
+    return 0
+
+
+def skip_one(t, reason):
+    """skip_one - one check cannot run here: skipped, or failed under CI=true"""
+    if in_ci():
+        return t.ok(False, "cannot run: %s (CI=true)" % reason)
+    return t.ok(True, "# SKIP %s" % reason)
+
+
 def netstring(data):
     """netstring - encode bytes"""
     return b"%d:%s," % (len(data), data)

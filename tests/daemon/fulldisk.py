@@ -14,14 +14,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, Tap  # noqa: E402
+from fixture import Fixture, Tap, skip_all  # noqa: E402
 
 ACCOUNT = "alice@contoso.test"
-
-
-def skip(reason):
-    print("1..0 # SKIP %s" % reason, flush=True)
-    return 0
 
 
 def wait_for(pred, timeout):
@@ -54,14 +49,14 @@ def read_state(fx):
 
 def main():
     if os.geteuid() != 0:
-        return skip("needs root to mount a tmpfs")
+        return skip_all("needs root to mount a tmpfs")
     fx = Fixture(accounts=(ACCOUNT,))
     os.mkdir(fx.state, 0o700)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", fx.state],
                        capture_output=True, text=True)
     if r.returncode != 0:
         fx.close()
-        return skip("cannot mount a tmpfs here: %s" % r.stderr.strip()[:100])
+        return skip_all("cannot mount a tmpfs here: %s" % r.stderr.strip()[:100])
 
     def unmount():
         fx.stop()

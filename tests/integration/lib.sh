@@ -7,6 +7,7 @@
 # failure, and keeps $T only when something failed.
 #
 #   need_env; setup; need_product   skip/fail early, make $T, arm the trap
+#   missing REASON, need_swaks_tls  a tool is absent: skip, or fail under CI=true
 #   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
@@ -130,16 +131,51 @@ done_testing() {
     exit 0
 }
 
-# need_env - skip unless root with Postfix, Dovecot and python3
+# in_ci - CI=true (.ci/run): scripts/test has installed every package the
+# tests use, so a missing tool or capability is a failure, not a skip
+in_ci() {
+    [ "${CI:-}" = true ]
+}
+
+# missing REASON - something this test needs is absent or does not work:
+# skip the whole test, or under CI=true fail it. Skips by design (a
+# sanitizer build) use skip_all.
+missing() {
+    if in_ci; then
+        tap_result 1 "cannot run: $* (CI=true: scripts/test installs every package the tests use)"
+        echo "1..$_tap_n"
+        _tap_done=1
+        exit 1
+    fi
+    skip_all "$*"
+}
+
+# runs CMD... - the command runs and exits 0 (a check of the tool itself,
+# not of a name on the PATH)
+runs() {
+    "$@" >/dev/null 2>&1 </dev/null
+}
+
+# need_env - root, and working Postfix, Dovecot, python3 (with the modules
+# the mock and fixtures import) and openssl; else missing()
 need_env() {
-    [ "$(id -u)" = 0 ] || skip_all "needs root (runs private Postfix and Dovecot instances)"
-    command -v postfix >/dev/null || skip_all "postfix not installed"
-    command -v dovecot >/dev/null || skip_all "dovecot not installed"
-    command -v "$PYTHON3" >/dev/null || skip_all "python3 not installed"
-    command -v openssl >/dev/null || skip_all "openssl not installed"
-    getent passwd postfix >/dev/null || skip_all "no postfix user"
-    getent passwd dovecot >/dev/null || skip_all "no dovecot user"
-    [ -f "$MASTER_CF_DIST" ] || skip_all "no stock master.cf"
+    [ "$(id -u)" = 0 ] || missing "needs root (runs private Postfix and Dovecot instances)"
+    runs postconf -d mail_version || missing "postconf does not run (Debian package postfix)"
+    runs dovecot --version || missing "dovecot does not run (Debian package dovecot-core)"
+    runs "$PYTHON3" -c 'import ssl, http.server, socketserver, smtplib, email, json, urllib.request' ||
+        missing "$PYTHON3 cannot import ssl, http.server, smtplib... (Debian package python3)"
+    runs openssl version || missing "openssl does not run (Debian package openssl)"
+    getent passwd postfix >/dev/null || missing "no postfix user (Debian package postfix)"
+    getent passwd dovecot >/dev/null || missing "no dovecot user (Debian package dovecot-core)"
+    [ -f "$MASTER_CF_DIST" ] || missing "no stock master.cf (Debian package postfix)"
+}
+
+# need_swaks_tls - swaks that can do STARTTLS: Debian's swaks only
+# recommends libnet-ssleay-perl, without which it exits "TLS not available"
+need_swaks_tls() {
+    runs swaks --version || missing "swaks does not run (Debian package swaks)"
+    swaks --support 2>&1 | grep -q '^=== TLS supported' ||
+        missing "swaks cannot do TLS: it needs Net::SSLeay (Debian package libnet-ssleay-perl)"
 }
 
 # need_product - the helper and plugin must be built

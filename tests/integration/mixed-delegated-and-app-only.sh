@@ -40,10 +40,10 @@ authority = https://127.0.0.1:9
 PROBE
 chmod 0640 "$T/probe/helper.conf"
 if ! "$HELPER_BIN" -c "$T/probe/helper.conf" config-check >"$T/logs/probe-config-check.log" 2>&1; then
-    skip_all "app-only accounts are not supported yet: config-check refuses grant = client_credentials ($(grep -m 1 . "$T/logs/probe-config-check.log" | cut -c1-160))"
+    missing "app-only accounts are not supported yet: config-check refuses grant = client_credentials ($(grep -m 1 . "$T/logs/probe-config-check.log" | cut -c1-160))"
 fi
 "$PYTHON3" "$MOCKDIR/mockctl" register --help >/dev/null 2>&1 ||
-    skip_all "the mock cannot register an app for app-only tokens yet (no mockctl register)"
+    missing "the mock cannot register an app for app-only tokens yet (no mockctl register)"
 
 # ---- the run -------------------------------------------------------------
 APP_SECRET=$(openssl rand -hex 24)

@@ -8,7 +8,7 @@
 # against a receiver that accepts anything.
 . "$(dirname "$0")/lib.sh"
 need_env
-command -v swaks >/dev/null || skip_all "swaks not installed"
+need_swaks_tls
 setup
 
 start_mock

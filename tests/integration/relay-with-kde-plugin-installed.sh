@@ -11,7 +11,7 @@
 # eligible too (by default noplaintext rules it out).
 . "$(dirname "$0")/lib.sh"
 need_env
-[ -f "$KDE_PLUGIN_SO" ] || skip_all "libsasl2-modules-kdexoauth2 not installed ($KDE_PLUGIN_SO)"
+[ -f "$KDE_PLUGIN_SO" ] || missing "libsasl2-modules-kdexoauth2 not installed ($KDE_PLUGIN_SO)"
 setup
 need_product
 N=${RELAY_MESSAGES:-5}

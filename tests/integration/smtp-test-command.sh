@@ -36,13 +36,13 @@ check "it says it logged in" grep -q "result: logged in with XOAUTH2 as $ALICE" 
 out=$T/logs/test-refused.log
 helper test "$BOB" --smtp "127.0.0.1:$RECEIVER_PORT" --cafile "$CA" >"$out" 2>&1
 rc=$?
-check_num "a refused login exits non-zero" "$rc" -ne 0
+check_num "a refused login (5xx) needs a person: exit 69" "$rc" -eq 69
 check "the failure names the step" grep -q "result: FAILED before or while logging in" "$out"
 check "the last reply is shown" grep -qE "^last reply: (535|334)" "$out"
 check "and explained" grep -q "^meaning: .*refused" "$out"
 
 out=$T/logs/test-badtls.log
 helper test "$ALICE" --smtp "127.0.0.1:$RECEIVER_PORT" >"$out" 2>&1
-check_num "an untrusted server certificate fails the test" "$?" -ne 0
+check_num "an untrusted server certificate needs a person: exit 69" "$?" -eq 69
 
 done_testing

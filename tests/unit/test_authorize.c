@@ -155,18 +155,38 @@ static void client(unsigned port, const char *text, char *out, size_t outsize)
     close(fd);
 }
 
+/* have_ipv6_loopback - whether anyone can listen on [::1] here */
+static int have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 sin6;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    int ok6;
+
+    if (fd < 0)
+        return 0;
+    memset(&sin6, 0, sizeof(sin6));
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_addr = in6addr_loopback;
+    ok6 = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+    close(fd);
+    return ok6;
+}
+
 static void test_loopback(void)
 {
     char err[256];
     char target[LOOPBACK_MAX_REQUEST];
-    unsigned port = 0;
-    int lfd = loopback_listen(0, &port, err, sizeof(err));
+    struct loopback lb;
+    int lrc = loopback_listen(0, &lb, err, sizeof(err));
+    unsigned port = lb.port;
     int pipefd[2];
     pid_t pid;
     int cfd;
 
-    ok(lfd >= 0 && port > 0, "listens on an ephemeral loopback port (%u)", port);
-    if (lfd < 0 || pipe(pipefd) < 0)
+    ok(lrc == 0 && port > 0, "listens on an ephemeral loopback port (%u)", port);
+    ok(lrc == 0 && lb.fd[0] >= 0 && (lb.fd[1] >= 0 || !have_ipv6_loopback()),
+       "on 127.0.0.1 and on [::1] (where the host has it)");
+    if (lrc < 0 || pipe(pipefd) < 0)
         return;
     pid = fork();
     if (pid == 0) {
@@ -175,7 +195,7 @@ static void test_loopback(void)
         char line[600];
         size_t len;
 
-        close(lfd);
+        loopback_close(&lb);
         memset(big, 'a', sizeof(big));
         memcpy(big, "GET /", 5);
         big[sizeof(big) - 1] = '\0';
@@ -192,7 +212,7 @@ static void test_loopback(void)
         _exit(0);
     }
     close(pipefd[1]);
-    cfd = loopback_accept(lfd, cache_now_ms() + 10000, NULL, target, sizeof(target), err,
+    cfd = loopback_accept(&lb, cache_now_ms() + 10000, NULL, target, sizeof(target), err,
                           sizeof(err));
     ok(cfd >= 0 && strcmp(target, "/?code=abc&state=xyz") == 0,
        "a POST and an oversized request are turned away; the GET's target is handed over");
@@ -212,27 +232,55 @@ static void test_loopback(void)
     {
         long long t0 = cache_now_ms();
 
-        cfd = loopback_accept(lfd, t0 + 300, NULL, target, sizeof(target), err, sizeof(err));
+        cfd = loopback_accept(&lb, t0 + 300, NULL, target, sizeof(target), err, sizeof(err));
         ok(cfd < 0 && strstr(err, "timed out") != NULL && cache_now_ms() - t0 < 2000,
            "nobody comes: timed out at the deadline (%s)", err);
     }
     {
         volatile sig_atomic_t stop = 1;
 
-        cfd = loopback_accept(lfd, cache_now_ms() + 10000, &stop, target, sizeof(target), err,
+        cfd = loopback_accept(&lb, cache_now_ms() + 10000, &stop, target, sizeof(target), err,
                               sizeof(err));
         ok(cfd < 0 && strcmp(err, "interrupted") == 0, "a signal ends the wait");
     }
     {
-        unsigned again = 0;
+        struct loopback again;
         int busy = loopback_listen(port, &again, err, sizeof(err));
 
         ok(busy < 0 && strstr(err, "choose another --port") != NULL,
            "a port in use is named with the fix: %s", err);
         if (busy >= 0)
-            close(busy);
+            loopback_close(&again);
     }
-    close(lfd);
+    loopback_close(&lb);
+    {
+        /* Another user holds [::1] on the port: refused, not half-bound. */
+        struct loopback half;
+        unsigned p6;
+        int busy;
+        int six = socket(AF_INET6, SOCK_STREAM, 0);
+        struct sockaddr_in6 sin6;
+        socklen_t slen = sizeof(sin6);
+        int one = 1;
+
+        memset(&sin6, 0, sizeof(sin6));
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_addr = in6addr_loopback;
+        setsockopt(six, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (six >= 0 && bind(six, (struct sockaddr *)&sin6, sizeof(sin6)) == 0 &&
+            listen(six, 1) == 0 && getsockname(six, (struct sockaddr *)&sin6, &slen) == 0) {
+            p6 = ntohs(sin6.sin6_port);
+            busy = loopback_listen(p6, &half, err, sizeof(err));
+            ok(busy < 0 && strstr(err, "[::1]") != NULL,
+               "--port whose [::1] side is taken: refused (%s)", err);
+            if (busy >= 0)
+                loopback_close(&half);
+        } else {
+            ok(1, "no IPv6 loopback here: nothing to hold");
+        }
+        if (six >= 0)
+            close(six);
+    }
 }
 
 int main(void)

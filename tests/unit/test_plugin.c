@@ -533,7 +533,8 @@ static void test_selection(int have_kde)
         ok(counts[0] == 1 && counts[1] == 1, "both XOAUTH2 plugins are loaded (ours %d, KDE %d)",
            counts[0], counts[1]);
     else
-        ok(1, "both XOAUTH2 plugins are loaded # SKIP libkdexoauth2.so not installed");
+        skip_check("both XOAUTH2 plugins are loaded",
+                   "libkdexoauth2.so not installed (Debian package libsasl2-modules-kdexoauth2)");
 
     fake_set_reply("OK login=alice@contoso.com expires=1700000000 token=" TOKEN);
     session_start(&s, "alice", PASSWORD, "smtp.office365.com", "PLAIN LOGIN XOAUTH2",
@@ -545,9 +546,11 @@ static void test_selection(int have_kde)
 
     session_start(&s, "alice", PASSWORD, "smtp.office365.com", "LOGIN XOAUTH2", 0);
     ok(s.rc == SASL_OK && out_is(&s, want, sizeof(want) - 1) &&
-           strcmp(plugin_source(s.conn), "oauth2helper") == 0,
+           strcmp(plugin_source(s.conn), "oauth2helper") == 0 && (have_kde || !tap_in_ci()),
        "no security options: our XOAUTH2 still ranks first%s",
-       have_kde ? "" : " # SKIP libkdexoauth2.so not installed");
+       have_kde      ? ""
+       : tap_in_ci() ? " (not shown: libkdexoauth2.so not installed, CI=true)"
+                     : " # SKIP libkdexoauth2.so not installed");
     session_end(&s);
 }
 
