@@ -618,6 +618,24 @@ static void daemon_away(int stale)
         close(fd);
 }
 
+/* daemon_hung - the daemon's socket listens but nobody accepts or answers; returns its fd */
+static int daemon_hung(void)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    fake_stop(socket_path);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 8) < 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 /* daemon_back - the daemon serves again */
 static void daemon_back(void)
 {
@@ -630,6 +648,7 @@ static void test_kept_used(void)
     static char a[KEPT_TOKEN_LEN + 1];
     static char b[KEPT_TOKEN_LEN + 1];
     session s;
+    int hung;
 
     kept_token(a, sizeof(a), 1);
     kept_token(b, sizeof(b), 2);
@@ -664,6 +683,16 @@ static void test_kept_used(void)
     ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", b),
        "kept: the newer token replaced the older one");
     session_end(&s);
+
+    /* A daemon that takes the connection but never answers: the plugin's 30 s timeout. */
+    hung = daemon_hung();
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", b) && log_lines.count == 0 &&
+           warn_lines.count == 1 && strstr(warn_lines.last, "did not answer within 30 s") != NULL,
+       "kept: daemon hung: used after the 30 s timeout: %s", warn_lines.last);
+    session_end(&s);
+    if (hung >= 0)
+        close(hung);
+    unlink(socket_path);
     daemon_back();
 
     /* A delegate's token is kept under the delegate's account and sent as the shared mailbox. */
