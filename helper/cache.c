@@ -47,7 +47,7 @@ int cache_servable(const struct acct *a, long long now_s)
 /* usable - still valid, for use while refreshes fail */
 static int usable(const struct acct *a, long long now_s)
 {
-    return a->st.access_token != NULL && a->st.expires_at - now_s > CACHE_USABLE_MIN_S;
+    return a->st.access_token != NULL && a->st.expires_at - now_s > OAUTH2_TOKEN_MIN_REMAINING_S;
 }
 
 /* schedule_refresh - the timer for the next proactive refresh of a fresh token */
