@@ -22,7 +22,7 @@ becomes one command line per documented option and per alternative, so
 that each option shown is run once, and one with all of them. Placeholders get this test's values:
 account names (relay@contoso.com, ACCOUNT, <account>) the test's account,
 contoso.com contoso.test, smtp.office365.com:587 or <host>[:<port>] the
-receiver, you@contoso.com or <address> its recipient, <file> after -c the
+receiver, the address after --to its recipient, <file> after -c the
 test's config. "test" gets --cafile with the test CA when the docs show
 none (the receiver's certificate is the test CA's, not a public one).
 
@@ -349,9 +349,11 @@ def substitute(env, line, conf):
     words = line.split()
     for i, w in enumerate(words):
         prev = words[i - 1] if i else ""
+        if prev == "--to" and re.match(r"^[^<>]+@", w):
+            argv.append(env.rcpt)
+            continue
         w = re.sub(r"contoso\.com", "contoso.test", w)
         w = re.sub(r"^[a-z]+@contoso\.test$", env.account, w)
-        w = w.replace("you@contoso.test", env.rcpt)
         w = re.sub(r"^smtp\.office365\.com(:\d+)?$", "127.0.0.1:" + env.port, w)
         if re.match(r"^<host>(:<port>)?$", w) or re.match(r"^HOST(:PORT)?$", w):
             w = "127.0.0.1:" + env.port

@@ -38,5 +38,6 @@ done < <(HELPER_BIN=$HELPER_BIN HELPER_CONF=$HELPER_CONF ACCOUNT=$ACCOUNT CLIENT
     TENANT=$TENANT RECEIVER_PORT=$RECEIVER_PORT RCPT=$RCPT CA=$CA MOCKCTL=$MOCKDIR/mockctl \
     WORKDIR=$T/doc LOGDIR=$T/logs FREE_PORTS="$ports" "$PYTHON3" "$top_srcdir/tests/shipped/doc-commands.py" run \
     2>>"$T/logs/doc-commands.stderr.log")
-check_num "the documented test --to delivered its messages" "$(delivered_count)" -gt "$delivered_before"
+check_num "each documented test --to (README, man page) delivered its message" \
+    "$(($(delivered_count) - delivered_before))" -ge 2
 done_testing

@@ -12,7 +12,8 @@
 # accounts": its main.cf lines and its sasl_passwd keyed by sender, with
 # conf/postfix/sender_relay for the map it names; each sender's mail must
 # log in as README says (shared@ as itself with alice's token, any other
-# sender as relay@).
+# sender as relay@). The POSTFIX section of oauth2-token-helper(8) must
+# show step 5's lines too.
 . "$(dirname "$0")/../integration/lib.sh"
 need_env
 setup
@@ -82,6 +83,15 @@ ALICE_SAVED=$ALICE
 ALICE=$RELAY
 check_relayed "$N" XOAUTH2
 ALICE=$ALICE_SAVED
+
+# oauth2-token-helper(8) shows the same lines under POSTFIX.
+awk '/^\.SH POSTFIX/ { on = 1; next } on && /^\.SH/ { exit } on && /^\.nf/ { f = 1; next }
+    on && /^\.fi/ { f = 0; print "----"; next } on && f { print }' "$top_srcdir/man/oauth2-token-helper.8" |
+    sed 's/\\-/-/g' >"$T/man-postfix.txt"
+awk '/^----$/ {exit} {print}' "$T/man-postfix.txt" | example_subst | readme_settings | sort >"$T/main.cf.man"
+awk 'n == 1 && /^----$/ {exit} n == 1 {print} /^----$/ {n++}' "$T/man-postfix.txt" | example_subst >"$T/sasl_passwd.man"
+check "the man page's POSTFIX main.cf lines are README's" diff "$T/main.cf.man" <(sort "$T/main.cf.readme")
+check "and its sasl_passwd line" diff "$T/sasl_passwd.man" "$T/sasl_passwd.readme"
 
 # ---- 2. several accounts ------------------------------------------------
 readme_section_blocks '### Several accounts, shared mailboxes, app-only accounts' >"$T/readme-several.txt"
