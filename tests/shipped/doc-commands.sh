@@ -2,7 +2,7 @@
 # doc-commands.sh - every oauth2-token-helper command line in README.md and
 # the man pages is run, so a documented option that does not exist fails
 #
-# doc-commands.py reads the command lines out of README.md and man/*.[58]
+# run-doc-commands.py reads the command lines out of README.md and man/*.[58]
 # at each run (see its header for how they are found, expanded and
 # judged). Here: the mock (tokens of 4,500 characters), the verifying
 # receiver for "test --smtp", and the daemon with one account,
@@ -26,7 +26,7 @@ ports=
 for _ in 1 2 3 4; do
     ports="$ports $(free_port)"
 done
-n=$("$PYTHON3" "$top_srcdir/tests/shipped/doc-commands.py" list | wc -l)
+n=$("$PYTHON3" "$top_srcdir/tests/shipped/run-doc-commands.py" list | wc -l)
 check_num "command lines found in README.md and man/" "$n" -ge 40
 delivered_before=$(delivered_count)
 while IFS=$'\t' read -r status text; do
@@ -36,7 +36,8 @@ while IFS=$'\t' read -r status text; do
     esac
 done < <(HELPER_BIN=$HELPER_BIN HELPER_CONF=$HELPER_CONF ACCOUNT=$ACCOUNT CLIENT_ID=$CLIENT_ID \
     TENANT=$TENANT RECEIVER_PORT=$RECEIVER_PORT RCPT=$RCPT CA=$CA MOCKCTL=$MOCKDIR/mockctl \
-    WORKDIR=$T/doc LOGDIR=$T/logs FREE_PORTS="$ports" "$PYTHON3" "$top_srcdir/tests/shipped/doc-commands.py" run \
+    WORKDIR=$T/doc LOGDIR=$T/logs FREE_PORTS="$ports" \
+    "$PYTHON3" "$top_srcdir/tests/shipped/run-doc-commands.py" run \
     2>>"$T/logs/doc-commands.stderr.log")
 check_num "each documented test --to (README, man page) delivered its message" \
     "$(($(delivered_count) - delivered_before))" -ge 2

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""doc-commands.py - every oauth2-token-helper command line the docs show
+"""run-doc-commands.py - every oauth2-token-helper command line the docs show
 
 Usage:
-  doc-commands.py list              the command lines found, one per line
-  doc-commands.py run               run each (environment below); one result
-                                    per line: "0<TAB>text" (passed),
-                                    "1<TAB>text" (failed), "#<TAB>text" (note)
+  run-doc-commands.py list    the command lines found, one per line
+  run-doc-commands.py run     run each (environment below); one result per
+                              line: "0<TAB>text" (passed), "1<TAB>text"
+                              (failed), "#<TAB>text" (a note)
 
 Where commands come from (read out of the docs at each run, never copied):
   - README.md: lines of fenced code blocks that start with
