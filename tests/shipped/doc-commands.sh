@@ -1,9 +1,10 @@
 #!/bin/bash
-# doc-commands.sh - every oauth2-token-helper command line in README.md and
-# the man pages is run, so a documented option that does not exist fails
+# doc-commands.sh - every oauth2-token-helper command line in README.md,
+# the man pages and the examples' comments is run, so a documented option
+# that does not exist fails
 #
-# run-doc-commands.py reads the command lines out of README.md and man/*.[58]
-# at each run (see its header for how they are found, expanded and
+# run-doc-commands.py reads the command lines out of README.md, man/*.[58]
+# and conf/ at each run (see its header for how they are found, expanded and
 # judged). Here: the mock (tokens of 4,500 characters), the verifying
 # receiver for "test --smtp", and the daemon with one account,
 # relay@contoso.test, which every account name in the docs becomes.
@@ -27,7 +28,7 @@ for _ in 1 2 3 4; do
     ports="$ports $(free_port)"
 done
 n=$("$PYTHON3" "$top_srcdir/tests/shipped/run-doc-commands.py" list | wc -l)
-check_num "command lines found in README.md and man/" "$n" -ge 40
+check_num "command lines found in README.md, man/ and conf/" "$n" -ge 40
 delivered_before=$(delivered_count)
 while IFS=$'\t' read -r status text; do
     case $status in

@@ -15,7 +15,11 @@ Where commands come from (read out of the docs at each run, never copied):
     authorize flows: "authorize ACCOUNT --device", ...);
   - man/*.8 and man/*.5, rendered from roff (bold kept, italics as
     <placeholders>): each SYNOPSIS entry of oauth2-token-helper(8), and
-    every bold "oauth2-token-helper SUBCOMMAND ..." elsewhere.
+    every bold "oauth2-token-helper SUBCOMMAND ..." elsewhere;
+  - the comments of the shipped examples (conf/*.conf, conf/postfix/,
+    conf/exim/): "oauth2-token-helper SUBCOMMAND ..." up to the first
+    character a command line here does not hold (the systemd units are
+    tested with the units).
 
 A synopsis with optional parts ("[--format raw|xoauth2|...]", "[-w days]")
 becomes one command line per documented option and per alternative, so
@@ -201,6 +205,22 @@ def readme_commands(path, subcommands):
     return [("%s:%d" % (where, n), t) for n, t in found]
 
 
+# ---- conf/ -----------------------------------------------------------------
+
+def conf_commands(path, subcommands):
+    """conf_commands - (where, text) of the commands a shipped example's comments show"""
+    found = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for n, line in enumerate(lines, 1):
+        for m in re.finditer(r"(?<![\w/.-])" + re.escape(PROG) + r"((?: [A-Za-z0-9@._:=-]+)+)", line):
+            words = m.group(1).split()
+            if words[0] in subcommands:
+                found.append((n, PROG + m.group(1)))
+    where = os.path.relpath(path, SRC)
+    return [("%s:%d" % (where, n), t) for n, t in found]
+
+
 # ---- synopses -------------------------------------------------------------
 
 def tokenize(text):
@@ -305,6 +325,10 @@ def all_commands():
         for where, text, _ in man_commands(path):
             found.append((where, text))
     found += readme_commands(os.path.join(SRC, "README.md"), set(table))
+    for path in sorted(glob.glob(os.path.join(SRC, "conf", "*.conf")) +
+                       glob.glob(os.path.join(SRC, "conf", "postfix", "*")) +
+                       glob.glob(os.path.join(SRC, "conf", "exim", "*"))):
+        found += conf_commands(path, set(table))
     out = []
     for where, text in found:
         for line in expand(text):
