@@ -3,22 +3,26 @@
 # Postfix relay, as an admin would set it up
 #
 # "make install DESTDIR=..." puts the annotated config under
-# $(docdir)/examples. The test copies it to /etc/oauth2-token-helper.conf
-# changing only what the file says to fill in: the account name, tenant,
-# client_id, the identity platform (authority, ca_file: here the mock),
-# and socket_group = postfix as its comment says for Postfix. No socket
-# line: the daemon and the plugin must meet at the built-in default,
+# $(docdir)/examples. The test copies it to the build's default config
+# file (/etc/oauth2-token-helper.conf when configured as README says,
+# --sysconfdir=/etc; /usr/local/etc/... by default), changing only what
+# the file says to fill in: the account name, tenant, client_id, the
+# identity platform (authority, ca_file: here the mock), and socket_group
+# = postfix as its comment says for Postfix. No socket line: the daemon
+# and the plugin must meet at the built-in default,
 # /var/spool/postfix/private/oauth2-token-helper. So the sender Postfix
 # (its own config_directory, never /etc/postfix) runs on the real queue
-# directory /var/spool/postfix, the chrooted smtp(8) loads the installed
-# plugin, which reads /etc/oauth2-token-helper.conf itself (no
+# directory /var/spool/postfix, its chrooted smtp(8) loads the installed
+# plugin, which finds the config file by itself (no
 # OAUTH2_TOKEN_HELPER_CONFIG), and the installed helper runs without -c.
 # Tokens of 4,500 characters; Dovecot checks each at the mock.
 #
 # System paths: a machine-wide lock serialises the tests using them; an
-# existing /etc/oauth2-token-helper.conf, a Postfix running on
-# /var/spool/postfix or mail queued there make the test skip (fail under
-# CI=true); what it creates there it removes.
+# existing config file there, a Postfix running on /var/spool/postfix or
+# mail queued there make the test skip (fail under CI=true); what it
+# creates there it removes. The default state_dir,
+# /var/lib/oauth2-token-helper, is used when it does not exist yet (else
+# a state_dir of the test's own, the one path changed).
 . "$(dirname "$0")/../integration/lib.sh"
 need_env
 setup
