@@ -889,11 +889,18 @@ skip_or_fail() {
 }
 
 # system_paths_lock - wait (up to 15 min) for the machine-wide lock of the
-# tests that use system paths; held on fd 8 until the test exits
+# tests that use system paths. A small process of ours holds it (flock)
+# until this test exits or dies, so that no daemon the test starts
+# inherits the lock and keeps it after the test.
 system_paths_lock() {
+    local holder=
     mkdir -p "$(dirname "$SYSTEM_LOCK")"
-    exec 8>>"$SYSTEM_LOCK" || bail "cannot open $SYSTEM_LOCK"
-    flock -w 900 8 || skip_or_fail "another test held $SYSTEM_LOCK for 15 minutes"
+    exec 7< <(flock -w 900 "$SYSTEM_LOCK" \
+        sh -c 'echo "$$"; while kill -0 "$1" 2>/dev/null; do sleep 1; done' sh $$ 2>/dev/null)
+    read -r -t 910 holder <&7
+    exec 7<&-
+    [ -n "$holder" ] || skip_or_fail "another test held $SYSTEM_LOCK for 15 minutes"
+    on_exit "kill $holder"
 }
 
 # install_tree - "make install DESTDIR=$T/root"; sets INST_ROOT,
@@ -1004,7 +1011,7 @@ import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LA
 $extra
 EOC
     postfix -c "$SENDER_DIR/conf" check </dev/null >>"$T/logs/sender-postfix.log" 2>&1
-    postfix -c "$SENDER_DIR/conf" start </dev/null 8>&- >>"$T/logs/sender-postfix.log" 2>&1 ||
+    postfix -c "$SENDER_DIR/conf" start </dev/null >>"$T/logs/sender-postfix.log" 2>&1 ||
         bail "postfix sender did not start on $SYSTEM_QUEUE (see logs/sender-postfix.log)"
     on_exit "_stop_system_sender $SENDER_DIR"
     wait_until 20 smtp_banner_has "$SENDER_PORT" "$(basename "$T")/sender" ||

@@ -71,8 +71,9 @@ chmod 0644 "$T/ca/receiver2.pem"
 # (An address in master.cf is bound as written; inet_interfaces may only
 # name the host's interface addresses.)
 postconf -c "$RECEIVER_DIR/conf" -e "smtpd_tls_cert_file = $T/ca/receiver2.pem"
-sed -n "s/^127\\.0\\.0\\.1:$RECEIVER_PORT /127.0.0.2:$RECEIVER_PORT /p" "$RECEIVER_DIR/conf/master.cf" \
-    >>"$RECEIVER_DIR/conf/master.cf"
+line=$(sed -n "s/^127\\.0\\.0\\.1:$RECEIVER_PORT /127.0.0.2:$RECEIVER_PORT /p" "$RECEIVER_DIR/conf/master.cf")
+[ -n "$line" ] || bail "no smtpd line for 127.0.0.1:$RECEIVER_PORT in the receiver's master.cf"
+echo "$line" >>"$RECEIVER_DIR/conf/master.cf"
 postfix_stop "$RECEIVER_DIR"
 postfix -c "$RECEIVER_DIR/conf" start >>"$T/logs/receiver-postfix.log" 2>&1 || bail "the receiver did not restart"
 wait_until 20 bash -c "exec 3<>/dev/tcp/127.0.0.2/$RECEIVER_PORT" 2>/dev/null ||
@@ -112,7 +113,7 @@ claim_system_config "$T/helper.conf"
 check_num "config-check of that config exits 0" "$?" -eq 0
 mockctl grant --user "$RELAY" --client-id "$CLIENT_ID" --tenant contoso.test |
     "$INST_HELPER" import "$RELAY" >>"$T/logs/helper-cli.log" 2>&1 || bail "import $RELAY failed"
-"$INST_HELPER" serve </dev/null 8>&- >>"$T/logs/helper-serve.log" 2>&1 &
+"$INST_HELPER" serve </dev/null >>"$T/logs/helper-serve.log" 2>&1 &
 HELPER_PID=$!
 on_exit "stop_pid $HELPER_PID"
 check "the daemon listens on the snippet's socket (path replaced)" wait_until 20 test -S "$SOCKET"

@@ -72,7 +72,7 @@ mockctl grant --user "$RELAY" --client-id "$CLIENT_ID" --tenant contoso.test |
     "$INST_HELPER" import "$RELAY" >>"$T/logs/helper-cli.log" 2>&1
 check_num "import $RELAY exits 0" "$?" -eq 0
 [ -e "$DEFAULT_SOCKET" ] && bail "$DEFAULT_SOCKET exists before the daemon started"
-"$INST_HELPER" serve </dev/null 8>&- >>"$T/logs/helper-serve.log" 2>&1 &
+"$INST_HELPER" serve </dev/null >>"$T/logs/helper-serve.log" 2>&1 &
 HELPER_PID=$!
 on_exit "stop_pid $HELPER_PID; [ -S $DEFAULT_SOCKET ] && rm -f $DEFAULT_SOCKET"
 wait_until 20 test -S "$DEFAULT_SOCKET" || bail "the daemon did not create $DEFAULT_SOCKET (see logs/helper-serve.log)"
