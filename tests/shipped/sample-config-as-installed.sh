@@ -36,6 +36,18 @@ system_paths_lock
 install_tree
 EXAMPLE=$INST_EXAMPLES/oauth2-token-helper.conf
 diag "installed example: ${EXAMPLE#$INST_ROOT}"
+# The integration tests read the examples from conf/: each one must be
+# installed, byte for byte.
+missing=0
+for f in "$top_srcdir"/conf/oauth2-token-helper.conf "$top_srcdir"/conf/postfix/* "$top_srcdir"/conf/exim/*; do
+    [ -f "$f" ] || continue
+    rel=${f#"$top_srcdir"/conf/}
+    if ! cmp -s "$f" "$INST_EXAMPLES/$rel"; then
+        diag "not installed as shipped: conf/$rel"
+        missing=$((missing + 1))
+    fi
+done
+check_num "every example of conf/ is installed under examples/, byte for byte" "$missing" -eq 0
 
 start_mock
 mockctl settings --token-length 4500 >/dev/null || bail "mock settings failed"
