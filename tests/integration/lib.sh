@@ -18,6 +18,8 @@
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
 #   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
 #   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
+#   system_paths_lock, install_tree, claim_system_config, start_system_sender,
+#   readme_blocks, readme_section_blocks  what ships (tests/shipped)
 #
 # Security notes: tests never print a token. Refresh tokens go from mockctl
 # straight into the helper's stdin. done_testing greps every log for every
@@ -873,20 +875,12 @@ check_relayed() {
 # (system_paths_lock) for its whole run, takes /etc/oauth2-token-helper.conf
 # only when no one else's is there (claim_system_config), and its Postfix
 # uses the real queue directory only when no other Postfix runs on it and
-# its queue is empty (start_system_sender).
+# its queue is empty (start_system_sender); otherwise missing().
 
 SYSTEM_CONFIG=/etc/oauth2-token-helper.conf # set to the build's by built_config_file
 SYSTEM_QUEUE=/var/spool/postfix
 SYSTEM_STATE_DIR=/var/lib/oauth2-token-helper
 SYSTEM_LOCK=${SYSTEM_LOCK:-/run/lock/oauth2-token-helper-tests.lock}
-
-# skip_or_fail REASON - skip the test, or fail it under CI=true
-skip_or_fail() {
-    if [ "${CI:-}" = true ]; then
-        bail "cannot run under CI: $*"
-    fi
-    skip_all "$*"
-}
 
 # system_paths_lock - wait (up to 15 min) for the machine-wide lock of the
 # tests that use system paths. A small process of ours holds it (flock)
@@ -899,7 +893,7 @@ system_paths_lock() {
         sh -c 'echo "$$"; while kill -0 "$1" 2>/dev/null; do sleep 1; done' sh $$ 2>/dev/null)
     read -r -t 910 holder <&7
     exec 7<&-
-    [ -n "$holder" ] || skip_or_fail "another test held $SYSTEM_LOCK for 15 minutes"
+    [ -n "$holder" ] || missing "another test held $SYSTEM_LOCK for 15 minutes"
     on_exit "kill $holder"
 }
 
@@ -939,7 +933,7 @@ claim_system_config() {
     if [ -e "$SYSTEM_CONFIG" ] || [ -L "$SYSTEM_CONFIG" ]; then
         owner=$(sed -n 's/^# oauth2-token-helper test file, pid \([0-9]*\)$/\1/p' "$SYSTEM_CONFIG" 2>/dev/null | head -n 1)
         if [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null; then
-            skip_or_fail "$SYSTEM_CONFIG exists and is not this test's: it is left alone"
+            missing "$SYSTEM_CONFIG exists and is not this test's: it is left alone"
         fi
         rm -f "$SYSTEM_CONFIG"
     fi
@@ -988,7 +982,7 @@ system_queue_busy() {
 # plugin would (no OAUTH2_TOKEN_HELPER_CONFIG). Sets SENDER_DIR, SENDER_PORT.
 start_system_sender() {
     local user=$1 filter=$2 extra=${3:-} why
-    why=$(system_queue_busy) && skip_or_fail "cannot use $SYSTEM_QUEUE: $why"
+    why=$(system_queue_busy) && missing "cannot use $SYSTEM_QUEUE: $why"
     postfix_instance sender
     SENDER_DIR=$PF_DIR
     SENDER_PORT=$(free_port)

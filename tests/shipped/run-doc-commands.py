@@ -22,13 +22,15 @@ Where commands come from (read out of the docs at each run, never copied):
     tested with the units).
 
 A synopsis with optional parts ("[--format raw|xoauth2|...]", "[-w days]")
-becomes one command line per documented option and per alternative, so
-that each option shown is run once, and one with all of them. Placeholders get this test's values:
-account names (relay@contoso.com, ACCOUNT, <account>) the test's account,
-contoso.com contoso.test, smtp.office365.com:587 or <host>[:<port>] the
-receiver, the address after --to its recipient, <file> after -c the
-test's config. "test" gets --cafile with the test CA when the docs show
-none (the receiver's certificate is the test CA's, not a public one).
+or choices ("--help | -h") becomes one command line per documented option
+and per alternative, so that each option shown is run once, and one with
+all of them. Placeholders get this test's values: account names
+(relay@contoso.com, ACCOUNT, <account>) the test's account, contoso.com
+contoso.test, smtp.office365.com:587 or <host>[:<port>] the receiver,
+the address after --to its recipient, <file> after -c the test's config,
+<command> each subcommand in turn. "test" gets --cafile with the test CA
+when the docs show none (the receiver's certificate is the test CA's, not
+a public one).
 
 A command shown without its required arguments ("run oauth2-token-helper
 token") refers to the command: its "SUBCOMMAND --help" must exit 0.
@@ -268,9 +270,35 @@ def alternatives(group):
     return alts
 
 
+def alternations(toks):
+    """alternations - "a | b" outside brackets becomes one ("opt"-like) choice"""
+    out = []
+    i = 0
+    while i < len(toks):
+        if toks[i] == ("word", "|") and out and i + 1 < len(toks):
+            prev = out.pop()
+            choices = prev[1] if prev[0] == "alt" else [prev[1]]
+            out.append(("alt", choices + [toks[i + 1][1]]))
+            i += 2
+            continue
+        out.append(toks[i])
+        i += 1
+    return out
+
+
 def expand(text):
     """expand - the command lines that show each optional part of a synopsis once"""
-    toks = tokenize(text)
+    toks = alternations(tokenize(text))
+    if any(k == "alt" for k, _ in toks):
+        lines = []
+        for n, (kind, val) in enumerate(toks):
+            if kind == "alt":
+                for choice in val:
+                    lines += expand(" ".join(
+                        choice if m == n else (v if k == "word" else
+                                               (v[0] if k == "alt" else "[" + v + "]"))
+                        for m, (k, v) in enumerate(toks)))
+        return list(dict.fromkeys(lines))
     base = [t[1] for t in toks if t[0] == "word"]
     lines = [" ".join(base)]
     for idx, (kind, val) in enumerate(toks):
@@ -309,6 +337,8 @@ def synopsis_table(man8):
         if len(words) < 2:
             continue
         sub = words[1]
+        if not re.match(r"^[a-z][a-z-]*$", sub):
+            continue
         pos = [w for n, w in enumerate(words[2:], 2)
                if w.startswith("<") and not words[n - 1].startswith("-")]
         opts = [w for w in words[2:] if w.startswith("--")]
@@ -587,7 +617,7 @@ def judge(env, table, argv):
     if sub is None:
         rc, out, err = run(env, argv)
         return not usage_error(rc, err), "parses (exit %d)" % rc
-    if sub in ("help", "--help", "--version"):
+    if sub in ("help", "--help", "-h", "--version"):
         rc, out, err = run(env, argv)
         return rc == 0 and out.strip() != "", "prints to stdout, exit 0 (exit %d)" % rc
     args = argv[i + 1:]
@@ -659,14 +689,20 @@ def main():
     env = Env()
     done = set()
     for where, shown, line in cmds:
-        argv = substitute(env, line, env.conf)
-        key = tuple(argv)
-        if key in done:
-            continue
-        done.add(key)
-        ok, what = judge(env, table, argv)
-        label = line if line == shown else "%s (from: %s)" % (line, shown)
-        print("%d\t%s: %s: %s" % (0 if ok else 1, where, label, what), flush=True)
+        # "help <command>", "<command> --help": each subcommand.
+        if re.search(r"<command>|\bCOMMAND\b", line):
+            lines = [re.sub(r"<command>|\bCOMMAND\b", sub, line) for sub in sorted(table)]
+        else:
+            lines = [line]
+        for one in lines:
+            argv = substitute(env, one, env.conf)
+            key = tuple(argv)
+            if key in done:
+                continue
+            done.add(key)
+            ok, what = judge(env, table, argv)
+            label = one if one == shown else "%s (from: %s)" % (one, shown)
+            print("%d\t%s: %s: %s" % (0 if ok else 1, where, label, what), flush=True)
     return 0
 
 
