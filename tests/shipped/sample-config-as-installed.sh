@@ -7,8 +7,7 @@
 # file (/etc/oauth2-token-helper.conf when configured as README says,
 # --sysconfdir=/etc; /usr/local/etc/... by default), changing only what
 # the file says to fill in: the account name, tenant, client_id, the
-# identity platform (authority, ca_file: here the mock), and socket_group
-# = postfix as its comment says for Postfix. No socket line: the daemon
+# identity platform (authority, ca_file: here the mock). No socket line: the daemon
 # and the plugin must meet at the built-in default,
 # /var/spool/postfix/private/oauth2-token-helper. So the sender Postfix
 # (its own config_directory, never /etc/postfix) runs on the real queue
@@ -60,7 +59,6 @@ sed -e "s/^#\[account relay@contoso\.com\]\$/[account $RELAY]/" \
     -e "s/^#client_id = 00000000-0000-0000-0000-000000000000\$/client_id = $CLIENT_ID/" \
     -e "s|^#authority = https://login\\.microsoftonline\\.com\$|authority = $MOCK_URL|" \
     -e "s|^#ca_file = /etc/ssl/certs/ca-certificates\\.crt\$|ca_file = $CA|" \
-    -e 's/^#socket_group =$/socket_group = postfix/' \
     "$EXAMPLE" >"$CONF"
 STATE_NOTE="default state_dir $SYSTEM_STATE_DIR"
 if ! claim_system_state_dir; then
@@ -71,7 +69,7 @@ if ! claim_system_state_dir; then
 fi
 diag "$STATE_NOTE"
 diff "$EXAMPLE" "$CONF" >"$T/logs/config-diff.log"
-check_num "only the placeholders changed (lines set)" "$(grep -c '^> ' "$T/logs/config-diff.log")" -eq 6
+check_num "only the placeholders changed (lines set)" "$(grep -c '^> ' "$T/logs/config-diff.log")" -eq 5
 check "each change uncomments a line the example has (nothing added)" \
     test "$(grep -c '^< #' "$T/logs/config-diff.log")" -eq "$(grep -c '^> ' "$T/logs/config-diff.log")"
 check "no socket line: the built-in default is used" sh -c "! grep -q '^ *socket *=' '$CONF'"
