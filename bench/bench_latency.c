@@ -2,7 +2,7 @@
  * bench_latency.c - token latency seen by the plugin, loaded through
  *                   libsasl2 as Postfix loads it, beside the physical floor
  *
- * Usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N]
+ * Usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N] [-d] [-F]
  *
  * Ours: sasl_client_init() once (the plugin reads CONFIG, named by
  * OAUTH2_TOKEN_HELPER_CONFIG, for the socket), then per authentication
@@ -10,6 +10,10 @@
  * the plugin alone in SASL_PATH and the daemon holding a cached token.
  * Timed: sasl_client_start (the token request and the initial response),
  * and the three calls together.
+ *
+ * With -F, the floor is not measured. With -d, then the same logins with the daemon unreachable
+ * (its socket renamed away for the while, the daemon still running): each is served by the token
+ * the plugin kept from the logins before (a daemon restart).
  *
  * Floor: a child process that answers every request on its own UNIX
  * socket with a canned reply as long as the daemon's, timed the way the
@@ -165,8 +169,40 @@ static int measure_floor(const char *req, size_t reqlen, size_t replylen, size_t
     return 0;
 }
 
-/* measure_plugin - sasl_client_new/start/dispose through libsasl2 */
-static int measure_plugin(const char *plugin, size_t n, double *start_us, double *total_us)
+/* one_start - sasl_client_new + timed sasl_client_start + sasl_dispose; -1 on failure */
+static int one_start(sasl_callback_t *callbacks, double *start_us, double *total_us)
+{
+    sasl_conn_t *conn = NULL;
+    const char *out = NULL;
+    const char *mech = NULL;
+    unsigned outlen = 0;
+    double t0 = bench_now_us();
+    double t1;
+    double t2;
+    int rc;
+
+    if (sasl_client_new("smtp", "smtp.example.net", NULL, NULL, callbacks, 0, &conn) != SASL_OK)
+        return -1;
+    t1 = bench_now_us();
+    rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &outlen, &mech);
+    t2 = bench_now_us();
+    if ((rc != SASL_OK && rc != SASL_CONTINUE) || outlen < 100 || strcmp(mech, "XOAUTH2")) {
+        fprintf(stderr, "sasl_client_start: %s\n", sasl_errdetail(conn));
+        sasl_dispose(&conn);
+        return -1;
+    }
+    sasl_dispose(&conn);
+    *start_us = t2 - t1;
+    *total_us = bench_now_us() - t0;
+    return 0;
+}
+
+/*
+ * measure_plugin - sasl_client_new/start/dispose through libsasl2; with
+ * away (the daemon's socket path), then the same with the socket renamed
+ */
+static int measure_plugin(const char *plugin, size_t n, double *start_us, double *total_us,
+                          const char *away)
 {
     static sasl_callback_t callbacks[] = {
         {SASL_CB_AUTHNAME, (sasl_callback_ft)(void (*)(void))get_simple, NULL},
@@ -188,32 +224,33 @@ static int measure_plugin(const char *plugin, size_t n, double *start_us, double
         return -1;
     }
     for (i = 0; i < n + n / 10; i++) {
-        sasl_conn_t *conn = NULL;
-        const char *out = NULL;
-        const char *mech = NULL;
-        unsigned outlen = 0;
-        double t0 = bench_now_us();
-        double t1;
-        double t2;
-        int rc;
+        double s_us;
+        double t_us;
 
-        if (sasl_client_new("smtp", "smtp.example.net", NULL, NULL, callbacks, 0, &conn) != SASL_OK)
+        if (one_start(callbacks, &s_us, &t_us) < 0)
             return -1;
-        t1 = bench_now_us();
-        rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &outlen, &mech);
-        t2 = bench_now_us();
-        if ((rc != SASL_OK && rc != SASL_CONTINUE) || outlen < 100 || strcmp(mech, "XOAUTH2")) {
-            fprintf(stderr, "sasl_client_start: %s\n", sasl_errdetail(conn));
-            return -1;
-        }
-        sasl_dispose(&conn);
         if (i >= n / 10) {
-            start_us[i - n / 10] = t2 - t1;
-            total_us[i - n / 10] = bench_now_us() - t0;
+            start_us[i - n / 10] = s_us;
+            total_us[i - n / 10] = t_us;
         }
     }
     report("plugin_sasl_client_start", start_us, n);
     report("plugin_new_start_dispose", total_us, n);
+    if (away != NULL) {
+        char moved[200];
+        int failed = 0;
+
+        snprintf(moved, sizeof(moved), "%s.away", away);
+        if (rename(away, moved) < 0) {
+            perror(away);
+            return -1;
+        }
+        for (i = 0; i < n && !failed; i++)
+            failed = one_start(callbacks, &start_us[i], &total_us[i]) < 0;
+        if (rename(moved, away) < 0 || failed)
+            return -1;
+        report("plugin_kept_daemon_away", start_us, n);
+    }
     sasl_client_done();
     unlink(link);
     rmdir(dir);
@@ -225,6 +262,8 @@ int main(int argc, char **argv)
     const char *config = NULL;
     const char *sock = NULL;
     const char *plugin = NULL;
+    int away = 0;
+    int floor = 1;
     size_t n = 20000;
     char req[400];
     char *buf = malloc(REPLY_MAX);
@@ -235,7 +274,7 @@ int main(int argc, char **argv)
     int opt;
     int fd;
 
-    while ((opt = getopt(argc, argv, "c:s:a:p:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:s:a:p:n:dF")) != -1) {
         switch (opt) {
         case 'c':
             config = optarg;
@@ -252,14 +291,21 @@ int main(int argc, char **argv)
         case 'n':
             n = strtoul(optarg, NULL, 10);
             break;
+        case 'd':
+            away = 1;
+            break;
+        case 'F':
+            floor = 0;
+            break;
         default:
             return 2;
         }
     }
     if (config == NULL || sock == NULL || account == NULL || plugin == NULL || n == 0 ||
         buf == NULL) {
-        fprintf(stderr,
-                "usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N]\n");
+        fprintf(
+            stderr,
+            "usage: bench_latency -c CONFIG -s SOCKET -a ACCOUNT -p PLUGIN_SO [-n N] [-d] [-F]\n");
         return 2;
     }
     setenv("OAUTH2_TOKEN_HELPER_CONFIG", config, 1);
@@ -275,11 +321,11 @@ int main(int argc, char **argv)
     }
     close(fd);
     printf("INFO reply_bytes=%ld\n", replylen);
-    if (measure_floor(req, (size_t)reqlen, (size_t)replylen, n, v1) < 0) {
+    if (floor && measure_floor(req, (size_t)reqlen, (size_t)replylen, n, v1) < 0) {
         fprintf(stderr, "bench_latency: floor measurement failed\n");
         return 1;
     }
-    if (measure_plugin(plugin, n, v1, v2) < 0) {
+    if (measure_plugin(plugin, n, v1, v2, away ? sock : NULL) < 0) {
         fprintf(stderr, "bench_latency: plugin measurement failed\n");
         return 1;
     }

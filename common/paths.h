@@ -12,8 +12,13 @@
 #define OAUTH2_CONFIG_FILE "/etc/oauth2-token-helper.conf"
 #endif
 #define OAUTH2_CONFIG_ENV "OAUTH2_TOKEN_HELPER_CONFIG"
-/* The daemon's socket when the config does not say: under Postfix's private/. */
+/*
+ * The daemon's socket when the config does not say, for the daemon and the
+ * plugin alike: under Postfix's private/. The one place it is defined.
+ */
 #define OAUTH2_DEFAULT_SOCKET "/var/spool/postfix/private/oauth2-token-helper"
 #define OAUTH2_DEFAULT_STATE_DIR "/var/lib/oauth2-token-helper"
+/* The daemon's user in the systemd unit (User=) and the sysusers file. */
+#define OAUTH2_DAEMON_USER "oauth2-helper"
 
 #endif

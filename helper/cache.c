@@ -112,7 +112,7 @@ int cache_servable(const struct acct *a)
 static int usable(const struct acct *a)
 {
     return a->st.access_token != NULL &&
-           a->tok_expires_ms - cache_now_ms() > CACHE_USABLE_MIN_S * 1000LL;
+           a->tok_expires_ms - cache_now_ms() > OAUTH2_TOKEN_MIN_REMAINING_S * 1000LL;
 }
 
 /* schedule_refresh - the timer for the next proactive refresh of a fresh token */

@@ -38,9 +38,8 @@
 #include "config.h"
 #include "netstring.h"
 #include "state.h"
+#include "tokenlife.h"
 
-/* A token with less than this left is not served even while refreshes fail. */
-#define CACHE_USABLE_MIN_S 30
 #define CACHE_BACKOFF_BASE_S 5
 #define CACHE_BACKOFF_CAP_S 300
 #define CACHE_LOCK_RETRY_MS 500

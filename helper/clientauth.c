@@ -19,8 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "regfile.h"
 #include "state.h"
 
 #define PASSPHRASE_MAX 1024
@@ -76,12 +79,20 @@ static int no_prompt(char *buf, int size, int rwflag, void *u)
 /* load_cert - the first certificate in client_certificate_file */
 static X509 *load_cert(const struct account_conf *acct, char *err, size_t errsize)
 {
-    BIO *bio = BIO_new_file(acct->client_certificate_file, "r");
+    struct stat st;
+    char why[600];
+    int fd = regfile_open(acct->client_certificate_file, &st, why, sizeof(why));
+    BIO *bio;
     X509 *cert = NULL;
 
+    if (fd < 0) {
+        snprintf(err, errsize, "account %s: client_certificate_file: %s", acct->name, why);
+        return NULL;
+    }
+    bio = BIO_new_fd(fd, BIO_CLOSE);
     if (bio == NULL) {
-        snprintf(err, errsize, "account %s: cannot open client_certificate_file %s", acct->name,
-                 acct->client_certificate_file);
+        close(fd);
+        snprintf(err, errsize, "out of memory");
         ERR_clear_error();
         return NULL;
     }

@@ -1,8 +1,10 @@
 /*
  * config.c - the helper's configuration (see config.h)
  *
- * Diagnostics: every error names the file, the line or account, the key,
- * and what would be accepted.
+ * Diagnostics: every problem is one line "FILE:LINE: what; fix: how",
+ * naming the account and key. A load goes on after a problem, so that
+ * config-check lists every one in a single run; config_load() refuses the
+ * file if there was any.
  */
 #include "autoconfig.h"
 
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 
 #include "ini.h"
 #include "paths.h"
+#include "regfile.h"
 #include "saslwire.h"
 #include "state.h"
 
@@ -80,18 +84,18 @@ static const struct provider {
     const char *endpoint;  /* token endpoint, used when authority is NULL */
     const char *authorize; /* used when authority is NULL */
     const char *device;    /* used when authority is NULL */
-    const char *tenant;
+    const char *tenant;    /* NULL: required (Microsoft: no silent "common") */
     const char *scope;     /* delegated */
     const char *app_scope; /* app-only (client_credentials) */
     offline_style offline;
 } providers[] = {
-    {"microsoft", "https://login.microsoftonline.com", NULL, NULL, NULL, "common",
+    {"microsoft", "https://login.microsoftonline.com", NULL, NULL, NULL, NULL,
      "https://outlook.office.com/SMTP.Send offline_access",
      "https://outlook.office365.com/.default", OFFLINE_SCOPE},
-    {"microsoft-usgov", "https://login.microsoftonline.us", NULL, NULL, NULL, "common",
+    {"microsoft-usgov", "https://login.microsoftonline.us", NULL, NULL, NULL, NULL,
      "https://outlook.office365.us/SMTP.Send offline_access",
      "https://outlook.office365.us/.default", OFFLINE_SCOPE},
-    {"microsoft-china", "https://login.partner.microsoftonline.cn", NULL, NULL, NULL, "common",
+    {"microsoft-china", "https://login.partner.microsoftonline.cn", NULL, NULL, NULL, NULL,
      "https://partner.outlook.cn/SMTP.Send offline_access", "https://partner.outlook.cn/.default",
      OFFLINE_SCOPE},
     {"google", NULL, "https://oauth2.googleapis.com/token",
@@ -142,67 +146,244 @@ static int account_name_ok(const char *name)
     return 1;
 }
 
-/* parse_handler - the ini callback: put each value in its slot */
-static int parse_handler(void *ctx, const char *section, const char *name, const char *key,
-                         const char *value, char *err, size_t errsize)
+/* One problem kept for config-check, to be reported in line order. */
+struct found {
+    int line;
+    int seq; /* order of discovery, for a stable sort */
+    char *msg;
+};
+
+/* Where one load's problems go. */
+struct loader {
+    struct config *cfg;
+    struct found *found; /* every problem, sorted by line when the load is done */
+    size_t n_found;
+    char *err;
+    size_t errsize;
+    int problems;
+};
+
+/* problem - one problem at line (0: none): "FILE:LINE: text" to the report or err */
+static void problem(struct loader *ld, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(struct loader *ld, int line, const char *fmt, ...)
 {
-    struct config *cfg = ctx;
+    struct found *grown;
+    char text[900];
+    char msg[1100];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(msg, sizeof(msg), "%s:%d: %s", ld->cfg->path, line, text);
+    else
+        snprintf(msg, sizeof(msg), "%s: %s", ld->cfg->path, text);
+    ld->problems++;
+    if (ld->problems == 1)
+        snprintf(ld->err, ld->errsize, "%s", msg);
+    grown = realloc(ld->found, (ld->n_found + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return;
+    ld->found = grown;
+    grown[ld->n_found].line = line;
+    grown[ld->n_found].seq = ld->problems;
+    grown[ld->n_found].msg = strdup(msg);
+    if (grown[ld->n_found].msg != NULL)
+        ld->n_found++;
+}
+
+/* found_cmp - by line (the file as a whole first), then as found */
+static int found_cmp(const void *a, const void *b)
+{
+    const struct found *x = a;
+    const struct found *y = b;
+
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* key_index - the table index of a key name, or -1 */
+static int key_index(const char *name)
+{
     size_t i;
 
-    if (key == NULL) {
-        struct account_conf *grown;
+    for (i = 0; i < N_KEYS; i++)
+        if (strcmp(config_keys[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
 
+/* line_of - where a setting was written: account index or -1 for global; 0 when unset */
+static int line_of(const struct config *cfg, long acct, const char *key)
+{
+    int k = key_index(key);
+
+    if (k < 0 || cfg->lines == NULL)
+        return 0;
+    return cfg->lines[(size_t)(acct + 1) * N_KEYS + (size_t)k];
+}
+
+/* acct_line - a setting's line, else the account's [account] line */
+static int acct_line(const struct config *cfg, const struct account_conf *a, const char *key)
+{
+    int line = line_of(cfg, a - cfg->accounts, key);
+
+    return line > 0 ? line : a->line;
+}
+
+/* edit_distance - Levenshtein distance of two short words, capped at 9 */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    size_t prev[64];
+    size_t cur[64];
+    size_t i;
+    size_t j;
+
+    if (la >= 63 || lb >= 63)
+        return 9;
+    for (j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t best = prev[j - 1] +
+                          (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            cur[j] = best;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+    }
+    return prev[lb] > 9 ? 9 : prev[lb];
+}
+
+/* closest - the candidate nearest to word, if near enough to be a typo; NULL otherwise */
+static const char *closest(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 9;
+    size_t limit = strlen(word) <= 4 ? 1 : 2;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        size_t d = edit_distance(word, candidates[i]);
+
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}
+
+/* suggest_key - "; did you mean KEY?" for a misspelt key, else "" */
+static void suggest_key(const char *key, char *out, size_t outsize)
+{
+    const char *names[N_KEYS];
+    const char *best;
+    size_t i;
+
+    for (i = 0; i < N_KEYS; i++)
+        names[i] = config_keys[i].name;
+    best = closest(key, names, N_KEYS);
+    out[0] = '\0';
+    if (best != NULL)
+        snprintf(out, outsize, "; did you mean %s?", best);
+}
+
+/* add_account - a new [account NAME] section at line */
+static int add_account(struct config *cfg, const char *name, int line, char *err, size_t errsize)
+{
+    struct account_conf *grown;
+    int *lines;
+    size_t n = cfg->n_accounts;
+
+    grown = realloc(cfg->accounts, (n + 1) * sizeof(*grown));
+    if (grown == NULL)
+        goto oom;
+    cfg->accounts = grown;
+    memset(&grown[n], 0, sizeof(*grown));
+    lines = realloc(cfg->lines, (n + 2) * N_KEYS * sizeof(*lines));
+    if (lines == NULL)
+        goto oom;
+    cfg->lines = lines;
+    memset(&lines[(n + 1) * N_KEYS], 0, N_KEYS * sizeof(*lines));
+    grown[n].name = strdup(name);
+    if (grown[n].name == NULL)
+        goto oom;
+    grown[n].line = line;
+    cfg->n_accounts++;
+    return 0;
+oom:
+    snprintf(err, errsize, "out of memory");
+    return -1;
+}
+
+/* parse_handler - the ini callback: put each value in its slot */
+static int parse_handler(void *ctx, int line, const char *section, const char *name,
+                         const char *key, const char *value, char *err, size_t errsize)
+{
+    static const char *const sections[] = {"account"};
+    struct loader *ld = ctx;
+    struct config *cfg = ld->cfg;
+    char hint[64];
+    int k;
+
+    if (key == NULL) {
         if (strcmp(section, "account") != 0) {
-            snprintf(err, errsize, "unknown section [%s]: sections look like [account NAME]",
-                     section);
+            const char *best = closest(section, sections, 1);
+
+            snprintf(err, errsize,
+                     "unknown section [%.64s]; %s%s%sfix: sections look like [account NAME]",
+                     section, best != NULL ? "did you mean [" : "", best != NULL ? best : "",
+                     best != NULL ? "]? " : "");
             return -1;
         }
         if (!account_name_ok(name)) {
             snprintf(err, errsize,
                      "account name \"%.64s\" must be 1-%d characters of letters, digits and "
-                     "._@+- (not starting with . or -)",
+                     "._@+- (not starting with . or -); fix: rename the section",
                      name, CONFIG_ACCOUNT_NAME_MAX);
             return -1;
         }
         if (config_find(cfg, name) != NULL) {
-            snprintf(err, errsize, "account %s is defined twice", name);
+            snprintf(err, errsize, "account %s is defined twice; fix: remove or rename one", name);
             return -1;
         }
         if (cfg->n_accounts >= CONFIG_MAX_ACCOUNTS) {
-            snprintf(err, errsize, "more than %d accounts", CONFIG_MAX_ACCOUNTS);
+            snprintf(err, errsize, "more than %d accounts; fix: split them over several hosts",
+                     CONFIG_MAX_ACCOUNTS);
             return -1;
         }
-        grown = realloc(cfg->accounts, (cfg->n_accounts + 1) * sizeof(*grown));
-        if (grown == NULL) {
-            snprintf(err, errsize, "out of memory");
-            return -1;
-        }
-        cfg->accounts = grown;
-        memset(&grown[cfg->n_accounts], 0, sizeof(*grown));
-        grown[cfg->n_accounts].name = strdup(name);
-        if (grown[cfg->n_accounts].name == NULL) {
-            snprintf(err, errsize, "out of memory");
-            return -1;
-        }
-        cfg->n_accounts++;
-        return 0;
+        return add_account(cfg, name, line, err, errsize);
     }
-    for (i = 0; i < N_KEYS; i++) {
-        const struct config_key *k = &config_keys[i];
+    k = key_index(key);
+    if (k >= 0) {
+        const struct config_key *ck = &config_keys[k];
         int in_account = section[0] != '\0';
         char **dst;
+        int *kline;
 
-        if (strcmp(k->name, key) != 0)
-            continue;
-        if ((k->scope == KEY_ACCOUNT) != in_account) {
-            snprintf(err, errsize, "%s belongs %s", key,
-                     k->scope == KEY_ACCOUNT ? "in an [account NAME] section"
-                                             : "before the first [account] section");
+        if ((ck->scope == KEY_ACCOUNT) != in_account) {
+            snprintf(err, errsize, "%s belongs %s; fix: move it there", key,
+                     ck->scope == KEY_ACCOUNT ? "in an [account NAME] section"
+                                              : "before the first [account] section");
             return -1;
         }
-        dst = slot(in_account ? (void *)&cfg->accounts[cfg->n_accounts - 1] : (void *)cfg, k);
+        dst = slot(in_account ? (void *)&cfg->accounts[cfg->n_accounts - 1] : (void *)cfg, ck);
+        kline = &cfg->lines[(in_account ? cfg->n_accounts : 0) * N_KEYS + (size_t)k];
         if (*dst != NULL) {
-            snprintf(err, errsize, "%s is set twice", key);
+            snprintf(err, errsize, "%s is set twice (first on line %d); fix: keep one", key,
+                     *kline);
             return -1;
         }
         *dst = strdup(value);
@@ -210,19 +391,31 @@ static int parse_handler(void *ctx, const char *section, const char *name, const
             snprintf(err, errsize, "out of memory");
             return -1;
         }
+        *kline = line;
         return 0;
     }
     if (strcmp(key, "client_secret") == 0 || strcmp(key, "refresh_token") == 0 ||
         strcmp(key, "client_key") == 0 || strcmp(key, "client_key_passphrase") == 0 ||
-        strcmp(key, "client_assertion") == 0)
+        strcmp(key, "client_assertion") == 0) {
         snprintf(err, errsize,
-                 "%s cannot be set here: secrets are read from files only (client_secret_file, "
-                 "client_key_file, client_key_passphrase_file; refresh tokens: "
-                 "oauth2-token-helper authorize or import ACCOUNT)",
+                 "%s cannot be set here: secrets are read from files only; fix: put it in a "
+                 "file (mode 0600) named by client_secret_file, client_key_file or "
+                 "client_key_passphrase_file (refresh tokens: oauth2-token-helper authorize or "
+                 "import ACCOUNT)",
                  key);
-    else
-        snprintf(err, errsize, "unknown key \"%.64s\"", key);
+        return -1;
+    }
+    suggest_key(key, hint, sizeof(hint));
+    snprintf(err, errsize, "unknown key \"%.64s\"%s", key,
+             hint[0] != '\0' ? hint
+                             : "; fix: remove it (oauth2-token-helper.conf(5) lists the keys)");
     return -1;
+}
+
+/* ini_problem_cb - the lexer's problems, already carrying their line */
+static void ini_problem_cb(void *ctx, int line, const char *msg)
+{
+    problem(ctx, line, "%s", msg);
 }
 
 /* ids_parse - resolve a list of user or group names (or numbers) */
@@ -244,7 +437,10 @@ static int ids_parse(const char *list, int groups, unsigned *ids, size_t *n, cha
             struct group *gr = getgrnam(w);
 
             if (gr == NULL) {
-                snprintf(err, errsize, "allow_groups: no such group \"%.64s\"", w);
+                snprintf(err, errsize,
+                         "allow_groups: no such group \"%.64s\"; fix: create it or remove it from "
+                         "the list",
+                         w);
                 rc = -1;
                 break;
             }
@@ -253,15 +449,18 @@ static int ids_parse(const char *list, int groups, unsigned *ids, size_t *n, cha
             struct passwd *pw = getpwnam(w);
 
             if (pw == NULL) {
-                snprintf(err, errsize, "allow_users: no such user \"%.64s\"", w);
+                snprintf(err, errsize,
+                         "allow_users: no such user \"%.64s\"; fix: create it or remove it from "
+                         "the list",
+                         w);
                 rc = -1;
                 break;
             }
             id = pw->pw_uid;
         }
         if (*n >= CONFIG_MAX_IDS) {
-            snprintf(err, errsize, "allow_%s: more than %d entries", groups ? "groups" : "users",
-                     CONFIG_MAX_IDS);
+            snprintf(err, errsize, "allow_%s: more than %d entries; fix: use allow_groups",
+                     groups ? "groups" : "users", CONFIG_MAX_IDS);
             rc = -1;
             break;
         }
@@ -285,8 +484,7 @@ static int tenant_ok(const char *t)
     size_t dots = 0;
     size_t i;
 
-    if (strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 ||
-        strcmp(t, "consumers") == 0)
+    if (strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 || strcmp(t, "consumers") == 0)
         return 1;
     if (len == 36) {
         for (i = 0; i < len; i++) {
@@ -355,31 +553,56 @@ static int pick_url(const struct account_conf *a, const struct provider *p,
     return *out == NULL ? -1 : 0;
 }
 
-/* derive_endpoints - token, authorize and device-code URLs of one account */
-static int derive_endpoints(struct config *cfg, struct account_conf *a, const struct provider *p,
-                            char *err, size_t errsize)
+/* Where an admin finds the IDs Microsoft wants (quoted in messages). */
+#define ENTRA_APP_PAGE "Entra admin center > App registrations > the app > Overview"
+#define EXAMPLE_GUID "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+
+/* is_guid - 8-4-4-4-12 hex digits */
+static int is_guid(const char *s)
 {
-    static const char *names[] = {"token endpoint", "authorize_endpoint", "device_endpoint"};
+    size_t i;
+
+    if (strlen(s) != 36)
+        return 0;
+    for (i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* looks_like_guid - hex digits and dashes only: meant as a GUID, whether or not it is one */
+static int looks_like_guid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len >= 8 && strspn(s, "0123456789abcdefABCDEF-") == len &&
+           (strchr(s, '-') != NULL || len >= 32);
+}
+
+/* derive_endpoints - token, authorize and device-code URLs of one account */
+static int derive_endpoints(struct loader *ld, struct account_conf *a, const struct provider *p)
+{
+    static const char *names[] = {"token_endpoint", "authorize_endpoint", "device_endpoint"};
     char *urls[3];
     size_t i;
 
-    if (a->authority == NULL && p->authority != NULL &&
-        (a->authority = strdup(p->authority)) == NULL)
-        goto oom;
-    if (p->authority != NULL && !tenant_ok(a->tenant)) {
-        snprintf(err, errsize,
-                 "%s: account %s: tenant \"%.64s\" must be common, organizations, consumers, "
-                 "a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com",
-                 cfg->path, a->name, a->tenant);
-        return -1;
+    if (a->authority == NULL && p->authority != NULL) {
+        a->authority = strdup(p->authority);
+        if (a->authority == NULL)
+            goto oom;
     }
     if (pick_url(a, p, a->token_endpoint, "token", p->endpoint, &a->endpoint) < 0 ||
         pick_url(a, p, a->authorize_endpoint, "authorize", p->authorize, &a->authorize_url) < 0 ||
         pick_url(a, p, a->device_endpoint, "devicecode", p->device, &a->device_url) < 0)
         goto oom;
     if (a->endpoint == NULL) {
-        snprintf(err, errsize, "%s: account %s: provider %s needs token_endpoint", cfg->path,
-                 a->name, a->provider);
+        problem(ld, a->line,
+                "account %s: provider %s needs token_endpoint; fix: add token_endpoint = the "
+                "server's token URL",
+                a->name, a->provider);
         return -1;
     }
     urls[0] = a->endpoint;
@@ -387,20 +610,23 @@ static int derive_endpoints(struct config *cfg, struct account_conf *a, const st
     urls[2] = a->device_url;
     for (i = 0; i < 3; i++)
         if (urls[i] != NULL && !https_ok(urls[i])) {
-            snprintf(err, errsize, "%s: account %s: %s \"%.128s\" must be an https:// URL",
-                     cfg->path, a->name, names[i], urls[i]);
+            const char *key = i == 0 && a->token_endpoint[0] == '\0' ? "authority" : names[i];
+
+            problem(ld, acct_line(ld->cfg, a, key),
+                    "account %s: %s \"%.128s\" must be an https:// URL; fix: use https://", a->name,
+                    i == 0 ? "token endpoint" : names[i], urls[i]);
             return -1;
         }
     return 0;
 oom:
-    snprintf(err, errsize, "out of memory");
+    problem(ld, 0, "out of memory");
     return -1;
 }
 
 /* check_credentials - the grant, the client's credential and what they need */
-static int check_credentials(struct config *cfg, struct account_conf *a, const struct provider *p,
-                             char *err, size_t errsize)
+static int check_credentials(struct loader *ld, struct account_conf *a, const struct provider *p)
 {
+    struct config *cfg = ld->cfg;
     int cert = a->client_certificate_file[0] != '\0';
 
     if (strcmp(a->grant, "refresh_token") == 0) {
@@ -408,218 +634,309 @@ static int check_credentials(struct config *cfg, struct account_conf *a, const s
     } else if (strcmp(a->grant, "client_credentials") == 0) {
         a->grant_type = GRANT_CLIENT_CREDENTIALS;
     } else {
-        snprintf(err, errsize,
-                 "%s: account %s: grant \"%.32s\" is unknown; use refresh_token (a person "
-                 "authorizes once) or client_credentials (app-only)",
-                 cfg->path, a->name, a->grant);
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant \"%.32s\" is unknown; fix: use refresh_token (a person "
+                "authorizes once) or client_credentials (app-only)",
+                a->name, a->grant);
         return -1;
     }
-    if (cert && a->client_secret_file[0] != '\0') {
-        snprintf(err, errsize,
-                 "%s: account %s: set client_secret_file or client_certificate_file, not both",
-                 cfg->path, a->name);
-        return -1;
-    }
-    if (cert != (a->client_key_file[0] != '\0')) {
-        snprintf(err, errsize,
-                 "%s: account %s: client_certificate_file and client_key_file go together (the "
-                 "certificate uploaded to the app registration and its private key)",
-                 cfg->path, a->name);
-        return -1;
-    }
-    if (a->client_key_passphrase_file[0] != '\0' && !cert) {
-        snprintf(err, errsize,
-                 "%s: account %s: client_key_passphrase_file needs client_key_file", cfg->path,
-                 a->name);
-        return -1;
-    }
-    if (strcmp(a->assertion_alg, "PS256") != 0 && strcmp(a->assertion_alg, "RS256") != 0) {
-        snprintf(err, errsize, "%s: account %s: assertion_alg \"%.16s\" must be PS256 or RS256",
-                 cfg->path, a->name, a->assertion_alg);
-        return -1;
-    }
+    if (cert && a->client_secret_file[0] != '\0')
+        problem(ld, acct_line(cfg, a, "client_secret_file"),
+                "account %s: set client_secret_file or client_certificate_file, not both; fix: "
+                "remove one",
+                a->name);
+    if (cert != (a->client_key_file[0] != '\0'))
+        problem(ld, acct_line(cfg, a, cert ? "client_certificate_file" : "client_key_file"),
+                "account %s: client_certificate_file and client_key_file go together (the "
+                "certificate uploaded to the app registration and its private key); fix: set both",
+                a->name);
+    if (a->client_key_passphrase_file[0] != '\0' && !cert)
+        problem(ld, acct_line(cfg, a, "client_key_passphrase_file"),
+                "account %s: client_key_passphrase_file needs client_key_file; fix: add "
+                "client_key_file or remove it",
+                a->name);
+    if (strcmp(a->assertion_alg, "PS256") != 0 && strcmp(a->assertion_alg, "RS256") != 0)
+        problem(ld, acct_line(cfg, a, "assertion_alg"),
+                "account %s: assertion_alg \"%.16s\" must be PS256 or RS256; fix: assertion_alg = "
+                "PS256",
+                a->name, a->assertion_alg);
     if (a->grant_type != GRANT_CLIENT_CREDENTIALS)
         return 0;
-    if (!cert && a->client_secret_file[0] == '\0') {
-        snprintf(err, errsize,
-                 "%s: account %s: grant = client_credentials needs the app's credential: "
-                 "client_certificate_file and client_key_file, or client_secret_file",
-                 cfg->path, a->name);
+    if (!cert && a->client_secret_file[0] == '\0')
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant = client_credentials needs the app's credential; fix: add "
+                "client_certificate_file and client_key_file, or client_secret_file",
+                a->name);
+    if (a->login == NULL)
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant = client_credentials needs login, the mailbox to send "
+                "as (the app has no user of its own); fix: add login = the mailbox",
+                a->name);
+    if (p->authority != NULL && a->tenant != NULL && tenant_is_shared(a->tenant))
+        problem(ld, acct_line(cfg, a, "tenant"),
+                "account %s: grant = client_credentials needs tenant set to the tenant ID "
+                "or a verified domain: Entra refuses app-only tokens over /%s (AADSTS9001023); "
+                "fix: use the Directory (tenant) ID shown in " ENTRA_APP_PAGE,
+                a->name, a->tenant);
+    if (a->scope == NULL && p->app_scope == NULL && strcmp(p->name, "custom") != 0)
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: provider %s has no client_credentials grant for mail; "
+                "fix: authorize a user instead (grant = refresh_token)",
+                a->name, p->name);
+    return 0;
+}
+
+/* check_microsoft_ids - the GUIDs and tenant Microsoft's identity platform wants; 0 if usable */
+static int check_microsoft_ids(struct loader *ld, struct account_conf *a)
+{
+    struct config *cfg = ld->cfg;
+
+    if (a->client_id != NULL && a->client_id[0] != '\0' && !is_guid(a->client_id))
+        problem(ld, acct_line(cfg, a, "client_id"),
+                "account %s: client_id \"%.64s\" is not an Application (client) ID, a GUID "
+                "such as %s; fix: copy it from " ENTRA_APP_PAGE " > Application (client) ID",
+                a->name, a->client_id, EXAMPLE_GUID);
+    if (a->tenant == NULL) {
+        problem(ld, a->line,
+                "account %s: tenant is missing; fix: add tenant = the Directory (tenant) ID "
+                "shown in " ENTRA_APP_PAGE " > Directory (tenant) ID (or a verified domain); "
+                "write tenant = common, organizations or consumers only for a multi-tenant "
+                "app: a single-tenant app over common fails with AADSTS50194",
+                a->name);
         return -1;
     }
-    if (a->login == NULL) {
-        snprintf(err, errsize,
-                 "%s: account %s: grant = client_credentials needs login, the mailbox to send "
-                 "as (the app has no user of its own)",
-                 cfg->path, a->name);
+    if (looks_like_guid(a->tenant) && !is_guid(a->tenant)) {
+        problem(ld, acct_line(cfg, a, "tenant"),
+                "account %s: tenant \"%.64s\" looks like a tenant ID but is not a full GUID "
+                "(8-4-4-4-12 hex digits, such as %s); fix: copy the Directory (tenant) ID "
+                "from " ENTRA_APP_PAGE,
+                a->name, a->tenant, EXAMPLE_GUID);
         return -1;
     }
-    if (p->authority != NULL && tenant_is_shared(a->tenant)) {
-        snprintf(err, errsize,
-                 "%s: account %s: grant = client_credentials needs tenant set to the tenant ID "
-                 "or a verified domain: Entra refuses app-only tokens over /%s (AADSTS9001023)",
-                 cfg->path, a->name, a->tenant);
-        return -1;
-    }
-    if (a->scope == NULL && p->app_scope == NULL && strcmp(p->name, "custom") != 0) {
-        snprintf(err, errsize,
-                 "%s: account %s: provider %s has no client_credentials grant for mail; "
-                 "authorize a user instead (grant = refresh_token)",
-                 cfg->path, a->name, p->name);
+    if (!tenant_ok(a->tenant)) {
+        problem(ld, acct_line(cfg, a, "tenant"),
+                "account %s: tenant \"%.64s\" must be common, organizations, consumers, "
+                "a tenant ID (GUID) or a domain such as contoso.onmicrosoft.com; fix: use the "
+                "Directory (tenant) ID shown in " ENTRA_APP_PAGE,
+                a->name, a->tenant);
         return -1;
     }
     return 0;
 }
 
-/* finish_account - apply the provider preset and check one account */
-static int finish_account(struct config *cfg, struct account_conf *a, char *err, size_t errsize)
+/* check_not_special - a file setting must not name a FIFO, device or directory */
+static void check_not_special(struct loader *ld, struct account_conf *a, const char *key,
+                              const char *file)
 {
+    struct stat st;
+
+    /* stat() never blocks; a file this user cannot see is config-check's to report. */
+    if (file[0] == '\0' || stat(file, &st) < 0 || S_ISREG(st.st_mode))
+        return;
+    problem(ld, acct_line(ld->cfg, a, key),
+            "account %s: %s %s is %s, not a regular file; fix: point %s at the file itself",
+            a->name, key, file, regfile_kind(st.st_mode), key);
+}
+
+/* finish_account - apply the provider preset and check one account */
+static void finish_account(struct loader *ld, struct account_conf *a)
+{
+    struct config *cfg = ld->cfg;
     const struct provider *p = NULL;
     const char *dflt_scope;
+    int usable = 1;
     size_t i;
 
+    a->daemon_uid = cfg->daemon_uid;
     for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
         if (strcmp(providers[i].name, a->provider) == 0)
             p = &providers[i];
     if (p == NULL) {
-        snprintf(err, errsize,
-                 "%s: account %s: provider \"%.32s\" is unknown; use microsoft, "
-                 "microsoft-usgov, microsoft-china, google or custom",
-                 cfg->path, a->name, a->provider);
-        return -1;
+        const char *names[sizeof(providers) / sizeof(providers[0])];
+        const char *best;
+        char hint[64] = "";
+
+        for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+            names[i] = providers[i].name;
+        best = closest(a->provider, names, sizeof(names) / sizeof(names[0]));
+        if (best != NULL)
+            snprintf(hint, sizeof(hint), "did you mean %s? ", best);
+        problem(ld, acct_line(cfg, a, "provider"),
+                "account %s: provider \"%.32s\" is unknown; %suse microsoft, "
+                "microsoft-usgov, microsoft-china, google or custom",
+                a->name, a->provider, hint);
+        return;
     }
     a->offline = p->offline;
     a->microsoft = p->authority != NULL;
     if (a->client_id == NULL || a->client_id[0] == '\0') {
-        snprintf(err, errsize,
-                 "%s: account %s: client_id is missing (the Application (client) ID of the app "
-                 "registration)",
-                 cfg->path, a->name);
-        return -1;
+        problem(ld, acct_line(cfg, a, "client_id"),
+                "account %s: client_id is missing; fix: add client_id = the Application "
+                "(client) ID of the app registration%s",
+                a->name, a->microsoft ? ", shown in " ENTRA_APP_PAGE : "");
+        usable = 0;
     }
-    if (a->tenant == NULL && (a->tenant = strdup(p->tenant)) == NULL)
-        goto oom;
-    if (check_credentials(cfg, a, p, err, errsize) < 0)
-        return -1;
+    if (check_credentials(ld, a, p) < 0)
+        usable = 0;
+    if (a->microsoft) {
+        if (check_microsoft_ids(ld, a) < 0)
+            usable = 0;
+    } else if (a->tenant == NULL) {
+        a->tenant = strdup(p->tenant);
+        if (a->tenant == NULL)
+            goto oom;
+    }
     dflt_scope = a->grant_type == GRANT_CLIENT_CREDENTIALS ? p->app_scope : p->scope;
-    if (a->scope == NULL && dflt_scope != NULL && (a->scope = strdup(dflt_scope)) == NULL)
-        goto oom;
-    if (a->scope == NULL || a->scope[0] == '\0') {
-        snprintf(err, errsize, "%s: account %s: scope is required with provider %s", cfg->path,
-                 a->name, a->provider);
-        return -1;
+    if (a->scope == NULL && dflt_scope != NULL) {
+        a->scope = strdup(dflt_scope);
+        if (a->scope == NULL)
+            goto oom;
     }
-    if (a->grant_type == GRANT_CLIENT_CREDENTIALS && a->microsoft) {
+    if (a->scope == NULL || a->scope[0] == '\0') {
+        problem(ld, acct_line(cfg, a, "scope"),
+                "account %s: scope is required with provider %s; fix: add scope = the scopes the "
+                "server wants",
+                a->name, a->provider);
+    } else if (a->grant_type == GRANT_CLIENT_CREDENTIALS && a->microsoft) {
         size_t sl = strlen(a->scope);
 
-        if (sl < 9 || strcmp(a->scope + sl - 9, "/.default") != 0 ||
-            strchr(a->scope, ' ') != NULL) {
-            snprintf(err, errsize,
-                     "%s: account %s: grant = client_credentials takes one scope ending in "
-                     "/.default, such as %s",
-                     cfg->path, a->name, p->app_scope);
-            return -1;
-        }
+        if (sl < 9 || strcmp(a->scope + sl - 9, "/.default") != 0 || strchr(a->scope, ' ') != NULL)
+            problem(ld, acct_line(cfg, a, "scope"),
+                    "account %s: grant = client_credentials takes one scope ending in "
+                    "/.default; fix: scope = %s",
+                    a->name, p->app_scope);
     }
-    if (a->login == NULL && (a->login = strdup(a->name)) == NULL)
-        goto oom;
-    if (!saslwire_login_ok(a->login, strlen(a->login))) {
-        snprintf(err, errsize,
-                 "%s: account %s: login \"%.64s\" may not contain spaces, commas, '=' or "
-                 "control characters",
-                 cfg->path, a->name, a->login);
-        return -1;
+    if (a->login == NULL) {
+        a->login = strdup(a->name);
+        if (a->login == NULL)
+            goto oom;
     }
-    if (derive_endpoints(cfg, a, p, err, errsize) < 0)
-        return -1;
+    if (!saslwire_login_ok(a->login, strlen(a->login)))
+        problem(ld, acct_line(cfg, a, "login"),
+                "account %s: login \"%.64s\" may not contain spaces, commas, '=' or "
+                "control characters; fix: login = the mailbox address",
+                a->name, a->login);
+    if (usable)
+        derive_endpoints(ld, a, p);
     if (a->client_secret_expires[0] != '\0') {
         struct tm tm;
         char *end;
 
         memset(&tm, 0, sizeof(tm));
         end = strptime(a->client_secret_expires, "%Y-%m-%d", &tm);
-        if (end == NULL || *end != '\0' || tm.tm_year < 100) {
-            snprintf(err, errsize,
-                     "%s: account %s: client_secret_expires \"%.32s\" must be a date such as "
-                     "2027-06-30 (the Expires column under Certificates & secrets)",
-                     cfg->path, a->name, a->client_secret_expires);
-            return -1;
-        }
-        a->secret_expires = (long long)timegm(&tm);
+        if (end == NULL || *end != '\0' || tm.tm_year < 100)
+            problem(ld, acct_line(cfg, a, "client_secret_expires"),
+                    "account %s: client_secret_expires \"%.32s\" must be a date such as "
+                    "2027-06-30; fix: copy the Expires column under Certificates & secrets",
+                    a->name, a->client_secret_expires);
+        else
+            a->secret_expires = (long long)timegm(&tm);
+    }
+    check_not_special(ld, a, "client_secret_file", a->client_secret_file);
+    check_not_special(ld, a, "client_certificate_file", a->client_certificate_file);
+    check_not_special(ld, a, "client_key_file", a->client_key_file);
+    check_not_special(ld, a, "client_key_passphrase_file", a->client_key_passphrase_file);
+    check_not_special(ld, a, "ca_file", a->ca_file);
+    return;
+oom:
+    problem(ld, 0, "out of memory");
+}
+
+/* global_line - where a global setting was written, 0 for a default */
+static int global_line(const struct config *cfg, const char *key)
+{
+    return line_of(cfg, -1, key);
+}
+
+/* unit_installed - whether systemd would start the daemon from our unit (User=OAUTH2_DAEMON_USER)
+ */
+static int unit_installed(void)
+{
+    static const char *const dirs[] = {"/etc/systemd/system", "/run/systemd/system",
+                                       "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                                       "/lib/systemd/system"};
+    char unit[128];
+    size_t i;
+
+    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(unit, sizeof(unit), "%s/oauth2-token-helper.service", dirs[i]);
+        if (access(unit, F_OK) == 0)
+            return 1;
     }
     return 0;
-oom:
-    snprintf(err, errsize, "out of memory");
-    return -1;
 }
 
 /* finish_global - check global settings and resolve names */
-static int finish_global(struct config *cfg, char *err, size_t errsize)
+static void finish_global(struct loader *ld)
 {
+    struct config *cfg = ld->cfg;
+    struct passwd *pw;
+    char err[512];
     char *end;
     long v;
 
-    if (strlen(cfg->socket) >= 108 || cfg->socket[0] != '/') {
-        snprintf(err, errsize, "%s: socket \"%.128s\" must be an absolute path under 108 bytes",
-                 cfg->path, cfg->socket);
-        return -1;
-    }
-    if (cfg->state_dir[0] != '/') {
-        snprintf(err, errsize, "%s: state_dir \"%.128s\" must be an absolute path", cfg->path,
-                 cfg->state_dir);
-        return -1;
-    }
-    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, errsize) < 0 ||
-        ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, errsize) < 0) {
-        char tmp[512];
-
-        snprintf(tmp, sizeof(tmp), "%s", err);
-        snprintf(err, errsize, "%s: %s", cfg->path, tmp);
-        return -1;
-    }
+    if (strlen(cfg->socket) >= 108 || cfg->socket[0] != '/')
+        problem(ld, global_line(cfg, "socket"),
+                "socket \"%.128s\" must be an absolute path under 108 bytes; fix: socket "
+                "= " OAUTH2_DEFAULT_SOCKET,
+                cfg->socket);
+    if (cfg->state_dir[0] != '/')
+        problem(ld, global_line(cfg, "state_dir"),
+                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
+                "= " OAUTH2_DEFAULT_STATE_DIR,
+                cfg->state_dir);
+    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
+        problem(ld, global_line(cfg, "allow_users"), "%s", err);
+    if (ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, sizeof(err)) < 0)
+        problem(ld, global_line(cfg, "allow_groups"), "%s", err);
     cfg->run_uid = (uid_t)-1;
     cfg->run_gid = (gid_t)-1;
     if (cfg->user[0] != '\0') {
-        struct passwd *pw = getpwnam(cfg->user);
-
+        pw = getpwnam(cfg->user);
         if (pw == NULL) {
-            snprintf(err, errsize, "%s: user: no such user \"%.64s\"", cfg->path, cfg->user);
-            return -1;
+            problem(ld, global_line(cfg, "user"),
+                    "user: no such user \"%.64s\"; fix: create it, or leave user empty", cfg->user);
+        } else {
+            cfg->run_uid = pw->pw_uid;
+            cfg->run_gid = pw->pw_gid;
         }
-        cfg->run_uid = pw->pw_uid;
-        cfg->run_gid = pw->pw_gid;
+    }
+    /* Who the daemon runs as: user =, else the unit's User= when the unit and user exist. */
+    cfg->daemon_uid = cfg->run_uid;
+    if (cfg->daemon_uid == (uid_t)-1) {
+        pw = geteuid() == 0 && unit_installed() ? getpwnam(OAUTH2_DAEMON_USER) : NULL;
+        cfg->daemon_uid = pw != NULL ? pw->pw_uid : geteuid();
     }
     cfg->sock_gid = (gid_t)-1;
     if (cfg->socket_group[0] != '\0') {
         struct group *gr = getgrnam(cfg->socket_group);
 
-        if (gr == NULL) {
-            snprintf(err, errsize, "%s: socket_group: no such group \"%.64s\"", cfg->path,
-                     cfg->socket_group);
-            return -1;
-        }
-        cfg->sock_gid = gr->gr_gid;
+        if (gr == NULL)
+            problem(ld, global_line(cfg, "socket_group"),
+                    "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
+                    "empty",
+                    cfg->socket_group);
+        else
+            cfg->sock_gid = gr->gr_gid;
     }
     errno = 0;
     v = strtol(cfg->socket_mode, &end, 8);
     if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
-        (v & 0007) != 0) {
-        snprintf(err, errsize,
-                 "%s: socket_mode \"%.16s\" must be an octal mode with no access for others, "
-                 "such as 0660",
-                 cfg->path, cfg->socket_mode);
-        return -1;
-    }
-    cfg->sock_mode = (mode_t)v;
+        (v & 0007) != 0)
+        problem(ld, global_line(cfg, "socket_mode"),
+                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
+                "fix: socket_mode = 0660",
+                cfg->socket_mode);
+    else
+        cfg->sock_mode = (mode_t)v;
     errno = 0;
     v = strtol(cfg->refresh_ahead, &end, 10);
-    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400) {
-        snprintf(err, errsize, "%s: refresh_ahead \"%.16s\" must be seconds, 0 to 86400",
-                 cfg->path, cfg->refresh_ahead);
-        return -1;
-    }
-    cfg->refresh_ahead_s = v;
-    return 0;
+    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
+        problem(ld, global_line(cfg, "refresh_ahead"),
+                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
+                cfg->refresh_ahead);
+    else
+        cfg->refresh_ahead_s = v;
 }
 
 /* fill_defaults - give every unset key its default */
@@ -639,51 +956,189 @@ static int fill_defaults(void *base, enum key_scope scope)
     return 0;
 }
 
+/* owner_ok - a file we trust belongs to root, to us, or to the daemon's user */
+static int owner_ok(const struct config *cfg, uid_t uid)
+{
+    return uid == 0 || uid == geteuid() || uid == cfg->daemon_uid ||
+           (cfg->run_uid != (uid_t)-1 && uid == cfg->run_uid);
+}
+
+/* user_name - a uid's name for messages, or its number */
+static const char *user_name(uid_t uid, char *buf, size_t bufsize)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    if (pw != NULL)
+        snprintf(buf, bufsize, "%s", pw->pw_name);
+    else
+        snprintf(buf, bufsize, "%u", (unsigned)uid);
+    return buf;
+}
+
+/* check_config_file - who may change the config: root or the daemon's user, nobody else */
+static void check_config_file(struct loader *ld, const struct stat *st)
+{
+    struct config *cfg = ld->cfg;
+    char owner[64];
+
+    if (!owner_ok(cfg, st->st_uid))
+        problem(ld, 0,
+                "owned by %s, who could point authority at their own server and collect "
+                "refresh tokens; fix: chown root %s",
+                user_name(st->st_uid, owner, sizeof(owner)), cfg->path);
+    if ((st->st_mode & 0022) != 0)
+        problem(ld, 0,
+                "writable by group or others (mode %04o): whoever can edit it can point "
+                "authority at their own server and collect refresh tokens; fix: chmod go-w %s",
+                (unsigned)(st->st_mode & 07777), cfg->path);
+}
+
+/* load - parse fp and check everything; the config (NULL only when out of memory) */
+static struct config *load(FILE *fp, const char *path, const struct stat *st, struct loader *ld)
+{
+    struct config *cfg = calloc(1, sizeof(*cfg));
+    size_t i;
+
+    ld->cfg = cfg;
+    if (cfg == NULL)
+        goto oom;
+    cfg->path = strdup(path);
+    cfg->lines = calloc(N_KEYS, sizeof(*cfg->lines));
+    if (cfg->path == NULL || cfg->lines == NULL)
+        goto oom;
+    ini_parse_stream_all(fp, parse_handler, ini_problem_cb, ld);
+    if (fill_defaults(cfg, KEY_GLOBAL) < 0)
+        goto oom;
+    finish_global(ld);
+    if (st != NULL)
+        check_config_file(ld, st);
+    for (i = 0; i < cfg->n_accounts; i++) {
+        if (fill_defaults(&cfg->accounts[i], KEY_ACCOUNT) < 0)
+            goto oom;
+        finish_account(ld, &cfg->accounts[i]);
+    }
+    return cfg;
+oom:
+    config_free(cfg);
+    ld->cfg = NULL;
+    return NULL;
+}
+
+/*
+ * found_sort_free - sort the problems by line, report each (when report is
+ * set), free them; err keeps the first one found, often the cause of the rest
+ */
+static void found_sort_free(struct loader *ld, config_report_fn report, void *ctx)
+{
+    size_t i;
+
+    if (ld->n_found > 1)
+        qsort(ld->found, ld->n_found, sizeof(ld->found[0]), found_cmp);
+    for (i = 0; i < ld->n_found; i++) {
+        if (report != NULL)
+            report(ctx, ld->found[i].msg);
+        free(ld->found[i].msg);
+    }
+    free(ld->found);
+    ld->found = NULL;
+    ld->n_found = 0;
+}
+
+/* load_result - config_load's answer: the config when there was no problem, else err */
+static struct config *load_result(struct loader *ld, struct config *cfg)
+{
+    found_sort_free(ld, NULL, NULL);
+    if (cfg == NULL) {
+        snprintf(ld->err, ld->errsize, "out of memory");
+        return NULL;
+    }
+    if (ld->problems == 0)
+        return cfg;
+    if (ld->problems > 1) {
+        size_t used = strlen(ld->err);
+
+        snprintf(ld->err + used, ld->errsize - used,
+                 " (and %d more problem%s: oauth2-token-helper config-check lists them all)",
+                 ld->problems - 1, ld->problems == 2 ? "" : "s");
+    }
+    config_free(cfg);
+    return NULL;
+}
+
+/* open_config - the config file as a stream, never blocking on it */
+static FILE *open_config(const char *path, struct stat *st, char *err, size_t errsize)
+{
+    FILE *fp;
+    int fd = regfile_open(path, st, err, errsize);
+
+    if (fd < 0)
+        return NULL;
+    fp = fdopen(fd, "r");
+    if (fp == NULL) {
+        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return fp;
+}
+
 /* config_load - parse and validate */
 struct config *config_load(const char *path, char *err, size_t errsize)
 {
-    FILE *fp = fopen(path, "re");
+    struct loader ld;
+    struct stat st;
     struct config *cfg;
+    FILE *fp = open_config(path, &st, err, errsize);
 
-    if (fp == NULL) {
-        snprintf(err, errsize, "%s: %s", path, strerror(errno));
+    if (fp == NULL)
         return NULL;
-    }
-    cfg = config_load_stream(fp, path, err, errsize);
+    memset(&ld, 0, sizeof(ld));
+    ld.err = err;
+    ld.errsize = errsize;
+    cfg = load(fp, path, &st, &ld);
     fclose(fp);
-    return cfg;
+    return load_result(&ld, cfg);
 }
 
 /* config_load_stream - parse and validate an open stream */
 struct config *config_load_stream(FILE *fp, const char *path, char *err, size_t errsize)
 {
-    struct config *cfg = calloc(1, sizeof(*cfg));
-    size_t i;
+    struct loader ld;
 
-    if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
-        snprintf(err, errsize, "out of memory");
-        goto fail;
+    memset(&ld, 0, sizeof(ld));
+    ld.err = err;
+    ld.errsize = errsize;
+    return load_result(&ld, load(fp, path, NULL, &ld));
+}
+
+/* config_check_load - parse and validate, reporting every problem */
+struct config *config_check_load(const char *path, config_report_fn report, void *ctx,
+                                 int *problems)
+{
+    struct loader ld;
+    struct stat st;
+    struct config *cfg;
+    char err[1024];
+    FILE *fp = open_config(path, &st, err, sizeof(err));
+
+    *problems = 0;
+    if (fp == NULL) {
+        report(ctx, err);
+        *problems = 1;
+        return NULL;
     }
-    if (ini_parse_stream(fp, path, parse_handler, cfg, err, errsize) < 0)
-        goto fail;
-    if (fill_defaults(cfg, KEY_GLOBAL) < 0) {
-        snprintf(err, errsize, "out of memory");
-        goto fail;
+    memset(&ld, 0, sizeof(ld));
+    ld.err = err;
+    ld.errsize = sizeof(err);
+    cfg = load(fp, path, &st, &ld);
+    fclose(fp);
+    found_sort_free(&ld, report, ctx);
+    if (cfg == NULL) {
+        report(ctx, "out of memory");
+        *problems = 1;
+        return NULL;
     }
-    if (finish_global(cfg, err, errsize) < 0)
-        goto fail;
-    for (i = 0; i < cfg->n_accounts; i++) {
-        if (fill_defaults(&cfg->accounts[i], KEY_ACCOUNT) < 0) {
-            snprintf(err, errsize, "out of memory");
-            goto fail;
-        }
-        if (finish_account(cfg, &cfg->accounts[i], err, errsize) < 0)
-            goto fail;
-    }
+    *problems = ld.problems;
     return cfg;
-fail:
-    config_free(cfg);
-    return NULL;
 }
 
 /* config_free - release a config */
@@ -707,6 +1162,7 @@ void config_free(struct config *cfg)
         if (config_keys[j].scope == KEY_GLOBAL)
             free(*slot(cfg, &config_keys[j]));
     free(cfg->accounts);
+    free(cfg->lines);
     free(cfg->path);
     free(cfg);
 }
@@ -722,19 +1178,26 @@ struct account_conf *config_find(const struct config *cfg, const char *name)
     return NULL;
 }
 
-/* check_secret_stat - a secret file must be a regular file closed to group and others */
+/* check_secret_stat - a secret file: closed to group and others, owned by root or the daemon */
 static int check_secret_stat(const struct account_conf *acct, const char *key, const char *file,
                              const struct stat *st, char *err, size_t errsize)
 {
-    if (!S_ISREG(st->st_mode)) {
-        snprintf(err, errsize, "account %s: %s %s is not a regular file", acct->name, key, file);
-        return -1;
-    }
+    char owner[64];
+    char daemon[64];
+
     if ((st->st_mode & 0077) != 0) {
         snprintf(err, errsize,
                  "account %s: %s %s is readable or writable by group or others (mode %04o); "
                  "fix: chmod 600 %s",
                  acct->name, key, file, (unsigned)(st->st_mode & 07777), file);
+        return -1;
+    }
+    if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != acct->daemon_uid) {
+        snprintf(err, errsize,
+                 "account %s: %s %s is owned by %s, not root or the daemon's user, who could "
+                 "replace it; fix: chown %s %s",
+                 acct->name, key, file, user_name(st->st_uid, owner, sizeof(owner)),
+                 user_name(acct->daemon_uid, daemon, sizeof(daemon)), file);
         return -1;
     }
     return 0;
@@ -746,6 +1209,7 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
 {
     struct stat st;
     char *buf = NULL;
+    char why[600];
     size_t len = 0;
     ssize_t n;
     int rc = -1;
@@ -754,13 +1218,12 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
     *out = NULL;
     if (file[0] == '\0')
         return 0;
-    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = regfile_open(file, &st, why, sizeof(why));
     if (fd < 0) {
-        snprintf(err, errsize, "account %s: cannot open %s %s: %s", acct->name, key, file,
-                 strerror(errno));
+        snprintf(err, errsize, "account %s: %s: %s", acct->name, key, why);
         return -1;
     }
-    if (fstat(fd, &st) < 0 || check_secret_stat(acct, key, file, &st, err, errsize) < 0)
+    if (check_secret_stat(acct, key, file, &st, err, errsize) < 0)
         goto out;
     buf = malloc(max + 2);
     if (buf == NULL) {
@@ -773,8 +1236,7 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            snprintf(err, errsize, "account %s: %s %s: %s", acct->name, key, file,
-                     strerror(errno));
+            snprintf(err, errsize, "account %s: %s %s: %s", acct->name, key, file, strerror(errno));
             goto out;
         }
         if (n == 0)
@@ -782,8 +1244,8 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
         len += (size_t)n;
     }
     if (len > max) {
-        snprintf(err, errsize, "account %s: %s %s is longer than %zu bytes", acct->name, key,
-                 file, max);
+        snprintf(err, errsize, "account %s: %s %s is longer than %zu bytes", acct->name, key, file,
+                 max);
         goto out;
     }
     if (one_line)
@@ -811,72 +1273,264 @@ out:
 /* config_secret_read - read an account's client secret, refusing lax files */
 int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize)
 {
-    return config_secret_file_read(acct, "client_secret_file", acct->client_secret_file,
-                                   SECRET_MAX, 1, secret, err, errsize);
+    return config_secret_file_read(acct, "client_secret_file", acct->client_secret_file, SECRET_MAX,
+                                   1, secret, err, errsize);
 }
 
-/* config_check_files - ownership and modes of everything the config names */
-int config_check_files(const struct config *cfg, void (*report)(const char *msg))
+/* config_state_dir_owner - state_dir belongs to the daemon's uid or root */
+int config_state_dir_owner(const struct config *cfg, uid_t daemon_uid, const struct stat *st,
+                           char *err, size_t errsize)
 {
+    struct passwd *unit_user = getpwnam(OAUTH2_DAEMON_USER);
+    char owner[64];
+    char daemon[64];
+
+    /* The unit's user is the daemon's too: the CLI, as root, makes state_dir for it. */
+    if (st->st_uid == 0 || st->st_uid == daemon_uid ||
+        (unit_user != NULL && st->st_uid == unit_user->pw_uid))
+        return 0;
+    snprintf(err, errsize,
+             "state_dir %s is owned by %s, not by root or the daemon's user %s: the refresh "
+             "tokens stored there would be handed to its owner; fix: chown %s %s (and check "
+             "what is in it)",
+             cfg->state_dir, user_name(st->st_uid, owner, sizeof(owner)),
+             user_name(daemon_uid, daemon, sizeof(daemon)), daemon, cfg->state_dir);
+    return -1;
+}
+
+/* The daemon's user, as config-check run by root looks at files for it. */
+struct daemon_user {
+    uid_t uid;
+    gid_t gid;
+    char name[64];
+    char group[64];
+    gid_t groups[64];
+    int ngroups;
+};
+
+/* daemon_user - who the daemon runs as when that is not root; 0 when known */
+static int daemon_user(const struct config *cfg, struct daemon_user *du)
+{
+    struct passwd *pw;
+    struct group *gr;
+
+    if (geteuid() != 0 || cfg->daemon_uid == 0 || cfg->daemon_uid == (uid_t)-1)
+        return -1;
+    pw = getpwuid(cfg->daemon_uid);
+    if (pw == NULL)
+        return -1;
+    du->uid = pw->pw_uid;
+    du->gid = pw->pw_gid;
+    snprintf(du->name, sizeof(du->name), "%s", pw->pw_name);
+    du->ngroups = (int)(sizeof(du->groups) / sizeof(du->groups[0]));
+    if (getgrouplist(du->name, du->gid, du->groups, &du->ngroups) < 0) {
+        du->groups[0] = du->gid;
+        du->ngroups = 1;
+    }
+    gr = getgrgid(du->gid);
+    if (gr != NULL)
+        snprintf(du->group, sizeof(du->group), "%s", gr->gr_name);
+    else
+        snprintf(du->group, sizeof(du->group), "%u", (unsigned)du->gid);
+    return 0;
+}
+
+/* may - whether du gets the permission bit want (4 read, 1 search) on st */
+static int may(const struct daemon_user *du, const struct stat *st, unsigned want)
+{
+    int i;
+
+    if (st->st_uid == du->uid)
+        return ((st->st_mode >> 6) & want) != 0;
+    for (i = 0; i < du->ngroups; i++)
+        if (du->groups[i] == st->st_gid)
+            return ((st->st_mode >> 3) & want) != 0;
+    return (st->st_mode & want) != 0;
+}
+
+/* in_group - whether the daemon's user is in gid */
+static int in_group(const struct daemon_user *du, gid_t gid)
+{
+    int i;
+
+    for (i = 0; i < du->ngroups; i++)
+        if (du->groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* What a file is to the daemon, for the fix config-check names. */
+enum file_kind { FILE_CONFIG, FILE_SECRET, FILE_PUBLIC };
+
+/*
+ * daemon_can_read - whether the daemon's user can reach and read file;
+ * if not, why and the chown/chmod that fixes it, in msg
+ */
+static int daemon_can_read(const struct daemon_user *du, const char *file, enum file_kind kind,
+                           char *msg, size_t msgsize)
+{
+    char dir[4096];
+    struct stat st;
+    char *slash;
+
+    if (file[0] != '/' || strlen(file) >= sizeof(dir))
+        return 1;
+    snprintf(dir, sizeof(dir), "%s", file);
+    for (slash = strchr(dir + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !may(du, &st, 1)) {
+            if (in_group(du, st.st_gid))
+                snprintf(msg, msgsize,
+                         "the daemon's user %s cannot enter %s (mode %04o); fix: chmod g+x %s",
+                         du->name, dir, (unsigned)(st.st_mode & 07777), dir);
+            else
+                snprintf(msg, msgsize,
+                         "the daemon's user %s cannot enter %s (mode %04o); fix: chgrp %s %s && "
+                         "chmod g+x %s",
+                         du->name, dir, (unsigned)(st.st_mode & 07777), du->group, dir, dir);
+            return 0;
+        }
+        *slash = '/';
+    }
+    if (stat(file, &st) < 0 || may(du, &st, 4))
+        return 1;
+    if (kind == FILE_SECRET)
+        snprintf(msg, msgsize,
+                 "%s is not readable by the daemon's user %s (mode %04o); fix: chown %s %s && "
+                 "chmod 600 %s",
+                 file, du->name, (unsigned)(st.st_mode & 07777), du->name, file, file);
+    else if (kind == FILE_CONFIG)
+        snprintf(msg, msgsize,
+                 "%s is not readable by the daemon's user %s (mode %04o); fix: chown root:%s %s "
+                 "&& chmod 640 %s",
+                 file, du->name, (unsigned)(st.st_mode & 07777), du->group, file, file);
+    else
+        snprintf(msg, msgsize,
+                 "%s is not readable by the daemon's user %s (mode %04o); fix: chmod 644 %s", file,
+                 du->name, (unsigned)(st.st_mode & 07777), file);
+    return 0;
+}
+
+/* Everything config-check looks at for one account. */
+static const struct account_file {
+    const char *key;
+    enum file_kind kind;
+    size_t max;   /* secrets: the most config_secret_file_read accepts */
+    int one_line; /* secrets: read as one line */
+} account_files[] = {
+    {"client_secret_file", FILE_SECRET, SECRET_MAX, 1},
+    {"client_key_file", FILE_SECRET, CONFIG_KEY_MAX, 0},
+    {"client_key_passphrase_file", FILE_SECRET, SECRET_MAX, 1},
+    {"client_certificate_file", FILE_PUBLIC, 0, 0},
+    {"ca_file", FILE_PUBLIC, 0, 0},
+};
+
+/* check_public_file - a certificate or CA file: regular, changed only by root or the daemon */
+static int check_public_file(const struct config *cfg, const struct account_conf *a,
+                             const char *key, const char *file, char *msg, size_t msgsize)
+{
+    struct stat st;
+    char why[600];
+    char owner[64];
+    int fd = regfile_open(file, &st, why, sizeof(why));
+
+    if (fd < 0) {
+        snprintf(msg, msgsize, "account %s: %s: %s", a->name, key, why);
+        return -1;
+    }
+    close(fd);
+    if ((st.st_mode & 0022) != 0) {
+        snprintf(msg, msgsize,
+                 "account %s: %s %s is writable by group or others (mode %04o); fix: chmod go-w %s",
+                 a->name, key, file, (unsigned)(st.st_mode & 07777), file);
+        return -1;
+    }
+    if (!owner_ok(cfg, st.st_uid)) {
+        snprintf(msg, msgsize,
+                 "account %s: %s %s is owned by %s, not root or the daemon's user; fix: chown "
+                 "root %s",
+                 a->name, key, file, user_name(st.st_uid, owner, sizeof(owner)), file);
+        return -1;
+    }
+    return 0;
+}
+
+/* check_report - one config-check finding, prefixed with FILE:LINE */
+static void check_report(const struct config *cfg, int line, const char *text,
+                         config_report_fn report, void *ctx)
+{
+    char msg[1200];
+
+    if (line > 0)
+        snprintf(msg, sizeof(msg), "%s:%d: %s", cfg->path, line, text);
+    else
+        snprintf(msg, sizeof(msg), "%s: %s", cfg->path, text);
+    report(ctx, msg);
+}
+
+/* config_check_files - ownership, modes and readability of everything the config names */
+int config_check_files(const struct config *cfg, config_report_fn report, void *ctx)
+{
+    struct daemon_user du;
+    int have_du = daemon_user(cfg, &du) == 0;
     char msg[1024];
     struct stat st;
     int problems = 0;
     size_t i;
+    size_t f;
 
-    if (stat(cfg->path, &st) == 0 && (st.st_mode & 0022) != 0) {
-        snprintf(msg, sizeof(msg),
-                 "%s is writable by group or others (mode %04o); fix: chmod go-w %s", cfg->path,
-                 (unsigned)(st.st_mode & 07777), cfg->path);
-        report(msg);
+    if (have_du && !daemon_can_read(&du, cfg->path, FILE_CONFIG, msg, sizeof(msg))) {
+        check_report(cfg, 0, msg, report, ctx);
         problems++;
     }
     if (stat(cfg->state_dir, &st) == 0) {
+        int line = line_of(cfg, -1, "state_dir");
+
         if (!S_ISDIR(st.st_mode) || (st.st_mode & 0077) != 0) {
             snprintf(msg, sizeof(msg),
                      "state_dir %s must be a directory closed to group and others (mode %04o); "
                      "fix: chmod 700 %s",
                      cfg->state_dir, (unsigned)(st.st_mode & 07777), cfg->state_dir);
-            report(msg);
+            check_report(cfg, line, msg, report, ctx);
+            problems++;
+        }
+        if (config_state_dir_owner(cfg, cfg->daemon_uid, &st, msg, sizeof(msg)) < 0) {
+            check_report(cfg, line, msg, report, ctx);
             problems++;
         }
     } else if (errno != ENOENT) {
         snprintf(msg, sizeof(msg), "state_dir %s: %s", cfg->state_dir, strerror(errno));
-        report(msg);
+        check_report(cfg, line_of(cfg, -1, "state_dir"), msg, report, ctx);
         problems++;
     }
     for (i = 0; i < cfg->n_accounts; i++) {
         const struct account_conf *a = &cfg->accounts[i];
-        char *secret = NULL;
-        char err[512];
 
-        if (config_secret_read(a, &secret, err, sizeof(err)) < 0) {
-            report(err);
-            problems++;
-        }
-        secret_free(secret);
-        if (config_secret_file_read(a, "client_key_file", a->client_key_file, CONFIG_KEY_MAX, 0,
-                                    &secret, err, sizeof(err)) < 0) {
-            report(err);
-            problems++;
-        }
-        secret_free(secret);
-        if (config_secret_file_read(a, "client_key_passphrase_file", a->client_key_passphrase_file,
-                                    SECRET_MAX, 1, &secret, err, sizeof(err)) < 0) {
-            report(err);
-            problems++;
-        }
-        secret_free(secret);
-        if (a->client_certificate_file[0] != '\0' && access(a->client_certificate_file, R_OK) < 0) {
-            snprintf(msg, sizeof(msg), "account %s: client_certificate_file %s: %s", a->name,
-                     a->client_certificate_file, strerror(errno));
-            report(msg);
-            problems++;
-        }
-        if (a->ca_file[0] != '\0' && access(a->ca_file, R_OK) < 0) {
-            snprintf(msg, sizeof(msg), "account %s: ca_file %s: %s", a->name, a->ca_file,
-                     strerror(errno));
-            report(msg);
-            problems++;
+        for (f = 0; f < sizeof(account_files) / sizeof(account_files[0]); f++) {
+            const struct account_file *af = &account_files[f];
+            const char *file = *slot((void *)a, &config_keys[key_index(af->key)]);
+            int line = acct_line(cfg, a, af->key);
+            char *secret = NULL;
+            char why[800];
+            int rc;
+
+            if (file == NULL || file[0] == '\0')
+                continue;
+            if (af->kind == FILE_SECRET) {
+                rc = config_secret_file_read(a, af->key, file, af->max, af->one_line, &secret, msg,
+                                             sizeof(msg));
+                secret_free(secret);
+            } else {
+                rc = check_public_file(cfg, a, af->key, file, msg, sizeof(msg));
+            }
+            if (rc < 0) {
+                check_report(cfg, line, msg, report, ctx);
+                problems++;
+            } else if (have_du && !daemon_can_read(&du, file, af->kind, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "account %s: %s: %s", a->name, af->key, why);
+                check_report(cfg, line, msg, report, ctx);
+                problems++;
+            }
         }
     }
     return problems;
@@ -892,19 +1546,19 @@ void config_dump(const struct config *cfg, FILE *fp)
         if (config_keys[j].scope == KEY_GLOBAL)
             fprintf(fp, "%s = %s\n", config_keys[j].name, *slot((void *)cfg, &config_keys[j]));
     for (i = 0; i < cfg->n_accounts; i++) {
-        fprintf(fp, "\n[account %s]\n", cfg->accounts[i].name);
+        const struct account_conf *a = &cfg->accounts[i];
+
+        fprintf(fp, "\n[account %s]\n", a->name);
         for (j = 0; j < N_KEYS; j++) {
             char *v;
 
             if (config_keys[j].scope != KEY_ACCOUNT)
                 continue;
-            v = *slot(&cfg->accounts[i], &config_keys[j]);
+            v = *slot((void *)a, &config_keys[j]);
             fprintf(fp, "%s = %s\n", config_keys[j].name, v != NULL ? v : "");
         }
-        fprintf(fp, "# token endpoint: %s\n", cfg->accounts[i].endpoint);
-        fprintf(fp, "# authorize endpoint: %s\n",
-                cfg->accounts[i].authorize_url ? cfg->accounts[i].authorize_url : "(none)");
-        fprintf(fp, "# device-code endpoint: %s\n",
-                cfg->accounts[i].device_url ? cfg->accounts[i].device_url : "(none)");
+        fprintf(fp, "# token endpoint: %s\n", a->endpoint ? a->endpoint : "(none)");
+        fprintf(fp, "# authorize endpoint: %s\n", a->authorize_url ? a->authorize_url : "(none)");
+        fprintf(fp, "# device-code endpoint: %s\n", a->device_url ? a->device_url : "(none)");
     }
 }

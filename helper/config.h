@@ -17,14 +17,19 @@
  *
  * Security: the config holds no secret itself. client_secret_file,
  * client_key_file and client_key_passphrase_file name files that must not
- * be readable by group or others; config_secret_file_read() is the one
- * place that reads them.
+ * be readable by group or others, owned by root or the daemon's user;
+ * config_secret_file_read() is the one place that reads them. The config
+ * file itself must not be writable by group or others, nor belong to
+ * anyone but root or the daemon's user: whoever can edit it can point
+ * authority at their own server. Every file is opened with
+ * regfile_open(): a FIFO in its place cannot wedge the daemon.
  */
 #ifndef OAUTH2_CONFIG_H
 #define OAUTH2_CONFIG_H
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define CONFIG_MAX_ACCOUNTS 10000
@@ -60,13 +65,15 @@ struct account_conf {
     char *authorize_endpoint;
     char *device_endpoint;
     /* Derived by config_load: */
-    char *endpoint;            /* the token endpoint actually used */
-    long long secret_expires;  /* client_secret_expires as unix time, 0 if unset */
+    char *endpoint;           /* the token endpoint actually used */
+    long long secret_expires; /* client_secret_expires as unix time, 0 if unset */
     account_grant grant_type;
-    char *authorize_url;       /* authorization endpoint, NULL when unknown */
-    char *device_url;          /* device authorization endpoint, NULL when unknown */
+    char *authorize_url; /* authorization endpoint, NULL when unknown */
+    char *device_url;    /* device authorization endpoint, NULL when unknown */
     offline_style offline;
-    int microsoft;             /* a Microsoft identity platform preset */
+    int microsoft;    /* a Microsoft identity platform preset */
+    int line;         /* of the [account NAME] header */
+    uid_t daemon_uid; /* copy of config's: may own secret files */
 };
 
 struct config {
@@ -89,15 +96,34 @@ struct config {
     gid_t sock_gid; /* (gid_t)-1 when "socket_group" is unset */
     mode_t sock_mode;
     long refresh_ahead_s;
+    uid_t daemon_uid; /* run_uid, else (as root, unit installed) OAUTH2_DAEMON_USER's, else ours */
     struct account_conf *accounts;
     size_t n_accounts;
+    int *lines; /* private to config.c: the line of each setting */
 };
 
-/* config_load - parse and validate path; NULL with a message naming file, line and key in err */
+/* config_report_fn - one problem, "FILE:LINE: what; fix: how" */
+typedef void (*config_report_fn)(void *ctx, const char *msg);
+
+/*
+ * config_load - parse and validate path; NULL with the first problem
+ * ("FILE:LINE: what; fix: how", and how many more there are) in err. The
+ * file must be a regular file, not writable by group or others, owned by
+ * root, the caller or the daemon's user.
+ */
 struct config *config_load(const char *path, char *err, size_t errsize);
 
 /* config_load_stream - the same from an open stream; path names it in messages */
 struct config *config_load_stream(FILE *fp, const char *path, char *err, size_t errsize);
+
+/*
+ * config_check_load - parse and validate path, passing every problem to
+ * report; *problems counts them. The config is returned even with
+ * problems (for config_check_files), NULL only when the file cannot be
+ * read at all.
+ */
+struct config *config_check_load(const char *path, config_report_fn report, void *ctx,
+                                 int *problems);
 
 /* config_free - release a config; NULL is fine */
 void config_free(struct config *cfg);
@@ -105,15 +131,26 @@ void config_free(struct config *cfg);
 /* config_find - the account named name, or NULL */
 struct account_conf *config_find(const struct config *cfg, const char *name);
 
-/* config_path - the config file to use: explicit, else $OAUTH2_TOKEN_HELPER_CONFIG, else built-in */
+/* config_path - the config file to use: explicit, else $OAUTH2_TOKEN_HELPER_CONFIG, else built-in
+ */
 const char *config_path(const char *explicit_path);
 
 /*
- * config_check_files - check ownership and modes of the config file and
- * every file it names; prints one line per problem to the callback and
- * returns the number of problems.
+ * config_check_files - check state_dir and every file the config names:
+ * regular files, modes, owners, contents of secrets; run as root, also
+ * whether the daemon's user (daemon_uid) can reach and read each of them
+ * and the config. One report per problem, with FILE:LINE and the
+ * chown/chmod that fixes it; returns the number of problems.
  */
-int config_check_files(const struct config *cfg, void (*report)(const char *msg));
+int config_check_files(const struct config *cfg, config_report_fn report, void *ctx);
+
+/*
+ * config_state_dir_owner - state_dir (st) must belong to daemon_uid, root
+ * or OAUTH2_DAEMON_USER (the unit's user, for whom the CLI run as root
+ * creates it); -1 with err naming the owner and the chown that fixes it
+ */
+int config_state_dir_owner(const struct config *cfg, uid_t daemon_uid, const struct stat *st,
+                           char *err, size_t errsize);
 
 /* config_secret_read - read an account's client secret; -1 with err naming the file and fix */
 int config_secret_read(const struct account_conf *acct, char **secret, char *err, size_t errsize);

@@ -1014,21 +1014,32 @@ static int check_certificates(const struct config *cfg)
     return problems;
 }
 
-/* cmd_config_check - validate the config and the files it names */
+/* report_line - config-check's output for a config_report_fn */
+static void report_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    report_problem(msg);
+}
+
+/* cmd_config_check - validate the config and the files it names, reporting every problem */
 static int cmd_config_check(const char *file, int verbose)
 {
-    struct config *cfg = load_config(file);
-    int problems;
+    int problems = 0;
+    struct config *cfg = config_check_load(file, report_line, NULL, &problems);
 
     if (cfg == NULL)
         return EX_CONFIG_;
-    problems = config_check_files(cfg, report_problem);
-    problems += check_certificates(cfg);
-    if (verbose)
+    problems += config_check_files(cfg, report_line, NULL);
+    if (problems == 0)
+        problems += check_certificates(cfg);
+    if (verbose && problems == 0)
         config_dump(cfg, stdout);
     if (problems == 0)
         printf("%s: %zu account%s, no problems found\n", cfg->path, cfg->n_accounts,
                cfg->n_accounts == 1 ? "" : "s");
+    else
+        fprintf(stderr, "oauth2-token-helper: %s: %d problem%s found\n", cfg->path, problems,
+                problems == 1 ? "" : "s");
     config_free(cfg);
     return problems ? EX_CONFIG_ : EX_OK_;
 }

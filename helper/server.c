@@ -373,6 +373,7 @@ static int activated_socket(const struct config *cfg)
 static int prepare_state_dir(const struct config *cfg)
 {
     struct stat sb;
+    char err[600];
 
     if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
         log_error("cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
@@ -380,6 +381,12 @@ static int prepare_state_dir(const struct config *cfg)
     }
     if (stat(cfg->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
         log_error("state_dir %s is not a directory", cfg->state_dir);
+        return -1;
+    }
+    /* Without user =, files made here would go to the directory's owner. */
+    if (config_state_dir_owner(cfg, cfg->run_uid != (uid_t)-1 ? cfg->run_uid : geteuid(), &sb, err,
+                               sizeof(err)) < 0) {
+        log_error("%s", err);
         return -1;
     }
     if (cfg->run_uid != (uid_t)-1 && sb.st_uid != cfg->run_uid &&

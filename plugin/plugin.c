@@ -23,9 +23,21 @@
  *	init, as root, with the queue directory as working directory; it
  *	reads the global "socket" key of the helper's config file (the
  *	OAUTH2_TOKEN_HELPER_CONFIG environment variable, else the built-in
- *	path), falls back to the built-in socket, and remembers the socket's
- *	path relative to the working directory too, so that a chrooted
- *	smtp(8) still reaches it.
+ *	path) with the daemon's lexer (common/ini.c), uses the daemon's
+ *	built-in socket when the file sets none or cannot be read, and
+ *	remembers the socket's path relative to the working directory too,
+ *	so that a chrooted smtp(8) still reaches it.
+ *
+ *	A daemon restart: each process keeps, for up to eight accounts (the
+ *	oldest makes way), the last token the daemon gave, while that token
+ *	has more than OAUTH2_TOKEN_MIN_REMAINING_S (tokenlife.h) left: the
+ *	rule the daemon serves by. It is used only when the daemon cannot be
+ *	reached (no socket, nobody listening, or no answer in time); every
+ *	answer of the daemon wins, and one without a token (TEMP, PERM,
+ *	NOTFOUND) drops what was kept. The daemon's wall-clock expiry becomes
+ *	a CLOCK_MONOTONIC deadline when the reply arrives. Postfix's smtp(8)
+ *	serves many logins per process, so a restart of a few seconds costs
+ *	no login in a process that has logged in before.
  *
  *	Error challenge: after our initial response, Gmail and Dovecot report
  *	a bad token with a 334 challenge (base64 JSON) and wait for an answer
@@ -42,6 +54,9 @@
  *	SASL_FAIL (needs a person), SASL_BADPROT (the server broke the
  *	exchange), SASL_NOMEM. Postfix defers the mail (4.7.0) for any of
  *	them; none of them is SASL_INTERACT, which Postfix cannot serve.
+ *	A login served by a kept token logs one SASL_LOG_WARN line ("using
+ *	the token this process got from it earlier"), not an error: Postfix
+ *	shows SASL_LOG_NOTE lines only when smtp(8) runs with -v.
  *
  * SECURITY
  *	The plugin runs inside someone else's process: it returns SASL_*
@@ -49,6 +64,10 @@
  *	global mutable state (its tables live in memory handed to libsasl).
  *	Buffers holding a token are wiped with explicit_bzero() before they
  *	are freed. Neither the token nor the SASL password is ever logged.
+ *	A kept token is wiped when replaced, when the daemon answers without
+ *	one, at the first login after its deadline, on eviction, and when
+ *	libsasl frees the plugin; the kept table is guarded by libsasl's
+ *	mutex callbacks for threaded applications.
  *	The server's challenge and the daemon's reasons are untrusted text:
  *	they are cut short and reduced to printable ASCII before logging.
  */
@@ -61,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
@@ -71,6 +91,7 @@
 #include "paths.h"
 #include "saslwire.h"
 #include "sockclient.h"
+#include "tokenlife.h"
 
 /* How long one daemon query may take, connect to last byte. */
 #define OAUTH2_QUERY_TIMEOUT_MS 30000
@@ -93,6 +114,12 @@
 
 #define OAUTH2_TEMPORARY "temporary, mail stays queued"
 
+/* Accounts whose last token one process keeps for a daemon outage; the oldest makes way. */
+#define OAUTH2_KEEP_ACCOUNTS 8
+
+/* A kept token is never used longer than this, whatever expiry the daemon gave. */
+#define OAUTH2_KEEP_MAX_S 86400
+
 /* The two mechanisms share everything but their wire format. */
 typedef enum {
     OAUTH2_MECH_XOAUTH2,
@@ -101,6 +128,20 @@ typedef enum {
 } oauth2_mech;
 
 typedef struct oauth2_plugin oauth2_plugin;
+
+/*
+ * oauth2_kept - the last token the daemon gave for one account, kept for
+ * the logins that find the daemon unreachable (a restart). Deadlines are
+ * on CLOCK_MONOTONIC: a clock step cannot stretch a token's use.
+ */
+typedef struct {
+    char account[SASLWIRE_MAX_LOGIN + 1]; /* the account asked of the daemon; "" = free */
+    char login[SASLWIRE_MAX_LOGIN + 1];   /* the daemon's login for it */
+    char *token;                          /* utils->malloc; wiped before reuse or free */
+    size_t token_size;                    /* bytes allocated at token */
+    long long usable_until_ms;            /* monotonic: not used from then on */
+    unsigned long long seq;               /* when stored (a count), to evict the oldest */
+} oauth2_kept;
 
 /* oauth2_mech_glob - one mechanism table entry's glob_context */
 typedef struct {
@@ -125,6 +166,9 @@ struct oauth2_plugin {
     char alt_path[OAUTH2_SOCKET_MAX];            /* same, relative to the cwd at init; "" if none */
     char source[512];                            /* where socket_path came from, for messages */
     int from_config;                             /* socket_path was read from the config */
+    void *lock;                                  /* utils->mutex_alloc; guards kept[] */
+    oauth2_kept kept[OAUTH2_KEEP_ACCOUNTS];      /* tokens for a daemon outage (see above) */
+    unsigned long long kept_seq;                 /* tokens stored so far: kept[].seq */
 };
 
 /* Where one authentication stands; every step switches on it. */
@@ -278,6 +322,167 @@ static void oauth2_reach_reason(const oauth2_plugin *plugin, const char *err, ch
     snprintf(out, outsize, "%s%s", text != NULL ? text : err, source);
 }
 
+/* oauth2_mono_ms - CLOCK_MONOTONIC in milliseconds: deadlines a clock step cannot move */
+static long long oauth2_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* oauth2_kept_lock - take the lock on plugin->kept; 0 when there is none (nothing is kept) */
+static int oauth2_kept_lock(const sasl_utils_t *utils, oauth2_plugin *plugin)
+{
+    return plugin->lock != NULL && utils->mutex_lock(plugin->lock) == SASL_OK;
+}
+
+/* oauth2_kept_unlock - release the lock taken by oauth2_kept_lock */
+static void oauth2_kept_unlock(const sasl_utils_t *utils, oauth2_plugin *plugin)
+{
+    utils->mutex_unlock(plugin->lock);
+}
+
+/* oauth2_kept_clear - wipe one slot and free its token */
+static void oauth2_kept_clear(const sasl_utils_t *utils, oauth2_kept *k)
+{
+    if (k->token != NULL) {
+        explicit_bzero(k->token, k->token_size);
+        utils->free(k->token);
+    }
+    explicit_bzero(k, sizeof(*k));
+}
+
+/* oauth2_kept_sweep - drop every kept token whose time is up; the caller holds the lock */
+static void oauth2_kept_sweep(const sasl_utils_t *utils, oauth2_plugin *plugin, long long now_ms)
+{
+    int i;
+
+    for (i = 0; i < OAUTH2_KEEP_ACCOUNTS; i++) {
+        if (plugin->kept[i].account[0] != '\0' && now_ms >= plugin->kept[i].usable_until_ms)
+            oauth2_kept_clear(utils, &plugin->kept[i]);
+    }
+}
+
+/* oauth2_kept_find - the slot kept for account, or NULL; the caller holds the lock */
+static oauth2_kept *oauth2_kept_find(oauth2_plugin *plugin, const char *account)
+{
+    int i;
+
+    for (i = 0; i < OAUTH2_KEEP_ACCOUNTS; i++) {
+        if (plugin->kept[i].account[0] != '\0' && strcmp(plugin->kept[i].account, account) == 0)
+            return &plugin->kept[i];
+    }
+    return NULL;
+}
+
+/* oauth2_kept_slot - a free slot, else the one kept longest ago; the caller holds the lock */
+static oauth2_kept *oauth2_kept_slot(oauth2_plugin *plugin)
+{
+    oauth2_kept *oldest = &plugin->kept[0];
+    int i;
+
+    for (i = 0; i < OAUTH2_KEEP_ACCOUNTS; i++) {
+        if (plugin->kept[i].account[0] == '\0')
+            return &plugin->kept[i];
+        if (plugin->kept[i].seq < oldest->seq)
+            oldest = &plugin->kept[i];
+    }
+    return oldest;
+}
+
+/*
+ * oauth2_keep - remember the token the daemon just gave for account
+ *
+ * Only while it has more than OAUTH2_TOKEN_MIN_REMAINING_S left, the
+ * daemon's own rule. The daemon's expiry is wall-clock time; it becomes a
+ * monotonic deadline here, once. Best effort: without memory or a lock,
+ * nothing is kept and a daemon outage defers mail as it always did.
+ */
+static void oauth2_keep(const sasl_utils_t *utils, oauth2_plugin *plugin, const char *account,
+                        const char *login, const char *token, long long expires)
+{
+    long long now_ms = oauth2_mono_ms();
+    long long left_s = expires - (long long)time(NULL);
+    size_t len = strlen(token);
+    oauth2_kept *k;
+
+#ifdef OAUTH2_NO_KEEP
+    /* bench/ builds the plugin this way too, to measure a login without keeping. */
+    return;
+#endif
+    if (!oauth2_kept_lock(utils, plugin))
+        return;
+    oauth2_kept_sweep(utils, plugin, now_ms);
+    k = oauth2_kept_find(plugin, account);
+    if (left_s <= OAUTH2_TOKEN_MIN_REMAINING_S) {
+        if (k != NULL)
+            oauth2_kept_clear(utils, k);
+        goto out;
+    }
+    if (left_s > OAUTH2_KEEP_MAX_S)
+        left_s = OAUTH2_KEEP_MAX_S;
+    if (k == NULL) {
+        k = oauth2_kept_slot(plugin);
+        oauth2_kept_clear(utils, k);
+    }
+    if (k->token != NULL && k->token_size > len) {
+        explicit_bzero(k->token, k->token_size);
+    } else {
+        oauth2_kept_clear(utils, k);
+        k->token = utils->malloc(len + 1);
+        if (k->token == NULL)
+            goto out;
+        k->token_size = len + 1;
+    }
+    memcpy(k->token, token, len + 1);
+    snprintf(k->account, sizeof(k->account), "%s", account);
+    snprintf(k->login, sizeof(k->login), "%s", login);
+    k->usable_until_ms = now_ms + (left_s - OAUTH2_TOKEN_MIN_REMAINING_S) * 1000;
+    k->seq = ++plugin->kept_seq;
+out:
+    oauth2_kept_unlock(utils, plugin);
+}
+
+/* oauth2_forget - the daemon answered account without a token: drop what was kept for it */
+static void oauth2_forget(const sasl_utils_t *utils, oauth2_plugin *plugin, const char *account)
+{
+    oauth2_kept *k;
+
+    if (!oauth2_kept_lock(utils, plugin))
+        return;
+    k = oauth2_kept_find(plugin, account);
+    if (k != NULL)
+        oauth2_kept_clear(utils, k);
+    oauth2_kept_unlock(utils, plugin);
+}
+
+/*
+ * oauth2_kept_take - copy the token kept for account into login and token
+ * while it may still be used; returns the seconds it may still be used
+ * for, or -1 (nothing copied)
+ */
+static long long oauth2_kept_take(const sasl_utils_t *utils, oauth2_plugin *plugin,
+                                  const char *account, char *login, size_t loginsize, char *token,
+                                  size_t tokensize)
+{
+    long long now_ms = oauth2_mono_ms();
+    long long left = -1;
+    oauth2_kept *k;
+
+    if (!oauth2_kept_lock(utils, plugin))
+        return -1;
+    oauth2_kept_sweep(utils, plugin, now_ms);
+    k = oauth2_kept_find(plugin, account);
+    if (k != NULL && k->token_size <= tokensize && strlen(k->login) < loginsize) {
+        memcpy(token, k->token, k->token_size);
+        snprintf(login, loginsize, "%s", k->login);
+        left = (k->usable_until_ms - now_ms) / 1000;
+    }
+    oauth2_kept_unlock(utils, plugin);
+    return left;
+}
+
 /*
  * oauth2_get_authname - the SASL authname, from the application's callback
  *
@@ -392,13 +597,14 @@ static int oauth2_identify(oauth2_context *ctx, const sasl_utils_t *utils)
 static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *login,
                         size_t loginsize, char *token, size_t tokensize)
 {
-    const oauth2_plugin *plugin = ctx->glob->plugin;
+    oauth2_plugin *plugin = ctx->glob->plugin;
     char who[2 * SASLWIRE_MAX_LOGIN + 40];
     char err[600];
     char reason[1200];
     socketmap_status status;
     sockclient_result result;
     long long expires;
+    long long left;
     char *reply;
     int rc;
 
@@ -415,6 +621,16 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
         break;
     case SOCKCLIENT_UNREACHABLE:
         oauth2_reach_reason(plugin, err, reason, sizeof(reason));
+        left = oauth2_kept_take(utils, plugin, ctx->account, login, loginsize, token, tokensize);
+        if (left >= 0) {
+            /* WARN, not NOTE: Postfix logs SASL_LOG_NOTE only when smtp(8) runs with -v. */
+            utils->log(utils->conn, SASL_LOG_WARN,
+                       "oauth2-token-helper: %s: cannot reach the token daemon at %s (%s); "
+                       "using the token this process got from it earlier (usable for %llds more)",
+                       who, plugin->socket_path, reason, left);
+            rc = SASL_OK;
+            goto out;
+        }
         rc = oauth2_fail(
             utils, SASL_TRYAGAIN,
             "oauth2-token-helper: %s: cannot reach the token daemon at %s (%s); " OAUTH2_TEMPORARY,
@@ -429,6 +645,16 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
                          who, plugin->socket_path, (unsigned)geteuid(), reason);
         goto out;
     case SOCKCLIENT_TIMEOUT:
+        left = oauth2_kept_take(utils, plugin, ctx->account, login, loginsize, token, tokensize);
+        if (left >= 0) {
+            utils->log(utils->conn, SASL_LOG_WARN,
+                       "oauth2-token-helper: %s: the token daemon at %s did not answer within "
+                       "%d s; using the token this process got from it earlier (usable for %llds "
+                       "more)",
+                       who, plugin->socket_path, OAUTH2_QUERY_TIMEOUT_MS / 1000, left);
+            rc = SASL_OK;
+            goto out;
+        }
         rc = oauth2_fail(utils, SASL_TRYAGAIN,
                          "oauth2-token-helper: %s: the token daemon at %s did not answer within "
                          "%d s; " OAUTH2_TEMPORARY,
@@ -455,9 +681,11 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
                              who);
             goto out;
         }
+        oauth2_keep(utils, plugin, ctx->account, login, token, expires);
         rc = SASL_OK;
         goto out;
     case SOCKETMAP_NOTFOUND:
+        oauth2_forget(utils, plugin, ctx->account);
         rc = oauth2_fail(utils, SASL_FAIL,
                          "oauth2-token-helper: %s: unknown to the token daemon; needs a person: "
                          "add an [account %s] section or fix smtp_sasl_password_maps",
@@ -465,6 +693,7 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
         goto out;
     case SOCKETMAP_TEMP:
     case SOCKETMAP_TIMEOUT:
+        oauth2_forget(utils, plugin, ctx->account);
         oauth2_printable(reply, strlen(reply), OAUTH2_REASON_SHOW, reason, sizeof(reason));
         rc = oauth2_fail(
             utils, SASL_TRYAGAIN,
@@ -473,6 +702,7 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
         goto out;
     case SOCKETMAP_PERM:
     default:
+        oauth2_forget(utils, plugin, ctx->account);
         oauth2_printable(reply, strlen(reply), OAUTH2_REASON_SHOW, reason, sizeof(reason));
         rc = oauth2_fail(utils, SASL_FAIL,
                          "oauth2-token-helper: %s: the token daemon cannot get a token (%s); "
@@ -699,6 +929,7 @@ static void oauth2_mech_free(void *glob_context, const sasl_utils_t *utils)
 {
     oauth2_mech_glob *glob = glob_context;
     oauth2_plugin *plugin;
+    int i;
 
     if (glob == NULL)
         return;
@@ -707,6 +938,10 @@ static void oauth2_mech_free(void *glob_context, const sasl_utils_t *utils)
         plugin->refs--;
         return;
     }
+    for (i = 0; i < OAUTH2_KEEP_ACCOUNTS; i++)
+        oauth2_kept_clear(utils, &plugin->kept[i]);
+    if (plugin->lock != NULL)
+        utils->mutex_free(plugin->lock);
     explicit_bzero(plugin, sizeof(*plugin));
     utils->free(plugin);
 }
@@ -771,12 +1006,14 @@ static const sasl_client_plug_t oauth2_table_template[OAUTH2_MECH_COUNT] = {
 };
 
 /* oauth2_config_key - ini handler: keep the global "socket" key, ignore everything else */
-static int oauth2_config_key(void *ctx, const char *section, const char *name, const char *key,
-                             const char *value, char *err, size_t errsize)
+static int oauth2_config_key(void *ctx, int line, const char *section, const char *name,
+                             const char *key, const char *value, char *err, size_t errsize)
 {
     oauth2_plugin *plugin = ctx;
     size_t len;
 
+    (void)line;
+    (void)name;
     if (key == NULL || section[0] != '\0' || strcmp(key, "socket") != 0)
         return 0;
     len = strlen(value);
@@ -816,7 +1053,13 @@ static void oauth2_alt_path(oauth2_plugin *plugin)
         snprintf(plugin->alt_path, sizeof(plugin->alt_path), "%s", rest);
 }
 
-/* oauth2_configure - read the socket setting; runs once per init, before any chroot */
+/*
+ * oauth2_configure - read the socket setting; runs once per init, before any chroot
+ *
+ * The same lexer and the same default as the daemon (OAUTH2_DEFAULT_SOCKET
+ * in paths.h): a file without a socket line means the default on both
+ * sides. A file that cannot be read or parsed also leaves the default.
+ */
 static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
 {
     const char *file = secure_getenv(OAUTH2_CONFIG_ENV);
@@ -825,6 +1068,7 @@ static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
     if (file == NULL || file[0] == '\0')
         file = OAUTH2_CONFIG_FILE;
     err[0] = '\0';
+    snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
     if (ini_parse_file(file, oauth2_config_key, plugin, err, sizeof(err)) < 0 &&
         !plugin->from_config) {
         snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
@@ -836,6 +1080,9 @@ static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
          */
         utils->log(utils->conn, SASL_LOG_DEBUG, "oauth2-token-helper: using socket %s (%s)",
                    plugin->socket_path, err);
+    } else if (!plugin->from_config) {
+        snprintf(plugin->source, sizeof(plugin->source), "built-in socket path; %s sets none",
+                 file);
     } else {
         snprintf(plugin->source, sizeof(plugin->source), "socket set in %s", file);
     }
@@ -864,6 +1111,8 @@ int sasl_client_plug_init(const sasl_utils_t *utils, int maxversion, int *out_ve
     if (plugin == NULL)
         return SASL_NOMEM;
     memset(plugin, 0, sizeof(*plugin));
+    /* Without a lock nothing is kept: a daemon outage then defers mail, as it always did. */
+    plugin->lock = utils->mutex_alloc();
     oauth2_configure(utils, plugin);
     plugin->refs = OAUTH2_MECH_COUNT;
     for (i = 0; i < OAUTH2_MECH_COUNT; i++) {

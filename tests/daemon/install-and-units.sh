@@ -85,7 +85,8 @@ socket = $T/act.sock
 state_dir = $T/state
 allow_users = root
 [account alice@contoso.test]
-client_id = 1
+tenant = contoso.test
+client_id = 6731de76-14a6-49ae-97bc-6eba6914391e
 EOC
     systemd-socket-activate -l "$T/act.sock" "$top_builddir/helper/oauth2-token-helper" \
         -c "$T/helper.conf" serve >"$T/act.log" 2>&1 &

@@ -18,6 +18,8 @@
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
 #   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
 #   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
+#   system_paths_lock, install_tree, claim_system_config, start_system_sender,
+#   readme_blocks, readme_section_blocks  what ships (tests/shipped)
 #
 # Security notes: tests never print a token. Refresh tokens go from mockctl
 # straight into the helper's stdin. done_testing greps every log for every
@@ -863,4 +865,188 @@ check_relayed() {
     check_num "sender deferred nothing" "$(deferral_count)" -eq 0
     check_num "sender bounced nothing" "$(bounce_count)" -eq 0
     check_num "sender's queue is empty" "$(queue_size)" -eq 0
+}
+
+# ---- what ships: the installed tree, the system paths (tests/shipped) ----
+#
+# The tests of tests/shipped run what an admin gets: "make install", the
+# default config path and the default socket under /var/spool/postfix.
+# Those are one per machine, so such a test holds a machine-wide lock
+# (system_paths_lock) for its whole run, takes /etc/oauth2-token-helper.conf
+# only when no one else's is there (claim_system_config), and its Postfix
+# uses the real queue directory only when no other Postfix runs on it and
+# its queue is empty (start_system_sender); otherwise missing().
+
+SYSTEM_CONFIG=/etc/oauth2-token-helper.conf # set to the build's by built_config_file
+SYSTEM_QUEUE=/var/spool/postfix
+SYSTEM_STATE_DIR=/var/lib/oauth2-token-helper
+SYSTEM_LOCK=${SYSTEM_LOCK:-/run/lock/oauth2-token-helper-tests.lock}
+
+# system_paths_lock - wait (up to 15 min) for the machine-wide lock of the
+# tests that use system paths. A small process of ours holds it (flock)
+# until this test exits or dies, so that no daemon the test starts
+# inherits the lock and keeps it after the test.
+system_paths_lock() {
+    local holder=
+    mkdir -p "$(dirname "$SYSTEM_LOCK")"
+    exec 7< <(flock -w 900 "$SYSTEM_LOCK" \
+        sh -c 'echo "$$"; while kill -0 "$1" 2>/dev/null; do sleep 1; done' sh $$ 2>/dev/null)
+    read -r -t 910 holder <&7
+    exec 7<&-
+    [ -n "$holder" ] || missing "another test held $SYSTEM_LOCK for 15 minutes"
+    on_exit "kill $holder"
+}
+
+# install_tree - "make install DESTDIR=$T/root"; sets INST_ROOT,
+# INST_HELPER, INST_PLUGIN_DIR (holding liboauth2helper.so), INST_EXAMPLES
+install_tree() {
+    INST_ROOT=$T/root
+    make -s -C "$top_builddir" install DESTDIR="$INST_ROOT" >>"$T/logs/make-install.log" 2>&1 ||
+        bail "make install DESTDIR=$INST_ROOT failed (see logs/make-install.log)"
+    INST_HELPER=$(find "$INST_ROOT" -path '*/sbin/oauth2-token-helper' -type f | head -n 1)
+    INST_PLUGIN_DIR=$(dirname "$(find "$INST_ROOT" -name liboauth2helper.so | head -n 1)")
+    INST_EXAMPLES=$(dirname "$(find "$INST_ROOT" -path '*/examples/oauth2-token-helper.conf' -type f | head -n 1)")
+    [ -x "$INST_HELPER" ] && [ -f "$INST_PLUGIN_DIR/liboauth2helper.so" ] &&
+        [ -f "$INST_EXAMPLES/oauth2-token-helper.conf" ] ||
+        bail "make install did not install the helper, the plugin and the example config"
+    # Postfix and Dovecot drop privileges and must traverse it.
+    chmod 0755 "$INST_ROOT"
+}
+
+# built_config_file - the config file this build reads by default
+# (configure's sysconfdir: /etc with README's --sysconfdir=/etc,
+# /usr/local/etc without); sets SYSTEM_CONFIG
+built_config_file() {
+    SYSTEM_CONFIG=$(printf 'print-config-file:\n\t@echo $(config_file)\n' |
+        make -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-config-file)
+    [ -n "$SYSTEM_CONFIG" ] || bail "cannot read config_file from $top_builddir/Makefile"
+}
+
+# claim_system_config FILE - install FILE as the build's default config
+# (/etc/oauth2-token-helper.conf; root, 0644) and remove it at exit. Never replaces an admin's file: one
+# there already is left alone and the test skips (fails under CI), unless
+# it is a leftover of a killed test run (its marker names a dead pid).
+claim_system_config() {
+    local src=$1 owner
+    built_config_file
+    mkdir -p "$(dirname "$SYSTEM_CONFIG")"
+    if [ -e "$SYSTEM_CONFIG" ] || [ -L "$SYSTEM_CONFIG" ]; then
+        owner=$(sed -n 's/^# oauth2-token-helper test file, pid \([0-9]*\)$/\1/p' "$SYSTEM_CONFIG" 2>/dev/null | head -n 1)
+        if [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null; then
+            missing "$SYSTEM_CONFIG exists and is not this test's: it is left alone"
+        fi
+        rm -f "$SYSTEM_CONFIG"
+    fi
+    {
+        echo "# oauth2-token-helper test file, pid $$"
+        cat "$src"
+    } >"$SYSTEM_CONFIG.tmp.$$" && chmod 0644 "$SYSTEM_CONFIG.tmp.$$" &&
+        mv "$SYSTEM_CONFIG.tmp.$$" "$SYSTEM_CONFIG" || bail "cannot write $SYSTEM_CONFIG"
+    cp "$SYSTEM_CONFIG" "$T/logs/system-config.conf"
+    on_exit "_release_system_config"
+}
+_release_system_config() {
+    grep -q "^# oauth2-token-helper test file, pid $$\$" "$SYSTEM_CONFIG" 2>/dev/null &&
+        rm -f "$SYSTEM_CONFIG"
+}
+
+# claim_system_state_dir - the default state_dir may be used (the helper
+# creates it; removed at exit); 1 when someone else's is there already
+claim_system_state_dir() {
+    [ -e "$SYSTEM_STATE_DIR" ] && return 1
+    on_exit "rm -rf $SYSTEM_STATE_DIR"
+    return 0
+}
+
+# system_queue_busy - why the real queue directory cannot be used, or nothing
+system_queue_busy() {
+    local pid n
+    [ -d "$SYSTEM_QUEUE/private" ] || { echo "no $SYSTEM_QUEUE/private"; return 0; }
+    pid=$(tr -d ' ' 2>/dev/null <"$SYSTEM_QUEUE/pid/master.pid")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "a Postfix master (pid $pid) runs on $SYSTEM_QUEUE"
+        return 0
+    fi
+    n=$(find "$SYSTEM_QUEUE"/{maildrop,incoming,active,deferred,hold} -type f 2>/dev/null | wc -l)
+    if [ "$n" -gt 0 ]; then
+        echo "$SYSTEM_QUEUE holds $n queued messages"
+        return 0
+    fi
+    return 1
+}
+
+# start_system_sender USER FILTER [MAIN_CF_EXTRA] - the sender Postfix on
+# the real queue directory (its own config_directory, never /etc/postfix),
+# stock chrooted master.cf, relaying to the receiver as USER through the
+# plugin in INST_PLUGIN_DIR, which finds its config where an admin's
+# plugin would (no OAUTH2_TOKEN_HELPER_CONFIG). Sets SENDER_DIR, SENDER_PORT.
+start_system_sender() {
+    local user=$1 filter=$2 extra=${3:-} why
+    why=$(system_queue_busy) && missing "cannot use $SYSTEM_QUEUE: $why"
+    postfix_instance sender
+    SENDER_DIR=$PF_DIR
+    SENDER_PORT=$(free_port)
+    rmdir "$SENDER_DIR/queue"
+    sed -i "s|^queue_directory = .*|queue_directory = $SYSTEM_QUEUE|" "$SENDER_DIR/conf/main.cf"
+    echo "[127.0.0.1]:$RECEIVER_PORT $user:" >"$SENDER_DIR/conf/sasl_passwd"
+    chmod 0600 "$SENDER_DIR/conf/sasl_passwd"
+    postfix_listen "$SENDER_DIR" "$SENDER_PORT"
+    cat >>"$SENDER_DIR/conf/main.cf" <<EOC
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$RECEIVER_PORT
+smtp_sasl_auth_enable = yes
+smtp_sasl_password_maps = texthash:$SENDER_DIR/conf/sasl_passwd
+smtp_sasl_mechanism_filter = $filter
+smtp_tls_security_level = encrypt
+smtp_tls_CAfile = $CA
+smtp_tls_loglevel = 1
+smtp_connection_cache_on_demand = no
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=$INST_PLUGIN_DIR
+$extra
+EOC
+    postfix -c "$SENDER_DIR/conf" check </dev/null >>"$T/logs/sender-postfix.log" 2>&1
+    postfix -c "$SENDER_DIR/conf" start </dev/null >>"$T/logs/sender-postfix.log" 2>&1 ||
+        bail "postfix sender did not start on $SYSTEM_QUEUE (see logs/sender-postfix.log)"
+    on_exit "_stop_system_sender $SENDER_DIR"
+    wait_until 20 smtp_banner_has "$SENDER_PORT" "$(basename "$T")/sender" ||
+        bail "postfix sender does not answer on port $SENDER_PORT (see logs/sender-maillog.log)"
+}
+
+# _stop_system_sender DIR - stop it and leave the real queue as it was: empty
+_stop_system_sender() {
+    local pid
+    pid=$(tr -d ' ' 2>/dev/null <"$SYSTEM_QUEUE/pid/master.pid")
+    postfix -c "$1/conf" abort >/dev/null 2>&1
+    if [ -n "$pid" ]; then
+        wait_until 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
+    fi
+    postsuper -c "$1/conf" -d ALL >/dev/null 2>&1
+    rm -f "$SYSTEM_QUEUE/pid/master.pid" "$SYSTEM_QUEUE/pid/inet.127.0.0.1:$SENDER_PORT"
+}
+
+# readme_blocks ITEM_REGEX - the fenced code blocks of README.md under the
+# numbered item whose first line matches ITEM_REGEX (up to the next item
+# or heading), their indentation removed; blocks separated by a line
+# "----" (awk ERE, e.g. '^[0-9]+\. \*\*Postfix\*\*')
+readme_blocks() {
+    awk -v item="$1" '
+        $0 ~ item { inside = 1; next }
+        inside && !fence && (/^[0-9]+\. / || /^#/) { exit }
+        inside && /^ *```/ {
+            if (fence) { fence = 0; print "----" } else { fence = 1; match($0, /^ */); indent = RLENGTH }
+            next
+        }
+        inside && fence { print substr($0, indent + 1) }
+    ' "$top_srcdir/README.md"
+}
+
+# readme_section_blocks HEADING - the fenced code blocks of README.md under
+# the heading line HEADING (exactly), up to the next heading, as readme_blocks
+readme_section_blocks() {
+    awk -v h="$1" '
+        $0 == h { inside = 1; next }
+        inside && /^#/ && !fence { exit }
+        inside && /^ *```/ { if (fence) { fence = 0; print "----" } else fence = 1; next }
+        inside && fence { print }
+    ' "$top_srcdir/README.md"
 }

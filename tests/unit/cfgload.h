@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -53,6 +54,42 @@ static inline void fails_with(const char *text, const char *want, const char *wh
 
     ok(cfg == NULL && strstr(err, want) != NULL, "%s: \"%s\"", what, err);
     config_free(cfg);
+}
+
+/* Every problem config_check_load() or config_check_files() reported, for checks. */
+static char problems[32][1200];
+static int n_problems;
+
+/* collect - a config_report_fn keeping what it is told */
+static inline void collect(void *ctx, const char *msg)
+{
+    (void)ctx;
+    if (n_problems < 32)
+        snprintf(problems[n_problems], sizeof(problems[0]), "%s", msg);
+    n_problems++;
+}
+
+/* reported - the first collected problem containing both needles, or NULL */
+static inline const char *reported(const char *a, const char *b)
+{
+    int i;
+
+    for (i = 0; i < n_problems && i < 32; i++)
+        if (strstr(problems[i], a) != NULL && (b == NULL || strstr(problems[i], b) != NULL))
+            return problems[i];
+    return NULL;
+}
+
+/* write_file - create file with text and mode; -1 when it cannot */
+static inline int write_file(const char *file, const char *text, mode_t mode)
+{
+    FILE *fp = fopen(file, "w");
+
+    if (fp == NULL)
+        return -1;
+    fputs(text, fp);
+    fclose(fp);
+    return chmod(file, mode);
 }
 
 #endif

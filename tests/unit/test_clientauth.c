@@ -226,7 +226,8 @@ static void assertion_fails(const char *section, long long when, const char *wan
     char *jwt = NULL;
 
     snprintf(text, sizeof(text),
-             "[account x]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+             "[account x]\nclient_id = 6731de76-14a6-49ae-97bc-6eba6914391e\ngrant = "
+             "client_credentials\ntenant = contoso.com\n"
              "login = relay@contoso.com\n%s",
              section);
     cfg = load(text);
@@ -285,7 +286,8 @@ static void test_check(void)
     struct clientauth ca;
 
     snprintf(text, sizeof(text),
-             "[account x]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+             "[account x]\nclient_id = 6731de76-14a6-49ae-97bc-6eba6914391e\ngrant = "
+             "client_credentials\ntenant = contoso.com\n"
              "login = relay@contoso.com\nclient_certificate_file = %s/app.pem\n"
              "client_key_file = %s/app.key\n",
              dir, dir);

@@ -1,17 +1,24 @@
 /*
  * test_config.c - config parsing: presets, defaults, every error message,
- * secret-file permissions, and that the documentation names every key
+ * the lexer's comment and quote rules, config-check's every-problem report
+ * with FILE:LINE and fixes, ownership, FIFOs and symlinks, what the
+ * daemon's user can read, and that the documentation names every key
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfgload.h"
 #include "config.h"
+#include "paths.h"
 #include "state.h"
 #include "tap.h"
+#include "tokenresp.h"
+
+#define CID "6731de76-14a6-49ae-97bc-6eba6914391e"
 
 static void test_presets(void)
 {
@@ -20,15 +27,16 @@ static void test_presets(void)
                               "allow_users = root\n"
                               "[account alice@contoso.com]\n"
                               "tenant = contoso.com\n"
-                              "client_id = 1111\n"
+                              "client_id = 00000000-0000-4000-8000-000000001111\n"
                               "[account gov]\n"
                               "provider = microsoft-usgov\n"
-                              "client_id = 2222\n"
+                              "client_id = 00000000-0000-4000-8000-000000002222\n"
                               "tenant = 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n"
                               "login = shared@agency.gov\n"
                               "[account cn]\n"
                               "provider = microsoft-china\n"
-                              "client_id = 3333\n"
+                              "client_id = 00000000-0000-4000-8000-000000003333\n"
+                              "tenant = common\n"
                               "[account g]\n"
                               "provider = google\n"
                               "client_id = 4444\n"
@@ -38,7 +46,7 @@ static void test_presets(void)
                               "token_endpoint = https://idp.example.org/token\n"
                               "scope = smtp\n"
                               "[account test]\n"
-                              "client_id = 6666\n"
+                              "client_id = 00000000-0000-4000-8000-000000006666\n"
                               "authority = https://127.0.0.1:8443/\n"
                               "tenant = t.example\n");
     struct account_conf *a;
@@ -59,8 +67,9 @@ static void test_presets(void)
        "microsoft-usgov: login host and scope");
     ok(a && strcmp(a->login, "shared@agency.gov") == 0, "login can differ from the account");
     a = config_find(cfg, "cn");
-    ok(a && strcmp(a->endpoint,
-                   "https://login.partner.microsoftonline.cn/common/oauth2/v2.0/token") == 0 &&
+    ok(a &&
+           strcmp(a->endpoint,
+                  "https://login.partner.microsoftonline.cn/common/oauth2/v2.0/token") == 0 &&
            strstr(a->scope, "partner.outlook.cn") != NULL,
        "microsoft-china: login host, tenant common, scope");
     a = config_find(cfg, "g");
@@ -93,12 +102,14 @@ static void test_errors(void)
                "unknown provider");
     fails_with("[account a]\nclient_id = 1\nprovider = custom\n", "scope is required",
                "custom without scope");
-    fails_with("[account a]\nclient_id = 1\nprovider = custom\nscope = x\n",
-               "needs token_endpoint", "custom without endpoint");
-    fails_with("[account a]\nclient_id = 1\ntoken_endpoint = http://idp/token\n",
+    fails_with("[account a]\nclient_id = 1\nprovider = custom\nscope = x\n", "needs token_endpoint",
+               "custom without endpoint");
+    fails_with("[account a]\nclient_id = " CID
+               "\ntenant = common\ntoken_endpoint = http://idp/token\n",
                "must be an https:// URL", "plain http endpoint");
-    fails_with("[account a]\nclient_id = 1\nlogin = a b\n", "login", "login with a space");
-    fails_with("[account a]\nclient_id = 1\ntenant = a/b\n", "tenant", "tenant with a slash");
+    fails_with("[account a]\nclient_id = " CID "\ntenant = common\nlogin = a b\n", "login",
+               "login with a space");
+    fails_with("[account a]\nclient_id = " CID "\ntenant = a/b\n", "tenant", "tenant with a slash");
     fails_with("socket = relative/path\n", "absolute path", "relative socket");
     fails_with("socket_mode = 0666\n", "no access for others", "world-accessible socket mode");
     fails_with("socket_mode = 9\n", "octal", "bad socket mode");
@@ -127,7 +138,9 @@ static void test_secret_files(void)
     fp = fopen(secret_path, "w");
     fputs("s3cr3t-value~\n", fp);
     fclose(fp);
-    snprintf(text, sizeof(text), "[account a]\nclient_id = 1\nclient_secret_file = %s\n",
+    snprintf(text, sizeof(text),
+             "user = root\n[account a]\nclient_id = " CID
+             "\ntenant = common\nclient_secret_file = %s\n",
              secret_path);
     cfg = load(text);
     ok(cfg != NULL, "config with a secret file loads");
@@ -150,6 +163,295 @@ static void test_secret_files(void)
            strstr(err, "No such file") != NULL,
        "a missing secret file is named");
     config_free(cfg);
+}
+
+/* test_lexer_rules - comments after values, quotes, and the one socket default */
+static void test_lexer_rules(void)
+{
+    struct config *cfg;
+
+    cfg = load("socket = /run/x/socket   # where Debian-exim can reach it\n"
+               "state_dir = /var/lib/x\t; a tab, then a semicolon comment\n"
+               "[account a]   # the relay\n"
+               "client_id = " CID "\n"
+               "tenant = common\n"
+               "token_endpoint = https://idp.example/t#frag\n");
+    ok(cfg != NULL && strcmp(cfg->socket, "/run/x/socket") == 0,
+       "a '#' comment after white space is not part of the value (%s)", cfg ? cfg->socket : err);
+    ok(cfg != NULL && strcmp(cfg->state_dir, "/var/lib/x") == 0,
+       "nor is a ';' comment after a tab");
+    ok(cfg != NULL && cfg->n_accounts == 1 && strcmp(cfg->accounts[0].name, "a") == 0,
+       "a comment after a section header is dropped");
+    ok(cfg != NULL && strcmp(cfg->accounts[0].endpoint, "https://idp.example/t#frag") == 0,
+       "a '#' with no white space before it stays in the value");
+    config_free(cfg);
+    fails_with("[account a]\nclient_id = \"" CID "\"\n", ":2: client_id: the value is in quotes",
+               "a quoted value is refused with its line");
+    fails_with("[account a]\nclient_id = '" CID "'\n", "fix: remove the quotes",
+               "single quotes too, with the fix");
+    cfg = load("#socket = /somewhere/else\nstate_dir = /var/lib/x\n");
+    ok(cfg != NULL && strcmp(cfg->socket, OAUTH2_DEFAULT_SOCKET) == 0,
+       "no socket line: the built-in socket of paths.h (%s)", cfg ? cfg->socket : err);
+    config_free(cfg);
+}
+
+/* test_every_problem - config-check's view: every problem, each with FILE:LINE and a fix */
+static void test_every_problem(void)
+{
+    char want[4200];
+    struct config *cfg;
+    int in_order = 1;
+    int n = 0;
+    int i;
+
+    load("stat_dir = /var/lib/x\n"                        /* 1 */
+         "[account relay@contoso.com]\n"                  /* 2 */
+         "client_id = contoso-relay-app\n"                /* 3 */
+         "tenant = 3f2504e0-4f89-11d3-9a0c-0305e82c330\n" /* 4 */
+         "[acount b]\n"                                   /* 5 */
+         "client_id = " CID "\n"                          /* 6 */
+         "[account c]\n"                                  /* 7 */
+         "client_id = " CID "\n"                          /* 8 */
+         "provder = microsoft\n");                        /* 9 */
+    ok(strstr(err, ":1: unknown key \"stat_dir\"; did you mean state_dir?") != NULL &&
+           strstr(err, "and 5 more problems") != NULL,
+       "config_load names the first problem and how many more: %s", err);
+    n_problems = 0;
+    cfg = config_check_load(path, collect, NULL, &n);
+    ok(cfg != NULL && n == 6 && n_problems == 6, "config-check reports all 6 problems (%d)",
+       n_problems);
+    for (i = 1; i < n_problems && i < 32; i++) {
+        const char *a = problems[i - 1] + strlen(path) + 1;
+        const char *b = problems[i] + strlen(path) + 1;
+
+        if (strtol(a, NULL, 10) > strtol(b, NULL, 10))
+            in_order = 0;
+    }
+    ok(in_order, "in line order");
+    snprintf(want, sizeof(want), "%s:1: unknown key \"stat_dir\"; did you mean state_dir?", path);
+    ok(reported(want, NULL) != NULL, "line 1: did you mean state_dir?");
+    snprintf(want, sizeof(want), "%s:3: account relay@contoso.com: client_id", path);
+    ok(reported(want, "Application (client) ID > ") || reported(want, "Overview > Application"),
+       "line 3: client_id is not a GUID, and where to copy it from: %s",
+       reported(want, NULL) ? reported(want, NULL) : "(none)");
+    snprintf(want, sizeof(want), "%s:4: account relay@contoso.com: tenant", path);
+    ok(reported(want, "not a full GUID") != NULL, "line 4: a tenant GUID with a digit missing");
+    snprintf(want, sizeof(want), "%s:5: unknown section [acount]; did you mean [account]?", path);
+    ok(reported(want, NULL) != NULL, "line 5: did you mean [account]?");
+    snprintf(want, sizeof(want), "%s:9: unknown key \"provder\"; did you mean provider?", path);
+    ok(reported(want, NULL) != NULL, "line 9: did you mean provider?");
+    snprintf(want, sizeof(want), "%s:7: account c: tenant is missing", path);
+    ok(reported(want, "Directory (tenant) ID") && reported(want, "AADSTS50194"),
+       "line 7: tenant missing, where the Directory (tenant) ID is shown, and AADSTS50194");
+    config_free(cfg);
+}
+
+/* test_long_line - a line over the cap is one problem; config-check goes on after it */
+static void test_long_line(void)
+{
+    char *text = malloc(6000);
+    struct config *cfg;
+    int n = 0;
+
+    if (text == NULL)
+        return;
+    memcpy(text, "state_dir = /", 13);
+    memset(text + 13, 'x', 5000);
+    snprintf(text + 5013, 6000 - 5013, "\nsokcet = /run/x\n");
+    config_free(load(text));
+    free(text);
+    n_problems = 0;
+    cfg = config_check_load(path, collect, NULL, &n);
+    ok(n == 2 && reported(":1: line longer than 4096 bytes", NULL) &&
+           reported(":2: unknown key \"sokcet\"; did you mean socket?", NULL),
+       "an over-long line, then the next line's problem (%d)", n);
+    config_free(cfg);
+}
+
+/* test_microsoft_ids - GUIDs where Microsoft requires them, tenant never silently common */
+static void test_microsoft_ids(void)
+{
+    struct config *cfg;
+
+    fails_with("[account a]\nclient_id = contoso-relay-app\ntenant = contoso.com\n",
+               ":2: account a: client_id \"contoso-relay-app\" is not an Application (client) ID",
+               "a client_id that is not a GUID");
+    fails_with("[account a]\nclient_id = 6731de76-14a6-49ae-97bc-6eba6914391\ntenant = c.com\n",
+               "is not an Application (client) ID", "a client_id GUID one digit short");
+    fails_with("[account a]\nclient_id = " CID "\n", "tenant is missing",
+               "a Microsoft account needs a tenant");
+    cfg = load("[account a]\nclient_id = " CID "\ntenant = organizations\n"
+               "[account g]\nprovider = google\nclient_id = 123.apps.googleusercontent.com\n");
+    ok(tokenresp_hint(50194) != NULL && strstr(tokenresp_hint(50194), "Directory (tenant) ID"),
+       "AADSTS50194 (single-tenant app over common) has a hint: %s",
+       tokenresp_hint(50194) ? tokenresp_hint(50194) : "(none)");
+    ok(cfg != NULL && strstr(cfg->accounts[0].endpoint, "/organizations/") != NULL,
+       "tenant = organizations written on purpose is fine; google ids are not GUIDs (%s)", err);
+    config_free(cfg);
+}
+
+/* test_ownership - who may change the config and the secrets */
+static void test_ownership(void)
+{
+    char secret_path[4200];
+    char state[4200];
+    char text[9000];
+    struct config *cfg;
+    char *secret = NULL;
+    struct stat st;
+
+    config_free(load("[account a]\nclient_id = " CID "\ntenant = common\n"));
+    chmod(path, 0666);
+    err[0] = '\0';
+    cfg = config_load(path, err, sizeof(err));
+    ok(cfg == NULL && strstr(err, "writable by group or others (mode 0666)") &&
+           strstr(err, "chmod go-w"),
+       "a world-writable config is refused, with the fix: %s", err);
+    config_free(cfg);
+    chmod(path, 0644);
+    if (geteuid() != 0) {
+        ok(1, "# SKIP ownership checks need root");
+        return;
+    }
+    if (chown(path, 65534, 65534) < 0)
+        return;
+    cfg = config_load(path, err, sizeof(err));
+    ok(cfg == NULL && strstr(err, "owned by nobody") && strstr(err, "chown root"),
+       "a config owned by another user is refused: %s", err);
+    config_free(cfg);
+    chown(path, 0, 0);
+
+    snprintf(secret_path, sizeof(secret_path), "%s/owned.secret", dir);
+    write_file(secret_path, "s3cr3t\n", 0600);
+    chown(secret_path, 65534, 65534);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    mkdir(state, 0700);
+    chown(state, 65534, 65534);
+    snprintf(text, sizeof(text),
+             "state_dir = %s\n[account a]\nclient_id = " CID "\ntenant = common\n"
+             "client_secret_file = %s\n",
+             state, secret_path);
+    cfg = load(text);
+    ok(cfg != NULL && config_secret_read(&cfg->accounts[0], &secret, err, sizeof(err)) < 0 &&
+           strstr(err, "owned by nobody") && strstr(err, "fix: chown root"),
+       "a secret file owned by another user is refused: %s", err);
+    secret_free(secret);
+    n_problems = 0;
+    ok(cfg != NULL && config_check_files(cfg, collect, NULL) == 2 &&
+           reported(":1: state_dir", "owned by nobody") != NULL &&
+           reported("state_dir", "fix: chown") != NULL,
+       "config-check: a state_dir owned by another user, with line and fix: %s",
+       n_problems > 0 ? problems[0] : "(none)");
+    ok(cfg != NULL && stat(state, &st) == 0 &&
+           config_state_dir_owner(cfg, 0, &st, err, sizeof(err)) < 0,
+       "and the daemon (as root, no user =) refuses it: %s", err);
+    config_free(cfg);
+    unlink(secret_path);
+    rmdir(state);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    printf("not ok - reading a FIFO wedged the test\n");
+    _exit(1);
+}
+
+/* test_special_files - a FIFO wedges nothing; a symlink to a regular file is fine */
+static void test_special_files(void)
+{
+    char fifo[4200];
+    char real[4200];
+    char link[4200];
+    char text[9000];
+    struct config *cfg;
+    char *secret = NULL;
+
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    snprintf(real, sizeof(real), "%s/real.secret", dir);
+    snprintf(link, sizeof(link), "%s/link.secret", dir);
+    mkfifo(fifo, 0600);
+    cfg = config_load(fifo, err, sizeof(err));
+    ok(cfg == NULL && strstr(err, "is a FIFO, not a regular file") && strstr(err, fifo),
+       "a FIFO as the config is refused at once: %s", err);
+    config_free(cfg);
+    write_file(real, "s3cr3t\n", 0600);
+    symlink(real, link);
+    snprintf(text, sizeof(text),
+             "[account a]\nclient_id = " CID "\ntenant = common\n"
+             "client_secret_file = %s\n",
+             link);
+    cfg = load(text);
+    ok(cfg != NULL && config_secret_read(&cfg->accounts[0], &secret, err, sizeof(err)) == 0 &&
+           secret != NULL && strcmp(secret, "s3cr3t") == 0,
+       "a symlink to a 0600 secret file is followed (%s)", cfg ? "" : err);
+    secret_free(secret);
+    secret = NULL;
+    unlink(link);
+    symlink(fifo, link);
+    ok(cfg != NULL && config_secret_read(&cfg->accounts[0], &secret, err, sizeof(err)) < 0 &&
+           strstr(err, "is a FIFO") && strstr(err, "client_secret_file"),
+       "a FIFO behind the secret file's name is refused at once: %s", err);
+    config_free(cfg);
+    fails_with(text, ":4: account a: client_secret_file", "config_load refuses it too");
+    alarm(0);
+    unlink(link);
+    unlink(real);
+    unlink(fifo);
+}
+
+/* test_daemon_user - run as root, config-check looks at the files as the daemon's user */
+static void test_daemon_user(void)
+{
+    char cert[4200];
+    char key[4200];
+    char text[9000];
+    char want[9000];
+    struct config *cfg;
+
+    if (geteuid() != 0) {
+        ok(1, "# SKIP needs root");
+        return;
+    }
+    snprintf(cert, sizeof(cert), "%s/app.pem", dir);
+    snprintf(key, sizeof(key), "%s/app.key", dir);
+    write_file(cert, "-----BEGIN CERTIFICATE-----\n", 0600);
+    write_file(key, "-----BEGIN PRIVATE KEY-----\n", 0600);
+    snprintf(text, sizeof(text),
+             "user = nobody\nstate_dir = /nonexistent/state\n[account a]\nclient_id = " CID
+             "\ntenant = contoso.com\nclient_certificate_file = %s\nclient_key_file = %s\n",
+             cert, key);
+    chmod(dir, 0700);
+    cfg = load(text);
+    n_problems = 0;
+    ok(cfg != NULL && config_check_files(cfg, collect, NULL) == 3,
+       "the daemon's user cannot enter the directory: config, certificate and key (%d)",
+       n_problems);
+    snprintf(want, sizeof(want),
+             "cannot enter %s (mode 0700); fix: chgrp nogroup %s && chmod g+x %s", dir, dir, dir);
+    ok(reported(want, NULL) != NULL && reported(":6: account a: client_certificate_file", want),
+       "each with its line and the chgrp/chmod: %s", n_problems > 0 ? problems[0] : "(none)");
+    chmod(dir, 0711);
+    n_problems = 0;
+    ok(cfg != NULL && config_check_files(cfg, collect, NULL) == 2, "then the files themselves (%d)",
+       n_problems);
+    snprintf(want, sizeof(want), "fix: chmod 644 %s", cert);
+    ok(reported(":6: account a: client_certificate_file", want) != NULL,
+       "the certificate is public: chmod 644");
+    snprintf(want, sizeof(want), "fix: chown nobody %s && chmod 600 %s", key, key);
+    ok(reported(":7: account a: client_key_file", want) != NULL,
+       "the key goes to the daemon's user: chown, chmod 600");
+    chown(key, 65534, 65534);
+    chmod(cert, 0644);
+    n_problems = 0;
+    ok(cfg != NULL && config_check_files(cfg, collect, NULL) == 0,
+       "after the fixes nothing is left (%s)", n_problems > 0 ? problems[0] : "");
+    config_free(cfg);
+    chmod(dir, 0700);
+    unlink(cert);
+    unlink(key);
 }
 
 /* file_contains - whether the file at top_srcdir/rel contains needle */
@@ -208,6 +510,13 @@ int main(void)
     test_presets();
     test_errors();
     test_secret_files();
+    test_lexer_rules();
+    test_every_problem();
+    test_long_line();
+    test_microsoft_ids();
+    test_ownership();
+    test_special_files();
+    test_daemon_user();
     test_documented();
     cfgload_cleanup();
     return done_testing();

@@ -24,13 +24,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
 
 #include "netstring.h"
+#include "paths.h"
 #include "tap.h"
+#include "tokenlife.h"
 
 #define TOKEN "SECRETtoken.eyJ0eXAi-_abc~+/xyz=="
 #define PASSWORD "P4ssw0rd-never-logged"
@@ -56,6 +59,12 @@ static struct {
     int count;
     char last[4096];
 } log_lines;
+
+/* warn_lines - the same for SASL_LOG_WARN (a kept token used) */
+static struct {
+    int count;
+    char last[4096];
+} warn_lines;
 
 static char socket_path[200];
 
@@ -157,6 +166,9 @@ static int test_log(void *context, int level, const char *message)
     if (level == SASL_LOG_ERR) {
         log_lines.count++;
         snprintf(log_lines.last, sizeof(log_lines.last), "%s", message);
+    } else if (level == SASL_LOG_WARN) {
+        warn_lines.count++;
+        snprintf(warn_lines.last, sizeof(warn_lines.last), "%s", message);
     }
     return SASL_OK;
 }
@@ -228,6 +240,8 @@ static int session_start(session *s, const char *authname, const char *password,
     s->callbacks[n] = (sasl_callback_t){SASL_CB_LIST_END, NULL, NULL};
     log_lines.count = 0;
     log_lines.last[0] = '\0';
+    warn_lines.count = 0;
+    warn_lines.last[0] = '\0';
     s->rc = sasl_client_new("smtp", fqdn, NULL, NULL, s->callbacks, 0, &s->conn);
     if (s->rc != SASL_OK)
         return s->rc;
@@ -541,6 +555,290 @@ static void test_selection(int have_kde)
     session_end(&s);
 }
 
+/* Kept tokens (a daemon restart): tokens of 4,000 characters, as Entra's can be. */
+#define KEPT_TOKEN_LEN 4000
+
+/* kept_token - a 4,000-character token that differs by seed; "SECRETtoken" leads it */
+static void kept_token(char *out, size_t outsize, unsigned seed)
+{
+    static const char chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
+    size_t i;
+
+    snprintf(out, outsize, "SECRETtoken%u.", seed);
+    for (i = strlen(out); i < KEPT_TOKEN_LEN && i + 1 < outsize; i++)
+        out[i] = chars[(i * 7 + seed * 13) % (sizeof(chars) - 1)];
+    out[i] = '\0';
+}
+
+/* kept_reply - the daemon's OK reply for login with token, expiring in_s seconds from now */
+static void kept_reply(const char *login, const char *token, long long in_s)
+{
+    static char reply[KEPT_TOKEN_LEN + 600];
+
+    snprintf(reply, sizeof(reply), "OK login=%s expires=%lld token=%s", login,
+             (long long)time(NULL) + in_s, token);
+    fake_set_reply(reply);
+}
+
+/* kept_login - one login for authname (and password); whether it sent login with token */
+static int kept_login(session *s, const char *authname, const char *password, const char *login,
+                      const char *token)
+{
+    static char want[KEPT_TOKEN_LEN + 600];
+    int wantlen;
+
+    wantlen = snprintf(want, sizeof(want), "user=%s\001auth=Bearer %s\001\001", login, token);
+    session_start(s, authname, password, NULL, "XOAUTH2", 0);
+    return s->rc == SASL_OK && out_is(s, want, (size_t)wantlen);
+}
+
+/* kept_deferred - the login failed as temporary because the daemon could not be reached */
+static int kept_deferred(session *s)
+{
+    return s->rc == SASL_TRYAGAIN && log_lines.count == 1 &&
+           strstr(log_lines.last, "cannot reach the token daemon") != NULL &&
+           strstr(log_lines.last, "SECRETtoken") == NULL && warn_lines.count == 0;
+}
+
+/* daemon_away - the daemon stops: its socket is gone (stale: left but nobody listening) */
+static void daemon_away(int stale)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    fake_stop(socket_path);
+    if (!stale)
+        return;
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    /* Bound, never listening: connect() gets ECONNREFUSED, as after a daemon crash. */
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+        close(fd);
+}
+
+/* daemon_hung - the daemon's socket listens but nobody accepts or answers; returns its fd */
+static int daemon_hung(void)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    fake_stop(socket_path);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 8) < 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* daemon_back - the daemon serves again */
+static void daemon_back(void)
+{
+    if (fake_start() < 0)
+        printf("Bail out! cannot restart the fake daemon: %s\n", strerror(errno));
+}
+
+static void test_kept_used(void)
+{
+    static char a[KEPT_TOKEN_LEN + 1];
+    static char b[KEPT_TOKEN_LEN + 1];
+    session s;
+    int hung;
+
+    kept_token(a, sizeof(a), 1);
+    kept_token(b, sizeof(b), 2);
+    kept_reply("carol@contoso.com", a, 3600);
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", a),
+       "kept: the daemon answers carol with a 4,000-character token");
+    session_end(&s);
+
+    daemon_away(0);
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", a),
+       "kept: daemon gone (no socket): the token the daemon gave earlier is sent whole");
+    ok(log_lines.count == 0 && warn_lines.count == 1 &&
+           strstr(warn_lines.last, "account carol:") != NULL &&
+           strstr(warn_lines.last, "cannot reach the token daemon") != NULL &&
+           strstr(warn_lines.last, "using the token this process got from it earlier") != NULL,
+       "kept: one warning line says so: %s", warn_lines.last);
+    ok(strstr(warn_lines.last, "SECRETtoken") == NULL && strstr(warn_lines.last, PASSWORD) == NULL,
+       "kept: the line holds neither the token nor the password");
+    session_end(&s);
+
+    daemon_away(1);
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", a) && warn_lines.count == 1,
+       "kept: daemon gone, its socket left behind (connection refused): used too");
+    session_end(&s);
+
+    daemon_back();
+    kept_reply("carol@contoso.com", b, 3600);
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", b) && warn_lines.count == 0,
+       "kept: the daemon is back and wins: its new token is sent");
+    session_end(&s);
+    daemon_away(0);
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", b),
+       "kept: the newer token replaced the older one");
+    session_end(&s);
+
+    /* A daemon that takes the connection but never answers: the plugin's 30 s timeout. */
+    hung = daemon_hung();
+    ok(kept_login(&s, "carol", PASSWORD, "carol@contoso.com", b) && log_lines.count == 0 &&
+           warn_lines.count == 1 && strstr(warn_lines.last, "did not answer within 30 s") != NULL,
+       "kept: daemon hung: used after the 30 s timeout: %s", warn_lines.last);
+    session_end(&s);
+    if (hung >= 0)
+        close(hung);
+    unlink(socket_path);
+    daemon_back();
+
+    /* A delegate's token is kept under the delegate's account and sent as the shared mailbox. */
+    kept_reply("delegate@contoso.com", a, 3600);
+    ok(kept_login(&s, "shared@contoso.com", "account=delegate@contoso.com", "shared@contoso.com",
+                  a),
+       "kept: a delegate's token for a shared mailbox");
+    session_end(&s);
+    daemon_away(0);
+    ok(kept_login(&s, "shared@contoso.com", "account=delegate@contoso.com", "shared@contoso.com",
+                  a) &&
+           strstr(warn_lines.last,
+                  "account delegate@contoso.com (sending as shared@contoso.com)") != NULL,
+       "kept: used for the shared mailbox while the daemon is gone");
+    session_end(&s);
+    session_start(&s, "shared@contoso.com", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "kept: not for the shared mailbox's own account (%d: %s)", s.rc,
+       log_lines.last);
+    session_end(&s);
+    daemon_back();
+}
+
+static void test_kept_lifetime(void)
+{
+    static char a[KEPT_TOKEN_LEN + 1];
+    session s;
+
+    kept_token(a, sizeof(a), 3);
+    /* Exactly the minimum left: the daemon itself would not serve it any more. */
+    kept_reply("frank@contoso.com", a, OAUTH2_TOKEN_MIN_REMAINING_S);
+    ok(kept_login(&s, "frank", PASSWORD, "frank@contoso.com", a),
+       "lifetime: the daemon answers with a token %d s from expiry", OAUTH2_TOKEN_MIN_REMAINING_S);
+    session_end(&s);
+    daemon_away(0);
+    session_start(&s, "frank", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "lifetime: not kept with only the minimum left: deferred (%d: %s)", s.rc,
+       log_lines.last);
+    session_end(&s);
+    daemon_back();
+
+    /* Three seconds above the minimum: used now, not once those have passed. */
+    kept_reply("frank@contoso.com", a, OAUTH2_TOKEN_MIN_REMAINING_S + 3);
+    ok(kept_login(&s, "frank", PASSWORD, "frank@contoso.com", a),
+       "lifetime: the daemon answers with a token %d s from expiry",
+       OAUTH2_TOKEN_MIN_REMAINING_S + 3);
+    session_end(&s);
+    daemon_away(0);
+    ok(kept_login(&s, "frank", PASSWORD, "frank@contoso.com", a),
+       "lifetime: used at once while the daemon is gone");
+    session_end(&s);
+    usleep(3200 * 1000);
+    session_start(&s, "frank", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "lifetime: 3.2 s later, at the minimum: not used, deferred (%d: %s)",
+       s.rc, log_lines.last);
+    session_end(&s);
+    daemon_back();
+}
+
+/* kept_after - keep a token, let the daemon answer payload, then go away: must defer */
+static void kept_after(const char *payload, const char *what, int code)
+{
+    static char a[KEPT_TOKEN_LEN + 1];
+    session s;
+
+    kept_token(a, sizeof(a), 4);
+    kept_reply("grace@contoso.com", a, 3600);
+    ok(kept_login(&s, "grace", PASSWORD, "grace@contoso.com", a), "%s: token kept first", what);
+    session_end(&s);
+    fake_set_reply(payload);
+    session_start(&s, "grace", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(s.rc == code && warn_lines.count == 0,
+       "%s: the daemon's answer stands (%d), the kept token is not used", what, s.rc);
+    session_end(&s);
+    daemon_away(0);
+    session_start(&s, "grace", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "%s: then the daemon goes away: the kept token is gone, deferred (%d)",
+       what, s.rc);
+    session_end(&s);
+    daemon_back();
+}
+
+static void test_kept_daemon_answers(void)
+{
+    kept_after("TEMP token endpoint unreachable (HTTP 503), retrying", "TEMP", SASL_TRYAGAIN);
+    kept_after("NOTFOUND ", "NOTFOUND", SASL_FAIL);
+    kept_after("PERM refresh token revoked (AADSTS50173)", "PERM", SASL_FAIL);
+}
+
+static void test_kept_accounts(void)
+{
+    static char d[KEPT_TOKEN_LEN + 1];
+    static char e[KEPT_TOKEN_LEN + 1];
+    static char t[9][KEPT_TOKEN_LEN + 1];
+    char name[9][40];
+    char login[9][60];
+    session s;
+    int all = 1;
+    int i;
+
+    kept_token(d, sizeof(d), 5);
+    kept_token(e, sizeof(e), 6);
+    kept_reply("dave@contoso.com", d, 3600);
+    ok(kept_login(&s, "dave", PASSWORD, "dave@contoso.com", d), "accounts: dave's token");
+    session_end(&s);
+    kept_reply("erin@contoso.com", e, 3600);
+    ok(kept_login(&s, "erin", PASSWORD, "erin@contoso.com", e), "accounts: erin's token");
+    session_end(&s);
+    daemon_away(0);
+    ok(kept_login(&s, "dave", PASSWORD, "dave@contoso.com", d),
+       "accounts: daemon gone: dave gets dave's login and token");
+    session_end(&s);
+    ok(kept_login(&s, "erin", PASSWORD, "erin@contoso.com", e),
+       "accounts: daemon gone: erin gets erin's login and token");
+    session_end(&s);
+    session_start(&s, "heidi", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "accounts: an account never served gets nothing kept for another (%d)",
+       s.rc);
+    session_end(&s);
+    daemon_back();
+
+    /* Nine more accounts: the table holds eight, the oldest makes way. */
+    for (i = 0; i < 9; i++) {
+        snprintf(name[i], sizeof(name[i]), "bulk%d", i);
+        snprintf(login[i], sizeof(login[i]), "bulk%d@contoso.com", i);
+        kept_token(t[i], sizeof(t[i]), 10 + (unsigned)i);
+        kept_reply(login[i], t[i], 3600);
+        all = all && kept_login(&s, name[i], PASSWORD, login[i], t[i]);
+        session_end(&s);
+    }
+    ok(all, "accounts: nine more accounts served");
+    daemon_away(0);
+    session_start(&s, name[0], PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "accounts: the oldest of nine was evicted (%d)", s.rc);
+    session_end(&s);
+    session_start(&s, "dave", PASSWORD, NULL, "XOAUTH2", 0);
+    ok(kept_deferred(&s), "accounts: and the older ones before it (%d)", s.rc);
+    session_end(&s);
+    for (all = 1, i = 1; i < 9; i++) {
+        all = all && kept_login(&s, name[i], PASSWORD, login[i], t[i]);
+        session_end(&s);
+    }
+    ok(all, "accounts: the eight newest are kept, each with its own token");
+    daemon_back();
+}
+
 static void test_chroot_path(const char *base)
 {
     static const char want[] = "user=alice@contoso.com\001auth=Bearer " TOKEN "\001\001";
@@ -578,6 +876,43 @@ static void test_daemon_down(const char *configured)
                   "temporary, mail stays queued");
     ok(strstr(sasl_errdetail(s.conn), want) != NULL, "daemon not running: %s",
        sasl_errdetail(s.conn));
+    session_end(&s);
+}
+
+/*
+ * test_default_socket - a config with no socket line (the shipped sample):
+ * the plugin uses the daemon's built-in socket, not an empty path
+ */
+static void test_default_socket(const char *conf, const sasl_callback_t *callbacks)
+{
+    const char *detail;
+    char want[300];
+    session s;
+    FILE *fp;
+
+    sasl_client_done();
+    fp = fopen(conf, "w");
+    if (fp == NULL) {
+        ok(0, "%s: %s", conf, strerror(errno));
+        return;
+    }
+    fputs("# the sample config: socket commented out\n#socket = /elsewhere\n"
+          "[account alice@contoso.com]\nclient_id = x\n",
+          fp);
+    fclose(fp);
+    ok(sasl_client_init(callbacks) == SASL_OK, "sasl_client_init again, no socket line");
+    snprintf(want, sizeof(want), "cannot reach the token daemon at %s (", OAUTH2_DEFAULT_SOCKET);
+    session_start(&s, "alice@contoso.com", PASSWORD, NULL, "XOAUTH2", 0);
+    detail = sasl_errdetail(s.conn);
+    if (access(OAUTH2_DEFAULT_SOCKET, F_OK) == 0)
+        /* Some daemon listens there (another test): reaching it is the proof. */
+        ok(strstr(detail, "cannot reach") == NULL && strstr(detail, "at  (") == NULL,
+           "no socket line: the daemon's built-in socket %s answered: %s", OAUTH2_DEFAULT_SOCKET,
+           detail);
+    else
+        ok(s.rc != SASL_OK && strstr(detail, want) != NULL &&
+               strstr(detail, "built-in socket path") != NULL,
+           "no socket line: the daemon's built-in socket: %s", detail);
     session_end(&s);
 }
 
@@ -681,7 +1016,8 @@ int main(void)
         return 1;
     }
     fprintf(fp,
-            "# test config\nstate_dir = /nonexistent\nsocket = %s\n\n"
+            "# test config\nstate_dir = /nonexistent\nsocket = %s   # a comment, as in "
+            "conf/exim/\n\n"
             "[account alice]\nsocket = /wrong/section/socket\nclient_id = x\n",
             socket_path);
     fclose(fp);
@@ -708,8 +1044,14 @@ int main(void)
     test_daemon_replies();
     test_no_authname();
     test_selection(have_kde);
+    test_kept_used();
+    test_kept_lifetime();
+    test_kept_daemon_answers();
+    test_kept_accounts();
     test_chroot_path(base);
     test_daemon_down(configured);
+    snprintf(path, sizeof(path), "%s/oauth2.conf", base);
+    test_default_socket(path, global_callbacks);
 
     sasl_client_done();
     if (chdir("/") < 0)

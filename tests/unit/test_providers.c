@@ -17,7 +17,8 @@
 
 #define GOV_URL                                                                                    \
     "https://login.microsoftonline.us/3f2504e0-4f89-11d3-9a0c-0305e82c3301/oauth2/v2.0/"           \
-    "authorize?client_id=2&response_type=code&redirect_uri=http%3A%2F%2Flocalhost%3A8400&scope="   \
+    "authorize?client_id=00000000-0000-4000-8000-000000000002&response_type=code&redirect_uri="    \
+    "http%3A%2F%2Flocalhost%3A8400&scope="                                                         \
     "https%3A%2F%2Foutlook.office365.us%2FSMTP.Send%20offline_access&state=st&code_challenge=ch&"  \
     "code_challenge_method=S256"
 
@@ -30,39 +31,39 @@ static int streq(const char *a, const char *b)
 static void test_clouds(void)
 {
     struct config *cfg = load("[account pub]\n"
-                              "client_id = 1\n"
+                              "client_id = 00000000-0000-4000-8000-000000000001\n"
                               "tenant = contoso.onmicrosoft.com\n"
                               "[account gov]\n"
                               "provider = microsoft-usgov\n"
-                              "client_id = 2\n"
+                              "client_id = 00000000-0000-4000-8000-000000000002\n"
                               "tenant = 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n"
                               "[account gov-app]\n"
                               "provider = microsoft-usgov\n"
                               "grant = client_credentials\n"
-                              "client_id = 2\n"
+                              "client_id = 00000000-0000-4000-8000-000000000002\n"
                               "tenant = agency.gov\n"
                               "client_secret_file = /nonexistent\n"
                               "login = relay@agency.gov\n"
                               "[account cn]\n"
                               "provider = microsoft-china\n"
-                              "client_id = 3\n"
+                              "client_id = 00000000-0000-4000-8000-000000000003\n"
                               "tenant = organizations\n"
                               "[account cn-app]\n"
                               "provider = microsoft-china\n"
                               "grant = client_credentials\n"
-                              "client_id = 3\n"
+                              "client_id = 00000000-0000-4000-8000-000000000003\n"
                               "tenant = contoso.partner.onmschina.cn\n"
                               "client_certificate_file = /etc/app.pem\n"
                               "client_key_file = /etc/app.key\n"
                               "login = relay@contoso.cn\n"
                               "[account app]\n"
                               "grant = client_credentials\n"
-                              "client_id = 4\n"
+                              "client_id = 00000000-0000-4000-8000-000000000004\n"
                               "tenant = contoso.com\n"
                               "client_secret_file = /nonexistent\n"
                               "login = relay@contoso.com\n"
                               "[account cons]\n"
-                              "client_id = 5\n"
+                              "client_id = 00000000-0000-4000-8000-000000000005\n"
                               "tenant = consumers\n");
     struct account_conf *a;
     char *url;
@@ -139,7 +140,7 @@ static void test_google_custom(void)
                               "token_endpoint = https://idp.example.org/token\n"
                               "device_endpoint = https://idp.example.org/device\n"
                               "[account t]\n"
-                              "client_id = 7\n"
+                              "client_id = 00000000-0000-4000-8000-000000000007\n"
                               "tenant = contoso.test\n"
                               "authority = https://127.0.0.1:8443/\n");
     struct account_conf *a;
@@ -191,53 +192,70 @@ static void test_google_custom(void)
 
 static void test_rules(void)
 {
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\n"
                "client_secret_file = /s\nlogin = r@contoso.com\n",
-               "AADSTS9001023", "client_credentials over the default tenant common");
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = organizations\n"
+               "tenant is missing", "no silent default tenant common");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\ntenant = organizations\n"
                "client_secret_file = /s\nlogin = r@contoso.com\n",
                "tenant set to the tenant ID or a verified domain",
                "client_credentials over organizations");
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = consumers\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\ntenant = consumers\n"
                "client_secret_file = /s\nlogin = r@contoso.com\n",
                "/consumers (AADSTS9001023)", "client_credentials over consumers");
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\ntenant = contoso.com\n"
                "client_secret_file = /s\n",
                "needs login, the mailbox to send as", "client_credentials without login");
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\ntenant = contoso.com\n"
                "login = r@contoso.com\n",
                "needs the app's credential", "client_credentials without secret or certificate");
-    fails_with("[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+               "client_credentials\ntenant = contoso.com\n"
                "login = r@contoso.com\nclient_secret_file = /s\nscope = https://outlook.office.com/"
                "SMTP.Send\n",
                "ending in /.default", "client_credentials with a delegated scope");
-    fails_with("[account a]\nclient_id = 1\ngrant = password\n", "grant \"password\" is unknown",
-               "unknown grant");
-    fails_with("[account a]\nclient_id = 1\nclient_secret_file = /s\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\ngrant = password\n",
+               "grant \"password\" is unknown", "unknown grant");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_secret_file = /s\n"
                "client_certificate_file = /c\nclient_key_file = /k\n",
                "not both", "secret and certificate together");
-    fails_with("[account a]\nclient_id = 1\nclient_certificate_file = /c\n", "go together",
-               "certificate without key");
-    fails_with("[account a]\nclient_id = 1\nclient_key_passphrase_file = /p\n",
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_certificate_file = /c\n",
+               "go together", "certificate without key");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_key_passphrase_file = /p\n",
                "needs client_key_file", "passphrase without key");
-    fails_with("[account a]\nclient_id = 1\nclient_certificate_file = /c\nclient_key_file = /k\n"
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_certificate_file = /c\nclient_key_file = /k\n"
                "assertion_alg = HS256\n",
                "must be PS256 or RS256", "HMAC assertions are not offered");
-    fails_with("[account a]\nprovider = google\nclient_id = 1\ngrant = client_credentials\n"
+    fails_with("[account a]\nprovider = google\nclient_id = "
+               "00000000-0000-4000-8000-000000000001\ngrant = client_credentials\n"
                "client_secret_file = /s\nlogin = r@example.com\n",
                "has no client_credentials grant", "google has no app-only grant for mail");
-    fails_with("[account a]\nclient_id = 1\ntenant = contoso\n", "a tenant ID (GUID) or a domain",
-               "a tenant that is neither GUID nor domain");
-    fails_with("[account a]\nclient_id = 1\ntenant = -x.com\n", "tenant", "a malformed domain");
-    fails_with("[account a]\nclient_id = 1\ntenant = 3f2504e0-4f89-11d3-9a0c-0305e82c330\n",
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = contoso\n",
+               "a tenant ID (GUID) or a domain", "a tenant that is neither GUID nor domain");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = -x.com\n",
+               "tenant", "a malformed domain");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "3f2504e0-4f89-11d3-9a0c-0305e82c330\n",
                "tenant", "a GUID one digit short");
-    fails_with("[account a]\nclient_id = 1\nauthorize_endpoint = http://idp/auth\n",
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nauthorize_endpoint = http://idp/auth\n",
                "authorize_endpoint \"http://idp/auth\" must be an https:// URL",
                "plain http authorize endpoint");
-    fails_with("[account a]\nclient_id = 1\nclient_key = -----BEGIN\n", "files only",
-               "an inline key is refused");
-    fails_with("[account a]\nclient_id = 1\nclient_key_passphrase = x\n", "files only",
-               "an inline passphrase is refused");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_key = -----BEGIN\n",
+               "files only", "an inline key is refused");
+    fails_with("[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ntenant = "
+               "contoso.com\nclient_key_passphrase = x\n",
+               "files only", "an inline passphrase is refused");
 }
 
 static void test_key_files(void)
@@ -258,7 +276,8 @@ static void test_key_files(void)
     fputs("correct horse\n", fp);
     fclose(fp);
     snprintf(text, sizeof(text),
-             "[account a]\nclient_id = 1\ngrant = client_credentials\ntenant = contoso.com\n"
+             "[account a]\nclient_id = 00000000-0000-4000-8000-000000000001\ngrant = "
+             "client_credentials\ntenant = contoso.com\n"
              "login = r@contoso.com\nclient_certificate_file = %s/app.pem\nclient_key_file = %s\n"
              "client_key_passphrase_file = %s\n",
              dir, key, pass);
@@ -299,8 +318,9 @@ static void test_key_files(void)
 
 /* quiet - a report callback that counts */
 static int reports;
-static void quiet(const char *msg)
+static void quiet(void *ctx, const char *msg)
 {
+    (void)ctx;
     (void)msg;
     reports++;
 }
@@ -318,13 +338,14 @@ static void test_check_files(void)
     fclose(fp);
     chmod(key, 0644);
     snprintf(text, sizeof(text),
-             "state_dir = %s/state\n[account a]\nclient_id = 1\ngrant = client_credentials\n"
+             "state_dir = %s/state\n[account a]\nclient_id = "
+             "00000000-0000-4000-8000-000000000001\ngrant = client_credentials\n"
              "tenant = contoso.com\nlogin = r@contoso.com\nclient_certificate_file = %s/none.pem\n"
              "client_key_file = %s\n",
              dir, dir, key);
     cfg = load(text);
     reports = 0;
-    ok(cfg != NULL && config_check_files(cfg, quiet) == 2 && reports == 2,
+    ok(cfg != NULL && config_check_files(cfg, quiet, NULL) == 2 && reports == 2,
        "config-check reports the lax key file and the missing certificate (%d)", reports);
     config_free(cfg);
     unlink(key);
