@@ -220,7 +220,8 @@ int main(void)
     mkdir(state_dir, 0700);
     snprintf(conf, sizeof(conf),
              "socket = %s/o2.sock\nstate_dir = %s\nallow_users = root\nrefresh_ahead = 600\n"
-             "[account " ACCOUNT "]\ntenant = contoso.test\nclient_id = 1111\n",
+             "[account " ACCOUNT
+             "]\ntenant = contoso.test\nclient_id = 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n",
              dir, state_dir);
     cfg = load(conf);
     ok(cfg != NULL, "the test config loads (%s)", err);
