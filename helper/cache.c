@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,8 +19,17 @@
 #include "log.h"
 #include "tokenresp.h"
 
-/* cache_now_ms - wall clock in milliseconds */
-long long cache_now_ms(void)
+/* system_mono_ms - CLOCK_MONOTONIC in milliseconds: deadlines and lifetimes */
+static long long system_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* system_wall_ms - CLOCK_REALTIME in milliseconds: only what is stored or shown */
+static long long system_wall_ms(void)
 {
     struct timespec ts;
 
@@ -27,41 +37,121 @@ long long cache_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* min_remaining - seconds a handed-out token must still have */
-static long long min_remaining(const struct acct *a)
-{
-    long long lifetime = a->st.expires_at - a->st.obtained_at;
-    long long ahead = a->cfg->refresh_ahead_s;
+static const struct cache_clock system_clock = {system_mono_ms, system_wall_ms};
+static const struct cache_clock *clock_now = &system_clock;
 
-    if (lifetime <= 0)
-        return ahead;
-    return lifetime / 2 < ahead ? lifetime / 2 : ahead;
+/* cache_set_clock - replace the clocks (tests); NULL restores the system's */
+void cache_set_clock(const struct cache_clock *clk)
+{
+    clock_now = clk != NULL ? clk : &system_clock;
+}
+
+/* cache_now_ms - the monotonic clock in milliseconds */
+long long cache_now_ms(void)
+{
+    return clock_now->mono_ms();
+}
+
+/* cache_wall_ms - the wall clock in milliseconds */
+long long cache_wall_ms(void)
+{
+    return clock_now->wall_ms();
+}
+
+/* cache_min_remaining_s - seconds a handed-out token must still have */
+long long cache_min_remaining_s(long long lifetime_s, long long refresh_ahead_s)
+{
+    if (lifetime_s <= 0)
+        return refresh_ahead_s;
+    return lifetime_s / 2 < refresh_ahead_s ? lifetime_s / 2 : refresh_ahead_s;
+}
+
+/* cache_refresh_after_s - when, after obtaining it, a token of this lifetime is refreshed */
+long long cache_refresh_after_s(long long lifetime_s, long long refresh_ahead_s)
+{
+    long long window = lifetime_s - cache_min_remaining_s(lifetime_s, refresh_ahead_s);
+    long long margin = window / 10 < 60 ? window / 10 : 60;
+
+    return window - margin;
+}
+
+/* lifetime_s - the lifetime a's current token was issued with */
+static long long lifetime_s(const struct acct *a)
+{
+    return (a->tok_expires_ms - a->tok_obtained_ms) / 1000;
+}
+
+/* cache_remaining_ms - how long a's token stays valid, by the monotonic clock; 0 without one */
+long long cache_remaining_ms(const struct acct *a)
+{
+    long long left;
+
+    if (a->st.access_token == NULL)
+        return 0;
+    left = a->tok_expires_ms - cache_now_ms();
+    return left > 0 ? left : 0;
+}
+
+/* cache_expires_wall - a's token expiry as unix time, for people and the disk; 0 without one */
+long long cache_expires_wall(const struct acct *a)
+{
+    if (a->st.access_token == NULL)
+        return 0;
+    return (cache_wall_ms() + (a->tok_expires_ms - cache_now_ms())) / 1000;
 }
 
 /* cache_servable - whether a's token may be handed out now */
-int cache_servable(const struct acct *a, long long now_s)
+int cache_servable(const struct acct *a)
 {
-    return a->st.access_token != NULL && a->st.expires_at - now_s >= min_remaining(a);
+    return a->st.access_token != NULL &&
+           a->tok_expires_ms - cache_now_ms() >=
+               cache_min_remaining_s(lifetime_s(a), a->cfg->refresh_ahead_s) * 1000;
 }
 
 /* usable - still valid, for use while refreshes fail */
-static int usable(const struct acct *a, long long now_s)
+static int usable(const struct acct *a)
 {
-    return a->st.access_token != NULL && a->st.expires_at - now_s > OAUTH2_TOKEN_MIN_REMAINING_S;
+    return a->st.access_token != NULL &&
+           a->tok_expires_ms - cache_now_ms() > OAUTH2_TOKEN_MIN_REMAINING_S * 1000LL;
 }
 
 /* schedule_refresh - the timer for the next proactive refresh of a fresh token */
 static void schedule_refresh(struct acct *a)
 {
-    long long lifetime = a->st.expires_at - a->st.obtained_at;
-    long long window = lifetime - min_remaining(a); /* seconds the token is servable */
-    long long margin = window / 10 < 60 ? window / 10 : 60;
+    long long lifetime = lifetime_s(a);
 
     if (a->st.access_token == NULL || lifetime <= 0) {
         a->timer_ms = 0;
         return;
     }
-    a->timer_ms = (a->st.obtained_at + window - margin) * 1000;
+    a->timer_ms =
+        a->tok_obtained_ms + cache_refresh_after_s(lifetime, a->cfg->refresh_ahead_s) * 1000;
+}
+
+/*
+ * token_times_from_wall - place a token read from disk (wall-clock times)
+ * on the monotonic clock, once, at load
+ */
+static void token_times_from_wall(const struct account_state *st, long long *obtained_ms,
+                                  long long *expires_ms)
+{
+    long long mono = cache_now_ms();
+    long long wall = cache_wall_ms();
+
+    *obtained_ms = mono + (st->obtained_at * 1000 - wall);
+    *expires_ms = mono + (st->expires_at * 1000 - wall);
+}
+
+/* sync_wall_times - the wall-clock view of a's token, for the state file and status */
+static void sync_wall_times(struct acct *a)
+{
+    long long mono = cache_now_ms();
+    long long wall = cache_wall_ms();
+
+    if (a->st.access_token == NULL)
+        return;
+    a->st.expires_at = (wall + (a->tok_expires_ms - mono)) / 1000;
+    a->st.obtained_at = (wall + (a->tok_obtained_ms - mono)) / 1000;
 }
 
 /* jitter_ms - a random number in [0, max) */
@@ -76,8 +166,8 @@ static long long jitter_ms(long long max)
     return (long long)(r % (unsigned long long)max);
 }
 
-/* backoff_ms - exponential, capped, with equal jitter */
-static long long backoff_ms(int failures)
+/* cache_backoff_ms - the wait after so many failures: exponential, capped, equal jitter */
+long long cache_backoff_ms(int failures)
 {
     long long d = CACHE_BACKOFF_BASE_S * 1000LL;
     int i;
@@ -89,34 +179,114 @@ static long long backoff_ms(int failures)
     return d / 2 + jitter_ms(d / 2);
 }
 
-/* load_state - (re)read a's state file */
-static void load_state(struct acct *a)
+/* same_secret - whether two secrets (either may be NULL) are equal */
+static int same_secret(const char *x, const char *y)
+{
+    if (x == NULL || y == NULL)
+        return x == y;
+    return strcmp(x, y) == 0;
+}
+
+/*
+ * load_state - (re)read a's state file. Returns 1 when the grant in it
+ * (the refresh token) differs from the one in memory, 0 when it is the
+ * same or there is no file, -1 when the file is unusable (a then needs a
+ * person). An access token in memory that outlives the file's is kept. A
+ * rotated refresh token that could not be written yet (save_pending) is
+ * newer than the file we last read or wrote, and stays; it yields only to
+ * a file someone else wrote since (import, authorize), which is newer still.
+ */
+static int load_state(struct acct *a)
 {
     struct account_state st;
+    struct state_stamp stamp;
+    long long obtained_ms = 0;
+    long long expires_ms = 0;
+    char *swap;
     char err[512];
-    int rc = state_load(a->cfg->state_dir, a->conf->name, &st, &a->stamp, err, sizeof(err));
+    int changed;
+    int rc = state_load(a->cfg->state_dir, a->conf->name, &st, &stamp, err, sizeof(err));
 
     a->loaded = 1;
     if (rc < 0) {
         log_error("account=%s: %s", a->conf->name, err);
         snprintf(a->last_error, sizeof(a->last_error), "needs a person: %s", err);
         a->last = LAST_PERMANENT;
-        return;
+        a->load_failed = 1;
+        return -1;
     }
+    /* A file that could not be read before and now can is a new grant. */
+    changed = a->load_failed;
+    a->load_failed = 0;
     if (rc == 1) {
         memset(&a->stamp, 0, sizeof(a->stamp));
-        return;
+        return changed;
     }
+    if (a->save_pending && state_stamp_same(&stamp, &a->stamp)) {
+        /* Our unsaved rotated refresh token is newer than this file's. */
+        swap = st.refresh_token;
+        st.refresh_token = a->st.refresh_token;
+        a->st.refresh_token = swap;
+        st.rt_stored = a->st.rt_stored;
+        st.last_success = a->st.last_success;
+    } else if (a->save_pending) {
+        log_warn("account=%s: %s/%s.state was replaced (import or authorize); its refresh token "
+                 "supersedes the rotated one that could not be written",
+                 a->conf->name, a->cfg->state_dir, a->conf->name);
+        a->save_pending = 0;
+        a->save_failures = 0;
+        a->save_retry_ms = 0;
+    }
+    if (!same_secret(st.refresh_token, a->st.refresh_token))
+        changed = 1;
+    if (st.access_token != NULL)
+        token_times_from_wall(&st, &obtained_ms, &expires_ms);
     /* Keep an in-memory token that is newer than the file's. */
-    if (a->st.access_token != NULL && a->st.expires_at > st.expires_at) {
+    if (a->st.access_token != NULL && (st.access_token == NULL || a->tok_expires_ms > expires_ms)) {
         secret_free(st.access_token);
         st.access_token = a->st.access_token;
-        st.expires_at = a->st.expires_at;
-        st.obtained_at = a->st.obtained_at;
         a->st.access_token = NULL;
+        obtained_ms = a->tok_obtained_ms;
+        expires_ms = a->tok_expires_ms;
     }
     state_clear(&a->st);
     a->st = st;
+    a->stamp = stamp;
+    a->tok_obtained_ms = obtained_ms;
+    a->tok_expires_ms = expires_ms;
+    sync_wall_times(a);
+    return changed;
+}
+
+/* stamp_file - fold one file's identity into a fingerprint; absent files count too */
+static unsigned long long stamp_file(unsigned long long h, const char *path)
+{
+    struct stat sb;
+    unsigned long long v[5] = {0, 0, 0, 0, 0};
+    size_t i;
+
+    if (path != NULL && stat(path, &sb) == 0) {
+        v[0] = (unsigned long long)sb.st_dev;
+        v[1] = (unsigned long long)sb.st_ino;
+        v[2] = (unsigned long long)sb.st_size;
+        v[3] = (unsigned long long)sb.st_mtim.tv_sec;
+        v[4] = (unsigned long long)sb.st_mtim.tv_nsec;
+    }
+    for (i = 0; i < 5; i++)
+        h = (h ^ v[i]) * 1099511628211ULL; /* FNV-1a over the fields */
+    return h;
+}
+
+/* credential_stamp - a fingerprint of the files holding a's client credential */
+static unsigned long long credential_stamp(const struct acct *a)
+{
+    unsigned long long h = 14695981039346656037ULL;
+
+    h = stamp_file(h, a->conf->client_secret_file);
+    h = stamp_file(h, a->conf->client_certificate_file);
+    h = stamp_file(h, a->conf->client_key_file);
+    h = stamp_file(h, a->conf->client_key_passphrase_file);
+    return h;
 }
 
 /* can_refresh - whether a has what a refresh needs: a refresh token, or none at all (app-only) */
@@ -134,8 +304,8 @@ static void acct_init(struct acct *a, const struct config *cfg, const struct acc
     a->lock_fd = -1;
 }
 
-/* acct_release - abort any transfer, unlock, wipe */
-static void acct_release(struct cache *c, struct acct *a)
+/* acct_release_transfer - abort a transfer in flight and release its lock */
+static void acct_release_transfer(struct cache *c, struct acct *a)
 {
     if (a->req != NULL) {
         if (c->multi != NULL)
@@ -145,6 +315,13 @@ static void acct_release(struct cache *c, struct acct *a)
     }
     state_unlock(a->lock_fd);
     a->lock_fd = -1;
+    a->refreshing = 0;
+}
+
+/* acct_release - abort any transfer, unlock, wipe */
+static void acct_release(struct cache *c, struct acct *a)
+{
+    acct_release_transfer(c, a);
     state_clear(&a->st);
 }
 
@@ -190,6 +367,8 @@ struct cache *cache_new(const struct config *cfg, CURLM *multi)
     return c;
 }
 
+static void last_save(struct acct *a);
+
 /* same_grant - whether two account definitions get the same tokens */
 static int same_grant(const struct account_conf *x, const struct account_conf *y)
 {
@@ -211,19 +390,29 @@ void cache_reload(struct cache *c, const struct config *cfg)
         struct acct *old = cache_find(c, cfg->accounts[i].name);
 
         acct_init(&fresh[i], cfg, &cfg->accounts[i]);
-        if (old != NULL && same_grant(old->conf, &cfg->accounts[i]) && old->req == NULL &&
-            old->lock_fd < 0) {
-            /* Keep tokens; forget failures, since the config may have fixed them. */
+        if (old != NULL && same_grant(old->conf, &cfg->accounts[i])) {
+            /* Keep tokens, and a rotated refresh token not yet on disk (a
+             * refresh in flight starts again); forget failures, since the
+             * config may have fixed them. */
+            acct_release_transfer(c, old);
             fresh[i].st = old->st;
             fresh[i].stamp = old->stamp;
             fresh[i].loaded = old->loaded;
+            fresh[i].load_failed = old->load_failed;
+            fresh[i].tok_obtained_ms = old->tok_obtained_ms;
+            fresh[i].tok_expires_ms = old->tok_expires_ms;
+            fresh[i].last_refresh = old->last_refresh;
             fresh[i].save_pending = old->save_pending;
             fresh[i].save_retry_ms = old->save_pending ? cache_now_ms() : 0;
             memset(&old->st, 0, sizeof(old->st));
+            old->save_pending = 0;
         }
     }
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n; i++) {
+        acct_release_transfer(c, &c->accts[i]);
+        last_save(&c->accts[i]); /* an account that went away or changed its grant */
         acct_release(c, &c->accts[i]);
+    }
     free(c->accts);
     c->accts = fresh;
     c->n = cfg->n_accounts;
@@ -238,8 +427,11 @@ void cache_free(struct cache *c)
 
     if (c == NULL)
         return;
-    for (i = 0; i < c->n; i++)
+    for (i = 0; i < c->n; i++) {
+        acct_release_transfer(c, &c->accts[i]);
+        last_save(&c->accts[i]);
         acct_release(c, &c->accts[i]);
+    }
     free(c->accts);
     free(c);
 }
@@ -258,7 +450,7 @@ struct acct *cache_find(struct cache *c, const char *name)
 /* note_failure - remember a failure for status, beyond the next success */
 static void note_failure(struct acct *a, const char *msg, long code)
 {
-    a->last_failure = cache_now_ms() / 1000;
+    a->last_failure = cache_wall_ms() / 1000;
     a->last_code = code;
     snprintf(a->last_failure_msg, sizeof(a->last_failure_msg), "%s", msg);
 }
@@ -307,12 +499,11 @@ static struct http_request *begin(struct acct *a, int nonblock)
     }
     if (!a->loaded || state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
         a->last = LAST_NONE;
-        load_state(a);
-        if (a->last == LAST_PERMANENT) {
+        if (load_state(a) < 0) {
             finish_without_transfer(a);
             return NULL;
         }
-        if (cache_servable(a, cache_now_ms() / 1000)) {
+        if (cache_servable(a)) {
             /* Someone else (the CLI) refreshed it meanwhile. */
             schedule_refresh(a);
             finish_without_transfer(a);
@@ -328,6 +519,7 @@ static struct http_request *begin(struct acct *a, int nonblock)
         fail_permanent(a, msg, 0);
         return NULL;
     }
+    a->cred_stamp = credential_stamp(a);
     if (clientauth_load(a->conf, &ca, err, sizeof(err)) < 0) {
         finish_without_transfer(a);
         snprintf(msg, sizeof(msg), "needs a person: %s", err);
@@ -339,7 +531,7 @@ static struct http_request *begin(struct acct *a, int nonblock)
     if (req == NULL) {
         finish_without_transfer(a);
         a->last = LAST_TRANSIENT;
-        a->next_try_ms = cache_now_ms() + backoff_ms(++a->failures);
+        a->next_try_ms = cache_now_ms() + cache_backoff_ms(++a->failures);
         a->timer_ms = a->next_try_ms;
         snprintf(a->last_error, sizeof(a->last_error), "out of memory");
         return NULL;
@@ -352,30 +544,32 @@ static struct http_request *begin(struct acct *a, int nonblock)
 static void complete(struct acct *a, struct token_result *res)
 {
     long long now = cache_now_ms();
+    long long wall_s = cache_wall_ms() / 1000;
     char err[512];
 
-    a->last_refresh = now / 1000;
+    a->last_refresh = wall_s;
     if (res->verdict == TOKEN_OK) {
         secret_free(a->st.access_token);
         a->st.access_token = res->access_token;
         res->access_token = NULL;
-        a->st.obtained_at = now / 1000;
-        a->st.expires_at = now / 1000 + res->expires_in;
-        a->st.last_success = now / 1000;
+        a->tok_obtained_ms = now;
+        a->tok_expires_ms = now + res->expires_in * 1000LL;
+        a->st.obtained_at = wall_s;
+        a->st.expires_at = wall_s + res->expires_in;
+        a->st.last_success = wall_s;
         if (res->refresh_token != NULL) {
             secret_free(a->st.refresh_token);
             a->st.refresh_token = res->refresh_token;
             res->refresh_token = NULL;
-            a->st.rt_stored = now / 1000;
+            a->st.rt_stored = wall_s;
             a->save_pending = 1;
         }
-        if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) <
-            0) {
+        if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) < 0) {
             /* The old refresh token stays on disk; keep the new one in memory
              * and write it as soon as the disk lets us (save_retry). */
             log_error("account=%s: %s", a->conf->name, err);
             if (a->save_pending) {
-                a->save_retry_ms = now + backoff_ms(++a->save_failures);
+                a->save_retry_ms = now + cache_backoff_ms(++a->save_failures);
                 log_warn("account=%s: the rotated refresh token is kept in memory; writing it "
                          "again in %llds",
                          a->conf->name, (a->save_retry_ms - now + 999) / 1000);
@@ -396,7 +590,7 @@ static void complete(struct acct *a, struct token_result *res)
             log_info("account=%s refreshed, expires in %ldm", a->conf->name,
                      (res->expires_in + 30) / 60);
     } else if (res->verdict == TOKEN_TRANSIENT) {
-        long long delay = backoff_ms(++a->failures);
+        long long delay = cache_backoff_ms(++a->failures);
 
         if (res->retry_after * 1000 > delay)
             delay = res->retry_after * 1000;
@@ -405,9 +599,9 @@ static void complete(struct acct *a, struct token_result *res)
         a->next_try_ms = now + delay;
         a->timer_ms = a->next_try_ms;
         snprintf(a->last_error, sizeof(a->last_error), "refresh failing: %s", res->message);
-        log_warn("account=%s: refresh failed (attempt %d): %s; retrying in %llds%s",
-                 a->conf->name, a->failures, res->message, (delay + 999) / 1000,
-                 usable(a, now / 1000) ? "; still serving the current token" : "");
+        log_warn("account=%s: refresh failed (attempt %d): %s; retrying in %llds%s", a->conf->name,
+                 a->failures, res->message, (delay + 999) / 1000,
+                 usable(a) ? "; still serving the current token" : "");
     } else {
         char msg[600];
 
@@ -480,20 +674,46 @@ int cache_refresh_sync(struct cache *c, struct acct *a)
     return a->last == LAST_OK ? 0 : -1;
 }
 
-/* cache_state_changed - reload a's state and forget a failure that needs a person */
+/*
+ * cache_state_changed - someone may have stored a new grant (import,
+ * authorize): reread a's state. Only a grant that really changed (another
+ * refresh token in the file, or other client credential files) ends a
+ * backoff or a needs-a-person state, and then a refresh starts at once;
+ * otherwise both stand, so asking for a reload cannot bypass them.
+ */
 void cache_state_changed(struct cache *c, struct acct *a)
 {
+    int changed = 0;
+    unsigned long long cred;
+
     (void)c;
     if (a->refreshing)
+        return; /* begin() rereads the file under the lock */
+    cred = credential_stamp(a);
+    if (a->cred_stamp != 0 && cred != a->cred_stamp)
+        changed = 1;
+    if (!a->loaded || state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
+        int rc = load_state(a);
+
+        if (rc < 0)
+            return;
+        if (rc > 0)
+            changed = 1;
+    }
+    if (!changed) {
+        log_debug("account=%s: reload: no new grant; the backoff and state stand", a->conf->name);
         return;
+    }
+    log_info("account=%s: a new grant was stored; trying it now", a->conf->name);
+    a->cred_stamp = 0;
     a->last = LAST_NONE;
     a->failures = 0;
     a->next_try_ms = 0;
     a->last_error[0] = '\0';
-    load_state(a);
-    if (a->last != LAST_PERMANENT && can_refresh(a) && !cache_servable(a, cache_now_ms() / 1000))
+    /* Try the new grant at once, so that a person importing it learns now whether it works. */
+    if (can_refresh(a))
         a->timer_ms = cache_now_ms();
-    else if (a->last != LAST_PERMANENT)
+    else
         schedule_refresh(a);
 }
 
@@ -521,6 +741,10 @@ void cache_forget(struct cache *c, struct acct *a)
     state_clear(&a->st);
     memset(&a->stamp, 0, sizeof(a->stamp));
     a->loaded = 1;
+    /* A rotated refresh token not yet written goes too: nothing is left to save. */
+    a->save_pending = 0;
+    a->save_failures = 0;
+    a->save_retry_ms = 0;
     if (can_refresh(a)) {
         /* App-only: its credential is the secret or certificate in the config. */
         snprintf(msg, sizeof(msg),
@@ -547,7 +771,7 @@ static void reply_token(const struct acct *a, const char *kind, socketmap_status
         n = snprintf(data, datasize, "%s", a->st.access_token);
     else
         n = snprintf(data, datasize, "login=%s expires=%lld token=%s", a->conf->login,
-                     a->st.expires_at, a->st.access_token);
+                     cache_expires_wall(a), a->st.access_token);
     if (n < 0 || (size_t)n >= datasize) {
         explicit_bzero(data, datasize);
         *status = SOCKETMAP_TEMP;
@@ -565,7 +789,7 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
 
     if (!a->loaded)
         load_state(a);
-    if (cache_servable(a, now / 1000)) {
+    if (cache_servable(a)) {
         reply_token(a, kind, status, data, datasize);
         return 1;
     }
@@ -573,8 +797,7 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
         /* A refresh that takes this long is stuck (a hung identity platform
          * holds it until the HTTP timeout): serve the still-valid token
          * rather than keep callers waiting. */
-        if (a->req != NULL && now - a->req_started_ms >= CACHE_REFRESH_PATIENCE_MS &&
-            usable(a, now / 1000)) {
+        if (a->req != NULL && now - a->req_started_ms >= CACHE_REFRESH_PATIENCE_MS && usable(a)) {
             reply_token(a, kind, status, data, datasize);
             return 1;
         }
@@ -589,7 +812,7 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
         return 1;
     }
     if (a->next_try_ms > now) {
-        if (usable(a, now / 1000)) {
+        if (usable(a)) {
             reply_token(a, kind, status, data, datasize);
             return 1;
         }
@@ -605,37 +828,82 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
 }
 
 /*
- * save_retry - write a rotated refresh token that an earlier save could not
- * (full disk, I/O error), so that a crash before the next refresh does not
- * fall back to the superseded one on disk
+ * write_pending - write a rotated refresh token that an earlier save could
+ * not (full disk, I/O error), so that a crash or a restart does not fall
+ * back to the superseded one on disk. The token in memory is the newest
+ * unless someone else replaced the file since (import): then that file
+ * wins and is read. Returns 0 when nothing is pending any more, -1 with
+ * err when the write failed, 1 when the lock is busy.
  */
-static void save_retry(struct acct *a)
+static int write_pending(struct acct *a, char *err, size_t errsize)
 {
-    long long now = cache_now_ms();
-    char err[512];
-    int fd = state_lock(a->cfg->state_dir, a->conf->name, 1, err, sizeof(err));
+    int fd = state_lock(a->cfg->state_dir, a->conf->name, 1, err, errsize);
+    int rc = 0;
 
-    if (fd < 0) {
-        a->save_retry_ms = now + CACHE_LOCK_RETRY_MS;
-        return;
-    }
+    if (fd < 0)
+        return errno == EWOULDBLOCK ? 1 : -1;
     if (state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp)) {
-        /* Replaced meanwhile (import): that file wins; the next refresh reads it. */
-        a->save_pending = 0;
-        a->save_failures = 0;
-        a->save_retry_ms = 0;
-    } else if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, sizeof(err)) <
-               0) {
-        a->save_retry_ms = now + backoff_ms(++a->save_failures);
-        log_error("account=%s: %s; trying again in %llds", a->conf->name, err,
-                  (a->save_retry_ms - now + 999) / 1000);
+        load_state(a); /* drops save_pending: the file is newer */
     } else {
-        log_info("account=%s: the rotated refresh token is now on disk", a->conf->name);
-        a->save_pending = 0;
+        sync_wall_times(a);
+        if (state_save(a->cfg->state_dir, a->conf->name, &a->st, &a->stamp, err, errsize) < 0) {
+            rc = -1;
+        } else {
+            log_info("account=%s: the rotated refresh token is now on disk", a->conf->name);
+            a->save_pending = 0;
+        }
+    }
+    if (rc == 0) {
         a->save_failures = 0;
         a->save_retry_ms = 0;
     }
     state_unlock(fd);
+    return rc;
+}
+
+/* save_retry - the timer's attempt at write_pending, backing off while it fails */
+static void save_retry(struct acct *a)
+{
+    long long now = cache_now_ms();
+    char err[512];
+    int rc = write_pending(a, err, sizeof(err));
+
+    if (rc == 1) {
+        a->save_retry_ms = now + CACHE_LOCK_RETRY_MS;
+    } else if (rc < 0) {
+        a->save_retry_ms = now + cache_backoff_ms(++a->save_failures);
+        log_error("account=%s: %s; the rotated refresh token stays in memory, trying again in "
+                  "%llds",
+                  a->conf->name, err, (a->save_retry_ms - now + 999) / 1000);
+    }
+}
+
+/*
+ * last_save - before a's tokens are dropped (exit, or its config changed):
+ * one last attempt to write a pending rotated refresh token, waiting a
+ * little for the lock, and a clear error if it is lost
+ */
+static void last_save(struct acct *a)
+{
+    char err[512] = "";
+    int tries;
+    int rc = 1;
+
+    if (!a->save_pending)
+        return;
+    for (tries = 0; tries < CACHE_LAST_SAVE_TRIES; tries++) {
+        rc = write_pending(a, err, sizeof(err));
+        if (rc != 1)
+            break;
+        usleep(100 * 1000);
+    }
+    if (rc == 0)
+        return;
+    log_error("account=%s: the rotated refresh token could not be written to %s/%s.state (%s) "
+              "and is lost; that file keeps the previous one: if the identity platform revoked "
+              "it, run oauth2-token-helper authorize %s",
+              a->conf->name, a->cfg->state_dir, a->conf->name,
+              rc == 1 ? "its lock stayed busy" : err, a->conf->name);
 }
 
 /* cache_run_timers - start the refreshes that are due */
@@ -673,8 +941,7 @@ long long cache_next_timer_ms(const struct cache *c)
         long long patience = a->req_started_ms + CACHE_REFRESH_PATIENCE_MS;
 
         /* Wake waiting callers when their patience with a stuck refresh ends. */
-        if (a->req != NULL && patience > now && usable(a, now / 1000) &&
-            (next == 0 || patience < next))
+        if (a->req != NULL && patience > now && usable(a) && (next == 0 || patience < next))
             next = patience;
         if (a->timer_ms != 0 && a->req == NULL && (next == 0 || a->timer_ms < next))
             next = a->timer_ms;

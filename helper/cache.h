@@ -8,7 +8,22 @@
  * may pass (network, 5xx, 429, throttling) back off exponentially with
  * jitter, capped, honouring Retry-After, and meanwhile a token that is
  * still valid keeps being served. Failures that need a person stop the
- * retries until the state file changes (import) or the config is reloaded.
+ * retries until a new grant is stored (import, authorize: another refresh
+ * token in the state file, or other credential files) or the config is
+ * reloaded (SIGHUP). A "reload ACCOUNT" request rereads the state file but
+ * ends a backoff or a needs-a-person state only when the grant changed.
+ *
+ * A rotated refresh token that could not be written (full disk) is the
+ * newest and stays in memory: a reload does not replace it with the older
+ * one on disk (only a file written by someone else since, an import, wins),
+ * a timer retries the write, and at exit one last attempt is made; if that
+ * fails, an error names the file and the account.
+ *
+ * Clocks: deadlines, timers and the remaining lifetime of tokens run on
+ * CLOCK_MONOTONIC, so stepping the wall clock moves none of them; wall
+ * time is used only for what is stored (state files, converted once at
+ * load) and shown (status, the "expires=" of the account reply). Tests
+ * replace both clocks with cache_set_clock.
  *
  * The daemon runs refreshes through its curl multi handle (cache_start,
  * cache_finish); the CLI runs the same steps synchronously
@@ -30,6 +45,8 @@
 #define CACHE_LOCK_RETRY_MS 500
 /* How long callers wait for a refresh in flight while a usable token exists. */
 #define CACHE_REFRESH_PATIENCE_MS 3000
+/* At exit, attempts (100 ms apart) to take the lock for a last write of a rotated refresh token. */
+#define CACHE_LAST_SAVE_TRIES 20
 
 typedef enum { LAST_NONE, LAST_OK, LAST_TRANSIENT, LAST_PERMANENT } last_result;
 
@@ -40,21 +57,25 @@ struct acct {
     const struct config *cfg;
     struct account_state st;
     struct state_stamp stamp;
-    int loaded;         /* state read from disk at least once */
-    int refreshing;     /* a refresh is under way (or waiting for the lock) */
+    int loaded;                    /* state read from disk at least once */
+    int load_failed;               /* the last read of the state file failed */
+    long long tok_obtained_ms;     /* st.access_token obtained, monotonic clock */
+    long long tok_expires_ms;      /* st.access_token expires, monotonic clock */
+    unsigned long long cred_stamp; /* credential files at the last attempt; 0 = unknown */
+    int refreshing;                /* a refresh is under way (or waiting for the lock) */
     struct http_request *req;
     long long req_started_ms; /* when req was started */
     int lock_fd;
-    long long timer_ms;     /* when to (re)start a refresh; 0 = none */
-    long long next_try_ms;  /* backoff: no attempt before this; 0 = none */
+    long long timer_ms;    /* when to (re)start a refresh (monotonic); 0 = none */
+    long long next_try_ms; /* backoff: no attempt before this (monotonic); 0 = none */
     int failures;
     last_result last;
     char last_error[512];
-    long long last_refresh; /* unix time of the last completed attempt */
-    long last_code;          /* AADSTS code of the last failure, 0 if none */
-    long long last_failure;  /* unix time of the last failure, 0 if none */
+    long long last_refresh;     /* unix time of the last completed attempt */
+    long last_code;             /* AADSTS code of the last failure, 0 if none */
+    long long last_failure;     /* unix time of the last failure, 0 if none */
     char last_failure_msg[512]; /* kept after a later success, for status */
-    int save_pending;       /* a rotated refresh token is not on disk yet */
+    int save_pending;           /* a rotated refresh token is not on disk yet */
     int save_failures;          /* failed attempts to write it, for the retry backoff */
     long long save_retry_ms;    /* when to try writing it again; 0 = not scheduled */
 };
@@ -66,8 +87,35 @@ struct cache {
     CURLM *multi; /* NULL in the CLI */
 };
 
-/* cache_now_ms - wall clock in milliseconds */
+/* The clocks cache.c reads; tests substitute their own. */
+struct cache_clock {
+    long long (*mono_ms)(void); /* never steps: deadlines, timers, lifetimes */
+    long long (*wall_ms)(void); /* unix time in ms: only what is stored or shown */
+};
+
+/* cache_set_clock - use clk from now on; NULL restores the system clocks */
+void cache_set_clock(const struct cache_clock *clk);
+
+/* cache_now_ms - the monotonic clock in milliseconds, for deadlines */
 long long cache_now_ms(void);
+
+/* cache_wall_ms - the wall clock in milliseconds (unix time) */
+long long cache_wall_ms(void);
+
+/* cache_min_remaining_s - seconds a token of this lifetime must still have to be handed out */
+long long cache_min_remaining_s(long long lifetime_s, long long refresh_ahead_s);
+
+/* cache_refresh_after_s - seconds after obtaining a token of this lifetime that it is refreshed */
+long long cache_refresh_after_s(long long lifetime_s, long long refresh_ahead_s);
+
+/* cache_backoff_ms - the wait after this many consecutive failures (jittered, capped) */
+long long cache_backoff_ms(int failures);
+
+/* cache_remaining_ms - how long a's token stays valid (monotonic); 0 without one */
+long long cache_remaining_ms(const struct acct *a);
+
+/* cache_expires_wall - a's token expiry as unix time, for people and the disk; 0 without one */
+long long cache_expires_wall(const struct acct *a);
 
 /* cache_new - one acct per account in cfg; multi may be NULL */
 struct cache *cache_new(const struct config *cfg, CURLM *multi);
@@ -75,7 +123,10 @@ struct cache *cache_new(const struct config *cfg, CURLM *multi);
 /* cache_reload - move to a new config, keeping tokens of accounts that stay the same */
 void cache_reload(struct cache *c, const struct config *cfg);
 
-/* cache_free - wipe and free, aborting transfers in flight; NULL is fine */
+/*
+ * cache_free - wipe and free, aborting transfers in flight, after a last
+ * attempt to write a rotated refresh token still pending; NULL is fine
+ */
 void cache_free(struct cache *c);
 
 /* cache_find - the acct named name, or NULL */
@@ -88,7 +139,11 @@ struct acct *cache_find(struct cache *c, const char *name);
 int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_status *status,
                  char *data, size_t datasize);
 
-/* cache_forget_failure - state changed elsewhere (import): reload it and retry */
+/*
+ * cache_state_changed - a new grant may have been stored (import,
+ * authorize): reread a's state; a backoff or needs-a-person state ends,
+ * and a refresh starts at once, only if the grant really changed
+ */
 void cache_state_changed(struct cache *c, struct acct *a);
 
 /* cache_finish - a transfer of the multi handle completed */
@@ -110,6 +165,6 @@ void cache_load(struct acct *a);
 void cache_forget(struct cache *c, struct acct *a);
 
 /* cache_servable - whether a's token may be handed out now */
-int cache_servable(const struct acct *a, long long now_s);
+int cache_servable(const struct acct *a);
 
 #endif

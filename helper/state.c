@@ -51,8 +51,11 @@ static void stamp_of(const struct stat *sb, struct state_stamp *stamp)
     stamp->mtime = sb->st_mtim;
 }
 
-/* json_secret - a string member copied out, or NULL */
-static char *json_secret(json_object *obj, const char *key)
+/*
+ * json_secret - a string member copied out, or NULL; *bad is set when it
+ * holds an embedded NUL ("\u0000"), which strdup would silently cut
+ */
+static char *json_secret(json_object *obj, const char *key, int *bad)
 {
     json_object *v;
     char *copy;
@@ -60,6 +63,11 @@ static char *json_secret(json_object *obj, const char *key)
     if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string) ||
         json_object_get_string_len(v) == 0)
         return NULL;
+    if ((size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v))) {
+        explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        *bad = 1;
+        return NULL;
+    }
     copy = strdup(json_object_get_string(v));
     explicit_bzero((char *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
     return copy;
@@ -86,6 +94,7 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     ssize_t n;
     size_t len = 0;
     int rc = -1;
+    int bad = 0;
     int fd;
 
     memset(st, 0, sizeof(*st));
@@ -125,12 +134,19 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     buf[len] = '\0';
     obj = jsonwipe_parse(buf, len);
     if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-        snprintf(err, errsize,
-                 "%s is not valid JSON; restore it or import the refresh token again", path);
+        snprintf(err, errsize, "%s is not valid JSON; restore it or import the refresh token again",
+                 path);
         goto out;
     }
-    st->refresh_token = json_secret(obj, "refresh_token");
-    st->access_token = json_secret(obj, "access_token");
+    st->refresh_token = json_secret(obj, "refresh_token", &bad);
+    st->access_token = json_secret(obj, "access_token", &bad);
+    if (bad) {
+        snprintf(err, errsize,
+                 "%s holds a token with an embedded NUL (\\u0000); import the refresh token "
+                 "again",
+                 path);
+        goto out;
+    }
     st->expires_at = json_time(obj, "expires_at");
     st->obtained_at = json_time(obj, "obtained_at");
     st->rt_stored = json_time(obj, "refresh_token_stored");
@@ -274,6 +290,13 @@ int state_stamp_changed(const char *dir, const char *name, const struct state_st
         return stamp->ino != 0;
     return sb.st_dev != stamp->dev || sb.st_ino != stamp->ino ||
            sb.st_mtim.tv_sec != stamp->mtime.tv_sec || sb.st_mtim.tv_nsec != stamp->mtime.tv_nsec;
+}
+
+/* state_stamp_same - whether two stamps name the same version of a file */
+int state_stamp_same(const struct state_stamp *x, const struct state_stamp *y)
+{
+    return x->dev == y->dev && x->ino == y->ino && x->mtime.tv_sec == y->mtime.tv_sec &&
+           x->mtime.tv_nsec == y->mtime.tv_nsec;
 }
 
 /* state_lock - flock NAME.lock */

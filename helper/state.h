@@ -24,12 +24,12 @@
 #define STATE_MAX_FILE (64 * 1024)
 
 struct account_state {
-    char *refresh_token;   /* malloc'd or NULL */
-    char *access_token;    /* malloc'd or NULL */
-    long long expires_at;  /* of access_token, unix time */
-    long long obtained_at; /* of access_token */
-    long long rt_stored;   /* when refresh_token was last written */
-    long long authorized;  /* when a person last imported or authorized it */
+    char *refresh_token;    /* malloc'd or NULL */
+    char *access_token;     /* malloc'd or NULL */
+    long long expires_at;   /* of access_token, unix time */
+    long long obtained_at;  /* of access_token */
+    long long rt_stored;    /* when refresh_token was last written */
+    long long authorized;   /* when a person last imported or authorized it */
     long long last_success; /* last successful refresh: the refresh token's last use */
 };
 
@@ -54,6 +54,9 @@ int state_save(const char *dir, const char *name, const struct account_state *st
 
 /* state_stamp_changed - whether NAME.state differs from stamp (or appeared, or vanished) */
 int state_stamp_changed(const char *dir, const char *name, const struct state_stamp *stamp);
+
+/* state_stamp_same - whether two stamps name the same version of a file */
+int state_stamp_same(const struct state_stamp *x, const struct state_stamp *y);
 
 /* state_lock - flock NAME.lock; the fd, or -1 (errno EWOULDBLOCK when busy and nonblock) */
 int state_lock(const char *dir, const char *name, int nonblock, char *err, size_t errsize);

@@ -52,7 +52,7 @@ json_object *status_json(const struct acct *a)
         json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
                                 a->st.refresh_token != NULL));
     add_int(o, "authorized_at", a->st.authorized);
-    add_int(o, "token_expires_at", a->st.access_token ? a->st.expires_at : 0);
+    add_int(o, "token_expires_at", cache_expires_wall(a));
     add_int(o, "token_obtained_at", a->st.access_token ? a->st.obtained_at : 0);
     add_int(o, "last_refresh", a->last_refresh);
     json_object_object_add(o, "last_result", json_object_new_string(last_result_name(a->last)));

@@ -159,8 +159,8 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
         /* Keep the first line only: the rest is trace and correlation IDs. */
         log_clean(clean_desc, sizeof(clean_desc), desc, strcspn(desc, "\r\n"));
     }
-    if (http_status == 429 || http_status >= 500 || strcmp(res->error, "temporarily_unavailable") == 0 ||
-        aadsts_transient(res->aadsts))
+    if (http_status == 429 || http_status >= 500 ||
+        strcmp(res->error, "temporarily_unavailable") == 0 || aadsts_transient(res->aadsts))
         res->verdict = TOKEN_TRANSIENT;
     else
         res->verdict = TOKEN_PERMANENT;
@@ -188,16 +188,53 @@ int tokenresp_opaque_ok(const char *s, size_t max)
 }
 
 /*
+ * find_embedded_nul - the first string in o (members and array elements, at
+ * any depth) whose json-c length differs from its strlen: a "\u0000" in it,
+ * which strlen() and strdup() would silently cut. Returns 1 and the key of
+ * the enclosing member in where (or "" at the top), 0 when there is none;
+ * the offending string is wiped, since it may be a token.
+ */
+static int find_embedded_nul(json_object *o, const char *key, const char **where)
+{
+    size_t i;
+
+    switch (json_object_get_type(o)) {
+    case json_type_string:
+        if ((size_t)json_object_get_string_len(o) != strlen(json_object_get_string(o))) {
+            wipe_string(o);
+            *where = key;
+            return 1;
+        }
+        return 0;
+    case json_type_array:
+        for (i = 0; i < json_object_array_length(o); i++)
+            if (find_embedded_nul(json_object_array_get_idx(o, i), key, where))
+                return 1;
+        return 0;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            if (find_embedded_nul(v, k, where))
+                return 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/*
  * reply_object - the JSON object of a successful reply, or NULL with res
  * final: no reply, not a JSON object, or an OAuth error object. The caller
  * puts the object.
  */
 static json_object *reply_object(long http_status, const char *body, size_t len,
-                                 const char *curl_error, long retry_after,
-                                 struct token_result *res)
+                                 const char *curl_error, long retry_after, struct token_result *res)
 {
     json_object *obj = NULL;
     json_object *tmp;
+    const char *where = "";
 
     memset(res, 0, sizeof(*res));
     res->retry_after = retry_after;
@@ -218,6 +255,23 @@ static json_object *reply_object(long http_status, const char *body, size_t len,
                  "%s (HTTP %ld): the reply is not a JSON object (%zu bytes)",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
                  http_status, len);
+        jsonwipe_put(obj);
+        return NULL;
+    }
+    if (find_embedded_nul(obj, "", &where)) {
+        char clean_key[64];
+
+        /* Never a token's prefix in place of the token: refuse the reply. */
+        log_clean(clean_key, sizeof(clean_key), where, strlen(where));
+        if (http_status == 429 || http_status >= 500 || http_status == 200)
+            res->verdict = TOKEN_TRANSIENT;
+        else
+            res->verdict = TOKEN_PERMANENT;
+        snprintf(res->message, sizeof(res->message),
+                 "%s (HTTP %ld): the reply's member \"%s\" holds a string with an embedded "
+                 "NUL (\\u0000); refused rather than cut short",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, clean_key[0] ? clean_key : "(top level)");
         jsonwipe_put(obj);
         return NULL;
     }
@@ -312,8 +366,7 @@ void tokenresp_device(long http_status, const char *body, size_t len, const char
         return;
     dc = get_string(obj, "device_code", &dc_obj);
     /* RFC 8628 says verification_uri; Google says verification_url. */
-    if (!copy_checked(obj, "verification_uri", da->verification_uri,
-                      sizeof(da->verification_uri)))
+    if (!copy_checked(obj, "verification_uri", da->verification_uri, sizeof(da->verification_uri)))
         copy_checked(obj, "verification_url", da->verification_uri, sizeof(da->verification_uri));
     da->expires_in = get_seconds(obj, "expires_in");
     da->interval = get_seconds(obj, "interval");

@@ -11,10 +11,11 @@
  *
  * Security: the body is untrusted and capped by the HTTP layer; every
  * field is type-checked, tokens must be b64token characters, expires_in is
- * range-checked. The body is parsed with jsonwipe_parse() and released
- * with jsonwipe_put(): json-c's scratch buffer and every string object are
- * wiped before they are freed (the caller wipes the body, http.c does).
- * Messages never contain a token.
+ * range-checked. A reply with a string holding an embedded NUL ("\u0000")
+ * anywhere is refused, so no token is ever cut short. The body is parsed
+ * with jsonwipe_parse() and released with jsonwipe_put(): json-c's scratch
+ * buffer and every string object are wiped before they are freed (the
+ * caller wipes the body, http.c does). Messages never contain a token.
  */
 #ifndef OAUTH2_TOKENRESP_H
 #define OAUTH2_TOKENRESP_H

@@ -2,7 +2,14 @@
 """fulldisk.py - state_dir on a small tmpfs, filled up while the daemon
 writes a rotated refresh token: the old state file stays whole, the error
 is logged, the token keeps being served, and once there is room again the
-new refresh token reaches the disk without waiting for the next refresh
+new refresh token reaches the disk without waiting for the next refresh.
+
+Then, against a mock that revokes superseded refresh tokens (so going back
+to an older one fails), issue 9 item 5: while the disk is full, "reload
+ACCOUNT" and SIGHUP must not replace the rotated refresh token held only
+in memory with the older one on disk; SIGTERM makes a last attempt to
+write it (which succeeds once there is room) and, when it still cannot,
+logs an error naming the file and the account.
 (TAP; skipped unless root may mount a tmpfs)
 """
 
@@ -45,6 +52,25 @@ def fill(path):
 def read_state(fx):
     with open(os.path.join(fx.state, ACCOUNT + ".state"), "rb") as f:
         return f.read()
+
+
+def stored_rt(fx):
+    """stored_rt - the refresh token in the state file (compared, never printed)"""
+    try:
+        return json.loads(read_state(fx)).get("refresh_token")
+    except (OSError, ValueError):
+        return None
+
+
+def drop_access_token(fx):
+    """drop_access_token - with the daemon stopped: make its next start refresh"""
+    obj = json.loads(read_state(fx))
+    for k in ("access_token", "expires_at", "obtained_at"):
+        obj.pop(k, None)
+    tmp = os.path.join(fx.state, ACCOUNT + ".state.tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.rename(tmp, os.path.join(fx.state, ACCOUNT + ".state"))
 
 
 def main():
@@ -107,19 +133,76 @@ def main():
         fx.daemon.send_signal(signal.SIGKILL)
         fx.daemon.wait()
         fx.daemon = None
-        obj = json.loads(read_state(fx))
-        for k in ("access_token", "expires_at", "obtained_at"):
-            obj.pop(k, None)
-        tmp = os.path.join(fx.state, ACCOUNT + ".state.tmp")
-        with open(tmp, "w") as f:
-            json.dump(obj, f)
-        os.rename(tmp, os.path.join(fx.state, ACCOUNT + ".state"))
+        drop_access_token(fx)
         ok0 = fx.token_requests("ok")
+        # From here on, 8-second tokens: a refresh (and a rotation) every ~4 s.
+        fx.settings(lifetime=8)
         fx.start()
         reply = fx.ask("token", ACCOUNT)
         t.ok(reply.startswith("OK ") and fx.token_requests("ok") == ok0 + 1
              and fx.token_requests("revoked") == 0,
              "after SIGKILL the daemon refreshes with the stored refresh token, the newest")
+
+        # Issue 9 item 5: reload and SIGHUP while the rotated token is only in memory.
+        t.ok(wait_for(lambda: fx.token_requests("ok") >= ok0 + 2, 10),
+             "8-second tokens are refreshed (and their refresh tokens rotated) every few seconds")
+        wait_for(lambda: fx.logtext().count("account=%s refreshed" % ACCOUNT) >= 1, 5)
+        fill(filler)
+        on_disk = stored_rt(fx)
+        full_errors = fx.logtext().count("No space left on device")
+        ok0 = fx.token_requests("ok")
+        t.ok(wait_for(lambda: fx.token_requests("ok") >= ok0 + 2 and
+                      fx.logtext().count("No space left on device") > full_errors, 20),
+             "two more rotations meet the full disk: the one on disk is now superseded")
+        t.ok(stored_rt(fx) == on_disk, "the state file still holds the older refresh token")
+        replies = [fx.ask("reload", ACCOUNT) for _ in range(5)]
+        t.ok(all(r.startswith("OK") for r in replies), "reload ACCOUNT is answered")
+        fx.daemon.send_signal(signal.SIGHUP)
+        t.ok(wait_for(lambda: "reloaded %s" % fx.conf in fx.logtext(), 5), "SIGHUP reloads")
+        ok1 = fx.token_requests("ok")
+        t.ok(wait_for(lambda: fx.token_requests("ok") >= ok1 + 2, 20) and
+             fx.token_requests("revoked") == 0,
+             "after them the daemon goes on refreshing with the newest refresh token (none "
+             "refused as superseded: %d)" % fx.token_requests("revoked"))
+        t.ok(fx.ask("token", ACCOUNT).startswith("OK "), "and serving tokens")
+        t.ok(stored_rt(fx) == on_disk, "while the disk stays full, the file is untouched")
+
+        # SIGTERM once there is room again: the last attempt writes the newest.
+        mark = len(fx.logtext())
+        os.unlink(filler)
+        rc = fx.stop()
+        t.ok(rc == 0, "SIGTERM stops the daemon (status %s)" % rc)
+        t.ok(stored_rt(fx) not in (None, on_disk) and "now on disk" in fx.logtext()[mark:],
+             "the rotated refresh token is on disk when it exits")
+        drop_access_token(fx)
+        ok0 = fx.token_requests("ok")
+        fx.start()
+        reply = fx.ask("token", ACCOUNT)
+        t.ok(reply.startswith("OK ") and fx.token_requests("ok") >= ok0 + 1 and
+             fx.token_requests("revoked") == 0,
+             "and after a restart it is the one that works")
+
+        # SIGTERM while the disk is still full: the token is lost, and the log says so.
+        ok0 = fx.token_requests("ok")
+        wait_for(lambda: fx.token_requests("ok") >= ok0 + 1, 10)
+        fill(filler)
+        full_errors = fx.logtext().count("No space left on device")
+        ok0 = fx.token_requests("ok")
+        t.ok(wait_for(lambda: fx.token_requests("ok") >= ok0 + 1 and
+                      fx.logtext().count("No space left on device") > full_errors, 20),
+             "a rotation meets the full disk again")
+        mark = len(fx.logtext())
+        started = time.time()
+        rc = fx.stop()
+        tail = fx.logtext()[mark:]
+        path = os.path.join(fx.state, ACCOUNT + ".state")
+        t.ok(rc == 0 and time.time() - started < 5,
+             "SIGTERM still stops the daemon promptly (status %s, %.1f s)"
+             % (rc, time.time() - started))
+        t.ok(any("error:" in line and path in line and "account=%s" % ACCOUNT in line and
+                 "lost" in line for line in tail.splitlines()),
+             "an error names the state file and the account whose rotated refresh token is "
+             "lost")
     return t.done()
 
 

@@ -9,8 +9,7 @@
 
 static void parse(long status, const char *body, long retry_after, struct token_result *res)
 {
-    tokenresp_parse(status, body, body ? strlen(body) : 0, "Connection refused", retry_after,
-                    res);
+    tokenresp_parse(status, body, body ? strlen(body) : 0, "Connection refused", retry_after, res);
 }
 
 static void test_success(void)
@@ -29,8 +28,8 @@ static void test_success(void)
     token_result_clear(&r);
     ok(r.access_token == NULL && r.refresh_token == NULL, "clear frees both tokens");
 
-    parse(200, "{\"token_type\":\"bearer\",\"expires_in\":\"3599\",\"access_token\":\"ya29.a\"}",
-          0, &r);
+    parse(200, "{\"token_type\":\"bearer\",\"expires_in\":\"3599\",\"access_token\":\"ya29.a\"}", 0,
+          &r);
     ok(r.verdict == TOKEN_OK && r.expires_in == 3599 && r.refresh_token == NULL,
        "lower-case bearer, expires_in as a string, no rotation (Google style)");
     token_result_clear(&r);
@@ -42,8 +41,7 @@ static void test_bad_success(void)
 
     parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":3600}", 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT && r.access_token == NULL, "missing access_token");
-    parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"a b\"}", 0,
-          &r);
+    parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"a b\"}", 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT, "access_token with a space is refused");
     parse(200, "{\"token_type\":\"mac\",\"expires_in\":3600,\"access_token\":\"ab\"}", 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT, "token_type other than Bearer is refused");
@@ -54,8 +52,8 @@ static void test_bad_success(void)
     ok(r.verdict == TOKEN_TRANSIENT, "absurd expires_in is refused");
     parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":[1],\"access_token\":\"ab\"}", 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT, "expires_in of the wrong type is refused");
-    parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":\"ab\"} trailing",
-          0, &r);
+    parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":\"ab\"} trailing", 0,
+          &r);
     ok(r.verdict == TOKEN_TRANSIENT, "trailing garbage is refused");
     parse(200, "{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_tok", 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT && strstr(r.message, "not a JSON object") != NULL,
@@ -66,6 +64,49 @@ static void test_bad_success(void)
     ok(r.verdict == TOKEN_TRANSIENT, "a JSON array is refused");
     tokenresp_parse(200, "{\"a\":\"b\0c\"}", 12, NULL, 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT, "a NUL byte in the body is refused");
+}
+
+/* test_embedded_nul - "\u0000" in any string refuses the reply, never cuts a token (issue 9 #11) */
+static void test_embedded_nul(void)
+{
+    struct token_result r;
+
+    parse(
+        200,
+        "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"eyJ0.good\\u0000evil\"}",
+        0, &r);
+    ok(r.verdict == TOKEN_TRANSIENT && r.access_token == NULL,
+       "an access_token with \\u0000 is refused, not cut at the NUL");
+    ok(strstr(r.message, "access_token") != NULL && strstr(r.message, "NUL") != NULL,
+       "the message names the member and the NUL: %s", r.message);
+    ok(strstr(r.message, "eyJ0") == NULL && strstr(r.message, "evil") == NULL,
+       "the message carries no part of the value");
+    parse(200,
+          "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"eyJ0.ok\","
+          "\"refresh_token\":\"0.AAAA\\u0000rest\"}",
+          0, &r);
+    ok(r.verdict == TOKEN_TRANSIENT && r.access_token == NULL && r.refresh_token == NULL,
+       "a refresh_token with \\u0000 is refused, so a prefix is never stored");
+    parse(200,
+          "{\"token_type\":\"Bearer\\u0000x\",\"expires_in\":3600,\"access_token\":\"eyJ0.ok\"}", 0,
+          &r);
+    ok(r.verdict == TOKEN_TRANSIENT && r.access_token == NULL,
+       "token_type with \\u0000 is refused");
+    parse(200,
+          "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"eyJ0.ok\","
+          "\"extra\":[{\"deep\":[\"a\\u0000b\"]}]}",
+          0, &r);
+    ok(r.verdict == TOKEN_TRANSIENT && strstr(r.message, "deep") != NULL,
+       "a nested string with \\u0000 is found and named");
+    parse(400, "{\"error\":\"invalid_grant\\u0000x\",\"error_codes\":[70008]}", 0, &r);
+    ok(r.verdict == TOKEN_PERMANENT && strstr(r.message, "NUL") != NULL,
+       "an error reply with \\u0000 is refused too");
+    parse(200,
+          "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"eyJ0.ok\","
+          "\"scope\":\"a\\u0001b\"}",
+          0, &r);
+    ok(r.verdict == TOKEN_OK, "other escapes in members we ignore still pass");
+    token_result_clear(&r);
 }
 
 static void test_errors(void)
@@ -120,8 +161,8 @@ static void test_errors(void)
 
 static void test_hints(void)
 {
-    static const long codes[] = {70008, 700082, 50173, 7000215, 7000222, 65001, 50076, 50079,
-                                 700016, 90002, 53003, 500011, 7000218, 700025, 9001023, 50196};
+    static const long codes[] = {70008,  700082, 50173, 7000215, 7000222, 65001,  50076,   50079,
+                                 700016, 90002,  53003, 500011,  7000218, 700025, 9001023, 50196};
     size_t i;
     int all = 1;
 
@@ -136,6 +177,7 @@ int main(void)
 {
     test_success();
     test_bad_success();
+    test_embedded_nul();
     test_errors();
     test_hints();
     return done_testing();
