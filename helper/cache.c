@@ -685,6 +685,7 @@ void cache_state_changed(struct cache *c, struct acct *a)
 {
     int changed = 0;
     unsigned long long cred;
+    long long obtained_before = a->tok_obtained_ms;
 
     (void)c;
     if (a->refreshing)
@@ -710,8 +711,10 @@ void cache_state_changed(struct cache *c, struct acct *a)
     a->failures = 0;
     a->next_try_ms = 0;
     a->last_error[0] = '\0';
-    /* Try the new grant at once, so that a person importing it learns now whether it works. */
-    if (can_refresh(a))
+    /* Try a new refresh token at once, so that a person importing it learns
+     * now whether it works; a sign-in that stored a new access token with it
+     * is served from that, and refreshed on the usual schedule. */
+    if (can_refresh(a) && !(usable(a) && a->tok_obtained_ms != obtained_before))
         a->timer_ms = cache_now_ms();
     else
         schedule_refresh(a);

@@ -86,6 +86,7 @@ struct server {
     struct loglimit log_malformed; /* broken netstrings and requests */
     struct loglimit log_unknown;   /* unknown accounts */
     struct loglimit log_evicted;   /* busy connections closed to make room */
+    struct loglimit log_reload;    /* reload requests, which any allowed uid may send */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -545,7 +546,7 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
     }
     if (strcmp(name, "reload") == 0) {
         cache_state_changed(s->cache, a);
-        log_info("account=%s: state reloaded", a->conf->name);
+        loglimit(&s->log_reload, "account=%s: state reloaded", a->conf->name);
         client_reply(cl, SOCKETMAP_OK, "reloaded");
         return;
     }
@@ -948,7 +949,7 @@ static int poll_timeout(struct server *s)
     long long next = cache_next_timer_ms(s->cache);
     long curl_ms = -1;
     const struct loglimit *limits[] = {&s->log_refused, &s->log_malformed, &s->log_unknown,
-                                       &s->log_evicted};
+                                       &s->log_evicted, &s->log_reload};
     long long t;
     size_t i;
 
@@ -1022,6 +1023,7 @@ static int serve_loop(struct server *s, const char *config_file)
         loglimit_flush(&s->log_malformed);
         loglimit_flush(&s->log_unknown);
         loglimit_flush(&s->log_evicted);
+        loglimit_flush(&s->log_reload);
         /* Client events: walk backwards so closing (swap with last) is safe.
          * wfds[i + 2] matches clients[i] as they were when polled. */
         for (i = nfds - 2; i-- > 0;) {
@@ -1118,6 +1120,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.log_malformed.level = LOGLIMIT_WARN;
     s.log_unknown.level = LOGLIMIT_INFO;
     s.log_evicted.level = LOGLIMIT_WARN;
+    s.log_reload.level = LOGLIMIT_INFO;
     if (setup_signals() < 0 || prepare_state_dir(s.cfg) < 0)
         goto out;
     s.listen_fd = activated_socket(s.cfg);

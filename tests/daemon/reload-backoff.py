@@ -59,8 +59,10 @@ def main():
         t.ok(reply.startswith("TEMP"), "a failing identity platform gives TEMP: %s" % reply[:80])
         t.ok(wait_for(lambda: fx.token_requests() >= 1, 5), "one token request was made")
         before = fx.token_requests()
+        lines_before = fx.logtext().count("\n")
         n = hammer(fx, HAMMER_S)
         during = fx.token_requests() - before
+        lines = fx.logtext().count("\n") - lines_before
         # Backoff from 5 s, doubling, with jitter in [d/2, d): at most one
         # attempt after 2.5 s, 5 s and 10 s, so three in 8 s; allow one more.
         t.ok(n >= 20, "the daemon answered %d reload requests in %.0f s" % (n, HAMMER_S))
@@ -68,6 +70,8 @@ def main():
              "%d reloads caused %d token requests, within the backoff (at most 4)" % (n, during))
         t.ok("attempt 2" in fx.logtext(),
              "the failure count kept growing through the reloads")
+        # Any allowed uid may send reload: its log lines are rate-limited too.
+        t.ok(lines <= 60, "%d reloads logged %d lines (at most 60)" % (n, lines))
 
         # A revoked grant needs a person: reloads must not retry it.
         fx.settings(fault="none")
