@@ -540,8 +540,8 @@ static struct http_request *begin(struct acct *a, int nonblock)
     return req;
 }
 
-/* complete - second half: apply the result, persist, unlock */
-static void complete(struct acct *a, struct token_result *res)
+/* cache_complete - second half: apply the outcome to a's state, persist, unlock */
+void cache_complete(struct acct *a, struct token_result *res)
 {
     long long now = cache_now_ms();
     long long wall_s = cache_wall_ms() / 1000;
@@ -632,7 +632,7 @@ static void cache_start(struct cache *c, struct acct *a)
         a->req = NULL;
         http_request_free(req);
         tokenresp_parse(0, NULL, 0, "cannot start the HTTP transfer", 0, &res);
-        complete(a, &res);
+        cache_complete(a, &res);
     }
 }
 
@@ -651,7 +651,7 @@ void cache_finish(struct cache *c, CURL *easy, CURLcode code)
         http_request_result(a->req, code, &res);
         http_request_free(a->req);
         a->req = NULL;
-        complete(a, &res);
+        cache_complete(a, &res);
         token_result_clear(&res);
         return;
     }
@@ -669,7 +669,7 @@ int cache_refresh_sync(struct cache *c, struct acct *a)
         return a->last == LAST_PERMANENT ? -1 : 0;
     http_request_result(req, http_request_perform(req), &res);
     http_request_free(req);
-    complete(a, &res);
+    cache_complete(a, &res);
     token_result_clear(&res);
     return a->last == LAST_OK ? 0 : -1;
 }

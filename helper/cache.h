@@ -27,7 +27,44 @@
  *
  * The daemon runs refreshes through its curl multi handle (cache_start,
  * cache_finish); the CLI runs the same steps synchronously
- * (cache_refresh_sync).
+ * (cache_refresh_sync). Both end in cache_complete, which applies the
+ * outcome (a token and its lifetime, a transient or a permanent failure)
+ * to the account; tests call it directly.
+ *
+ * An account's refresh state machine. There is no state variable: the
+ * state is read from "last" (LAST_NONE/OK/TRANSIENT/PERMANENT),
+ * "refreshing", "next_try_ms" and "timer_ms" together.
+ *
+ *  IDLE (last NONE or OK; timer_ms is when a refresh is due, 0 = none)
+ *      timer due, or a request finds no servable token -> REFRESHING.
+ *  REFRESHING (refreshing = 1; req set in the daemon)
+ *      The lock is taken and the state file reread (begin). If someone
+ *      else refreshed meanwhile -> IDLE; if the lock is busy, the timer
+ *      retries in CACHE_LOCK_RETRY_MS; no refresh token or an unreadable
+ *      file or credential -> NEEDS_PERSON. Callers wait, except that a
+ *      usable token is served once the refresh has taken
+ *      CACHE_REFRESH_PATIENCE_MS.
+ *      success with lifetime L (cache_complete) -> IDLE: failures = 0, the
+ *        timer set to cache_refresh_after_s(L) after now;
+ *      transient failure -> BACKOFF: failures + 1, next_try_ms = now +
+ *        max(cache_backoff_ms(failures), Retry-After), timer = next_try_ms;
+ *      permanent failure -> NEEDS_PERSON.
+ *  BACKOFF (last TRANSIENT, next_try_ms > now)
+ *      A request is answered with the token while it is usable (more than
+ *      OAUTH2_TOKEN_MIN_REMAINING_S left), else TEMP with the reason and
+ *      the seconds until the next attempt. "reload ACCOUNT" changes
+ *      nothing unless the grant changed -> IDLE with a refresh due now.
+ *      next_try_ms reached (timer, or a request) -> REFRESHING.
+ *  NEEDS_PERSON (last PERMANENT; timer_ms = next_try_ms = 0)
+ *      A servable token is still handed out; otherwise PERM with the
+ *      reason. No timer, no retry. A new grant (another refresh token in
+ *      the state file, other credential files: reload, a request noticing
+ *      the file changed, import, authorize) -> IDLE with a refresh due now;
+ *      a config reload (SIGHUP) that keeps the grant -> IDLE too.
+ *  cache_forget (revoke) drops the tokens: -> NEEDS_PERSON, or for an
+ *      app-only account, IDLE with nothing to serve.
+ * The monotonic clock drives every transition; a wall-clock step changes
+ * none of them.
  */
 #ifndef OAUTH2_CACHE_H
 #define OAUTH2_CACHE_H
@@ -51,6 +88,7 @@
 typedef enum { LAST_NONE, LAST_OK, LAST_TRANSIENT, LAST_PERMANENT } last_result;
 
 struct http_request;
+struct token_result;
 
 struct acct {
     const struct account_conf *conf;
@@ -145,6 +183,13 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
  * and a refresh starts at once, only if the grant really changed
  */
 void cache_state_changed(struct cache *c, struct acct *a);
+
+/*
+ * cache_complete - apply the outcome of a refresh to a (see the state
+ * machine above), write the state file, release a's lock; takes the tokens
+ * out of res. The HTTP completion paths call it; tests call it directly.
+ */
+void cache_complete(struct acct *a, struct token_result *res);
 
 /* cache_finish - a transfer of the multi handle completed */
 void cache_finish(struct cache *c, CURL *easy, CURLcode code);

@@ -9,6 +9,16 @@
  * state only when the grant changed (item 4); and that a rotated refresh
  * token not yet on disk survives a reload, yielding only to a newer file
  * (item 5). No network: every token comes from a state file.
+ *
+ * The policy itself (issue 10 item 5), on a second account fed outcomes
+ * through cache_complete as the HTTP completion path feeds them: when the
+ * first refresh of a token of each lifetime is due and until when it is
+ * served; the backoff after each transient failure, its cap and
+ * Retry-After; what a request gets during an outage (the token while it
+ * has more than OAUTH2_TOKEN_MIN_REMAINING_S left, then TEMP with the
+ * reason); what a permanent failure does (PERM, no timer, no retry until a
+ * new grant); that a reload cannot end a backoff without a new grant; and
+ * that a wall-clock step moves none of it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +29,11 @@
 #include "cache.h"
 #include "cfgload.h"
 #include "tap.h"
+#include "tokenlife.h"
+#include "tokenresp.h"
 
 #define ACCOUNT "alice@contoso.test"
+#define POLICY "bob@contoso.test"
 
 static long long fake_mono = 1000000;         /* an arbitrary boot-relative origin */
 static long long fake_wall = 1790000000000LL; /* late 2026, in ms */
@@ -38,14 +51,15 @@ static long long wall_ms(void)
 static const struct cache_clock fake_clock = {mono_ms, wall_ms};
 static char state_dir[4200];
 
-/* write_state - a state file as import or the daemon would leave it (no token when at is NULL) */
-static void write_state(const char *rt, const char *at, long long obtained, long long expires)
+/* write_state_for - a state file of account name as import or the daemon would leave it */
+static void write_state_for(const char *name, const char *rt, const char *at, long long obtained,
+                            long long expires)
 {
     char p[4400];
     char tmp[4400];
     FILE *fp;
 
-    snprintf(p, sizeof(p), "%s/%s.state", state_dir, ACCOUNT);
+    snprintf(p, sizeof(p), "%s/%s.state", state_dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", p);
     fp = fopen(tmp, "w");
     if (fp == NULL)
@@ -57,6 +71,12 @@ static void write_state(const char *rt, const char *at, long long obtained, long
     fprintf(fp, "}\n");
     fclose(fp);
     rename(tmp, p); /* a new inode, as state_save and import make */
+}
+
+/* write_state - ACCOUNT's state file (no access token when at is NULL) */
+static void write_state(const char *rt, const char *at, long long obtained, long long expires)
+{
+    write_state_for(ACCOUNT, rt, at, obtained, expires);
 }
 
 /* served_expires - ask for an account reply; its expires= value, or -1 when not served */
@@ -203,6 +223,282 @@ static void test_unsaved_rotation(struct cache *c, struct acct *a)
        "forget (revoke) drops a pending rotated token too, leaving nothing to write back");
 }
 
+/* succeed - a refresh returned an access token of this lifetime (and maybe a rotated refresh token)
+ */
+static void succeed(struct acct *a, long lifetime, const char *rt)
+{
+    struct token_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.verdict = TOKEN_OK;
+    res.access_token = strdup("at-policy");
+    res.refresh_token = rt != NULL ? strdup(rt) : NULL;
+    res.expires_in = lifetime;
+    snprintf(res.message, sizeof(res.message), "expires in %ldm", lifetime / 60);
+    cache_complete(a, &res);
+    token_result_clear(&res);
+}
+
+/* fail - a refresh failed with this verdict, message and Retry-After */
+static void fail(struct acct *a, token_verdict verdict, long retry_after, const char *msg)
+{
+    struct token_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.verdict = verdict;
+    res.retry_after = retry_after;
+    snprintf(res.message, sizeof(res.message), "%s", msg);
+    cache_complete(a, &res);
+    token_result_clear(&res);
+}
+
+/* answer - ask for a's token: the status, with the reply text in data; -1 when the caller must wait
+ */
+static int answer(struct cache *c, struct acct *a, char *data, size_t datasize)
+{
+    socketmap_status status;
+
+    data[0] = '\0';
+    if (!cache_answer(c, a, "token", &status, data, datasize))
+        return -1;
+    return (int)status;
+}
+
+/* served - whether a request for a's token is answered with it */
+static int served(struct cache *c, struct acct *a)
+{
+    char data[4096];
+    int st = answer(c, a, data, sizeof(data));
+    int yes = st == SOCKETMAP_OK && strcmp(data, "at-policy") == 0;
+
+    explicit_bzero(data, sizeof(data));
+    return yes;
+}
+
+static void test_first_refresh(struct cache *c, struct acct *a)
+{
+    static const struct {
+        long lifetime;
+        long long refresh_after;  /* seconds after it was obtained */
+        long long served_down_to; /* seconds left when it stops being served */
+        const char *what;
+    } cases[] = {
+        {3600, 2940, 600,
+         "a 60-minute token: refresh_ahead (600 s) before expiry, less a 60 s margin"},
+        {4435, 3775, 600, "an Entra 74-minute token: likewise"},
+        {1200, 540, 600, "a 20-minute token: half its life, less a tenth of that"},
+        {600, 270, 300, "a 10-minute token: half its life, less a tenth of that"},
+        {60, 27, OAUTH2_TOKEN_MIN_REMAINING_S, "a one-minute token: half its life, the minimum"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long long t0 = fake_mono;
+        long long expiry = t0 + cases[i].lifetime * 1000LL;
+        int before;
+        int after;
+
+        succeed(a, cases[i].lifetime, NULL);
+        ok(a->last == LAST_OK && a->failures == 0 && a->next_try_ms == 0 &&
+               a->timer_ms == t0 + cases[i].refresh_after * 1000 &&
+               cache_next_timer_ms(c) == a->timer_ms,
+           "%s: the first refresh is due %lld s after it was obtained", cases[i].what,
+           cases[i].refresh_after);
+        fake_mono = a->timer_ms;
+        ok(served(c, a) && cache_remaining_ms(a) > cases[i].served_down_to * 1000,
+           "%s: when it is due, the token is still served", cases[i].what);
+        fake_mono = expiry - cases[i].served_down_to * 1000;
+        before = cache_servable(a);
+        fake_mono++;
+        after = cache_servable(a);
+        ok(before && !after, "%s: it is handed out down to %lld s left, not below", cases[i].what,
+           cases[i].served_down_to);
+        fake_mono = expiry + 1000;
+    }
+}
+
+static void test_backoff(struct cache *c, struct acct *a)
+{
+    int f;
+    int grows = 1;
+    long long d = 0;
+    long long longest = 0;
+    long long t0;
+
+    (void)c;
+    succeed(a, 3600, NULL);
+    for (f = 1; f <= 10; f++) {
+        long long now = fake_mono;
+        long long delay;
+
+        fail(a, TOKEN_TRANSIENT, 0, "HTTP 503");
+        delay = a->next_try_ms - now;
+        d = 5000LL << (f - 1);
+        if (d > CACHE_BACKOFF_CAP_S * 1000LL)
+            d = CACHE_BACKOFF_CAP_S * 1000LL;
+        if (a->failures != f || a->last != LAST_TRANSIENT || a->timer_ms != a->next_try_ms ||
+            delay < d / 2 || delay >= d)
+            grows = 0;
+        if (delay > longest)
+            longest = delay;
+        fake_mono = a->next_try_ms;
+    }
+    ok(grows, "each transient failure waits 5 s doubling per failure, with equal jitter in "
+              "[d/2, d), and the retry timer is the end of the wait");
+    ok(d == CACHE_BACKOFF_CAP_S * 1000LL && longest < CACHE_BACKOFF_CAP_S * 1000LL,
+       "from the seventh failure on the wait is capped at 300 s (longest: %lld ms)", longest);
+    t0 = fake_mono;
+    fail(a, TOKEN_TRANSIENT, 1000, "HTTP 429");
+    ok(a->next_try_ms == t0 + 1000 * 1000LL && a->failures == 11,
+       "a Retry-After longer than the backoff is honoured exactly");
+    fake_mono = a->next_try_ms;
+    succeed(a, 3600, NULL);
+    ok(a->failures == 0 && a->next_try_ms == 0 && a->last == LAST_OK && a->last_error[0] == '\0',
+       "a success ends the backoff and resets the count");
+    t0 = fake_mono;
+    fail(a, TOKEN_TRANSIENT, 0, "HTTP 503");
+    ok(a->failures == 1 && a->next_try_ms - t0 >= 2500 && a->next_try_ms - t0 < 5000,
+       "so the next failure waits 5 s (jittered) again");
+    t0 = fake_mono;
+    fail(a, TOKEN_TRANSIENT, 120, "HTTP 429");
+    ok(a->next_try_ms == t0 + 120 * 1000LL,
+       "Retry-After: 120 after the second failure waits 120 s");
+    t0 = fake_mono;
+    fail(a, TOKEN_TRANSIENT, 1, "HTTP 429");
+    ok(a->next_try_ms - t0 >= 10000 && a->next_try_ms - t0 < 20000,
+       "a Retry-After shorter than the backoff does not shorten it");
+    fake_mono = a->next_try_ms;
+    succeed(a, 3600, NULL);
+}
+
+static void test_outage(struct cache *c, struct acct *a)
+{
+    char data[4096];
+    long long expiry;
+    long long next_try;
+    int st;
+
+    succeed(a, 3600, NULL);
+    expiry = fake_mono + 3600 * 1000LL;
+    fake_mono = a->timer_ms; /* the first refresh is due, and fails */
+    fail(a, TOKEN_TRANSIENT, 3600, "temporary failure (HTTP 503)");
+    next_try = a->next_try_ms;
+    ok(served(c, a), "an outage while the token is servable: it is served");
+    fake_mono = expiry - 599 * 1000LL;
+    ok(!cache_servable(a) && served(c, a) && !a->refreshing,
+       "below refresh_ahead, during the backoff, the still-valid token is served without a "
+       "refresh");
+    cache_run_timers(c);
+    ok(a->timer_ms == next_try && !a->refreshing && a->req == NULL,
+       "the timers start no refresh before the backoff ends");
+    fake_mono = expiry - (OAUTH2_TOKEN_MIN_REMAINING_S + 1) * 1000LL;
+    ok(served(c, a), "with %d s left it is still served", OAUTH2_TOKEN_MIN_REMAINING_S + 1);
+    fake_mono = expiry - OAUTH2_TOKEN_MIN_REMAINING_S * 1000LL;
+    st = answer(c, a, data, sizeof(data));
+    ok(st == SOCKETMAP_TEMP && strstr(data, "account " POLICY) != NULL &&
+           strstr(data, "refresh failing: temporary failure (HTTP 503)") != NULL &&
+           strstr(data, "next attempt in") != NULL && strstr(data, "at-policy") == NULL,
+       "with %d s left (OAUTH2_TOKEN_MIN_REMAINING_S) it is not: TEMP with the reason and the "
+       "wait (\"%s\")",
+       OAUTH2_TOKEN_MIN_REMAINING_S, st == SOCKETMAP_TEMP ? data : "not TEMP");
+    fake_mono = expiry + 600 * 1000LL;
+    st = answer(c, a, data, sizeof(data));
+    ok(st == SOCKETMAP_TEMP && strstr(data, "at-policy") == NULL,
+       "after expiry, still TEMP while the backoff lasts");
+
+    /* A wall-clock step in the middle of the outage moves nothing. */
+    fake_wall += 86400 * 1000LL;
+    st = answer(c, a, data, sizeof(data));
+    ok(st == SOCKETMAP_TEMP && a->next_try_ms == next_try && a->timer_ms == next_try &&
+           cache_next_timer_ms(c) == next_try,
+       "stepping the wall clock a day forward moves neither the backoff nor the timer");
+    fake_wall -= 2 * 86400 * 1000LL;
+    ok(answer(c, a, data, sizeof(data)) == SOCKETMAP_TEMP && a->next_try_ms == next_try,
+       "nor does stepping it a day back");
+    fake_wall += 86400 * 1000LL;
+
+    /* reload cannot bypass the backoff; a new grant can. */
+    cache_state_changed(c, a);
+    ok(a->last == LAST_TRANSIENT && a->next_try_ms == next_try && a->failures == 1,
+       "reload without a new grant keeps the backoff");
+    ok(answer(c, a, data, sizeof(data)) == SOCKETMAP_TEMP, "and the TEMP answer");
+    write_state_for(POLICY, "rt-policy-2", NULL, 0, 0);
+    cache_state_changed(c, a);
+    ok(a->last == LAST_NONE && a->failures == 0 && a->next_try_ms == 0 && a->timer_ms == fake_mono,
+       "a new refresh token in the file ends the backoff, with a refresh due at once");
+    explicit_bzero(data, sizeof(data));
+}
+
+static void test_permanent(struct cache *c, struct acct *a)
+{
+    char data[4096];
+    long long expiry;
+    int st;
+
+    succeed(a, 3600, "rt-policy-3");
+    expiry = fake_mono + 3600 * 1000LL;
+    fake_mono = a->timer_ms;
+    fail(a, TOKEN_PERMANENT, 0, "invalid_grant: AADSTS50173 the grant was revoked");
+    ok(a->last == LAST_PERMANENT && a->timer_ms == 0 && a->next_try_ms == 0 &&
+           cache_next_timer_ms(c) == 0,
+       "a permanent failure needs a person: no timer, no retry");
+    ok(served(c, a), "a token still servable is still handed out");
+    fake_mono = expiry - 599 * 1000LL;
+    st = answer(c, a, data, sizeof(data));
+    ok(st == SOCKETMAP_PERM && strstr(data, "account " POLICY) != NULL &&
+           strstr(data, "refresh refused: invalid_grant") != NULL &&
+           strstr(data, "at-policy") == NULL && !a->refreshing,
+       "below refresh_ahead it is not, even though still valid: PERM with the reason (\"%s\")",
+       st == SOCKETMAP_PERM ? data : "not PERM");
+    fake_mono += 86400 * 1000LL;
+    cache_run_timers(c);
+    ok(!a->refreshing && a->timer_ms == 0 && a->last == LAST_PERMANENT &&
+           answer(c, a, data, sizeof(data)) == SOCKETMAP_PERM,
+       "a day later nothing has been retried and the answer is still PERM");
+    cache_state_changed(c, a);
+    ok(a->last == LAST_PERMANENT && a->timer_ms == 0,
+       "reload with the same grant leaves it standing");
+    write_state_for(POLICY, "rt-policy-4", NULL, 0, 0);
+    cache_state_changed(c, a);
+    ok(a->last == LAST_NONE && a->timer_ms == fake_mono && a->last_error[0] == '\0',
+       "a new grant ends it, with a refresh due at once");
+    explicit_bzero(data, sizeof(data));
+}
+
+/* test_policy_account - the policy on its own account and cache */
+static void test_policy_account(void)
+{
+    char conf[8192];
+    struct config *cfg;
+    struct cache *c;
+    struct acct *a;
+    char p[4400];
+
+    snprintf(conf, sizeof(conf),
+             "socket = %s/o2.sock\nstate_dir = %s\nallow_users = root\nrefresh_ahead = 600\n"
+             "[account " POLICY
+             "]\ntenant = contoso.test\nclient_id = 3f2504e0-4f89-11d3-9a0c-0305e82c3301\n",
+             dir, state_dir);
+    cfg = load(conf);
+    ok(cfg != NULL, "the policy test's config loads (%s)", err);
+    c = cfg != NULL ? cache_new(cfg, NULL) : NULL;
+    a = c != NULL ? cache_find(c, POLICY) : NULL;
+    if (a != NULL) {
+        write_state_for(POLICY, "rt-policy-1", NULL, 0, 0);
+        cache_load(a);
+        test_first_refresh(c, a);
+        test_backoff(c, a);
+        test_outage(c, a);
+        test_permanent(c, a);
+    }
+    cache_free(c);
+    config_free(cfg);
+    snprintf(p, sizeof(p), "%s/%s.state", state_dir, POLICY);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/%s.lock", state_dir, POLICY);
+    unlink(p);
+}
+
 int main(void)
 {
     char conf[8192];
@@ -218,6 +514,7 @@ int main(void)
     }
     snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
     mkdir(state_dir, 0700);
+    test_policy_account();
     snprintf(conf, sizeof(conf),
              "socket = %s/o2.sock\nstate_dir = %s\nallow_users = root\nrefresh_ahead = 600\n"
              "[account " ACCOUNT
