@@ -24,7 +24,8 @@
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
  *     temporary failure (75, retry later) from one that needs a person:
  *     0 success, 64 usage, 67 unknown account, 69 needs a person (refresh
- *     token revoked, bad secret, ...), 75 temporary, 78 configuration error.
+ *     token revoked, bad secret, ...), 75 temporary, 78 configuration error;
+ *     result.c holds the one mapping from outcomes to these codes.
  *
  * SECURITY
  *     Tokens are printed only by "token", on standard output. Refresh tokens
@@ -53,6 +54,7 @@
 #include "log.h"
 #include "netstring.h"
 #include "privdrop.h"
+#include "result.h"
 #include "saslwire.h"
 #include "server.h"
 #include "sockclient.h"
@@ -60,20 +62,13 @@
 #include "smtptest.h"
 #include "status.h"
 
-#define EX_OK_ 0
-#define EX_USAGE_ 64
-#define EX_NOUSER_ 67
-#define EX_UNAVAILABLE_ 69
-#define EX_TEMPFAIL_ 75
-#define EX_CONFIG_ 78
-
 #define DAEMON_TIMEOUT_MS 30000
 
 /* -v before the command (serve and config-check use it) */
 static int opt_verbose;
 
 /* usage - a usage error: the synopsis of the command at hand; defined with the command table */
-static int usage(void);
+static helper_result usage(void);
 
 /* load_config - load or explain why not */
 static struct config *load_config(const char *file)
@@ -101,12 +96,12 @@ static void print_b64(const char *data, size_t len)
 }
 
 /* print_token - write the token in the requested format */
-static int print_token(const char *format, const char *account, const char *login,
-                       const char *token, long long expires)
+static helper_result print_token(const char *format, const char *account, const char *login,
+                                 const char *token, long long expires)
 {
     char buf[SASLWIRE_MAX_TOKEN + 1024];
     size_t len;
-    int rc = EX_OK_;
+    helper_result rc = RESULT_OK;
 
     if (strcmp(format, "raw") == 0) {
         printf("%s\n", token);
@@ -114,12 +109,12 @@ static int print_token(const char *format, const char *account, const char *logi
         if (saslwire_xoauth2(login, token, buf, sizeof(buf), &len) == 0)
             print_b64(buf, len);
         else
-            rc = EX_TEMPFAIL_;
+            rc = RESULT_TEMPORARY;
     } else if (strcmp(format, "oauthbearer") == 0) {
         if (saslwire_oauthbearer(login, NULL, 0, token, buf, sizeof(buf), &len) == 0)
             print_b64(buf, len);
         else
-            rc = EX_TEMPFAIL_;
+            rc = RESULT_TEMPORARY;
     } else {
         json_object *o = json_object_new_object();
         const char *text;
@@ -142,15 +137,16 @@ static int print_token(const char *format, const char *account, const char *logi
 }
 
 /* token_direct - no daemon: refresh here, under the account's lock */
-static int token_direct(struct config *cfg, const char *name, const char *daemon_err, char *login,
-                        size_t loginsize, char *token, size_t tokensize, long long *expires)
+static helper_result token_direct(struct config *cfg, const char *name, const char *daemon_err,
+                                  char *login, size_t loginsize, char *token, size_t tokensize,
+                                  long long *expires)
 {
     char why[1024];
 
     /* As root: the HTTPS and the reply's parsing run as the daemon's user. */
     if (privdrop_to_daemon_user(cfg, "refresh the token", why, sizeof(why)) < 0) {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, why);
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     }
     if (access(cfg->state_dir, R_OK | W_OK | X_OK) < 0) {
         /* Not root nor the daemon's user (Exim, a script): only the daemon can help. */
@@ -158,14 +154,14 @@ static int token_direct(struct config *cfg, const char *name, const char *daemon
                 "oauth2-token-helper: account %s: the token daemon is not running (%s), and "
                 "this user cannot refresh tokens by itself (%s: %s); start the daemon\n",
                 name, daemon_err, cfg->state_dir, strerror(errno));
-        return EX_TEMPFAIL_;
+        return RESULT_TEMPORARY;
     }
     struct cache *c = cache_new(cfg, NULL);
     struct acct *a;
-    int rc = EX_OK_;
+    helper_result rc = RESULT_OK;
 
     if (c == NULL)
-        return EX_TEMPFAIL_;
+        return RESULT_TEMPORARY;
     a = cache_find(c, name);
     if (cache_refresh_sync(c, a) == 0 && a->st.access_token != NULL &&
         strlen(a->st.access_token) < tokensize && strlen(a->conf->login) < loginsize) {
@@ -175,7 +171,7 @@ static int token_direct(struct config *cfg, const char *name, const char *daemon
     } else {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name,
                 a->last_error[0] ? a->last_error : "no token");
-        rc = a->last == LAST_PERMANENT ? EX_UNAVAILABLE_ : EX_TEMPFAIL_;
+        rc = a->last == LAST_PERMANENT ? RESULT_NEEDS_PERSON : RESULT_TEMPORARY;
     }
     cache_free(c);
     return rc;
@@ -198,57 +194,57 @@ static const struct account_conf *find_account(const struct config *cfg, const c
  * load_account - the config and its account name for a subcommand about one
  * account; on a problem, a message and the exit status (cfg is then NULL)
  */
-static int load_account(const char *file, const char *name, struct config **cfg,
-                        const struct account_conf **acct)
+static helper_result load_account(const char *file, const char *name, struct config **cfg,
+                                  const struct account_conf **acct)
 {
     const struct account_conf *a;
 
     *cfg = load_config(file);
     if (*cfg == NULL)
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     a = find_account(*cfg, name);
     if (a == NULL) {
         config_free(*cfg);
         *cfg = NULL;
-        return EX_NOUSER_;
+        return RESULT_UNKNOWN_ACCOUNT;
     }
     if (acct != NULL)
         *acct = a;
-    return EX_OK_;
+    return RESULT_OK;
 }
 
 /*
  * get_token - an account's login and access token: from the daemon when it
  * runs, else refreshed here. Messages go to stderr; returns an exit status.
  */
-static int get_token(struct config *cfg, const char *name, char *login, size_t loginsize,
-                     char *token, size_t tokensize, long long *expires)
+static helper_result get_token(struct config *cfg, const char *name, char *login, size_t loginsize,
+                               char *token, size_t tokensize, long long *expires)
 {
     socketmap_status status;
     char *data;
     char err[512];
     sockclient_result r;
-    int rc;
+    helper_result rc;
 
     if (find_account(cfg, name) == NULL)
-        return EX_NOUSER_;
+        return RESULT_UNKNOWN_ACCOUNT;
     data = malloc(SASLWIRE_MAX_TOKEN + 1024);
     if (data == NULL)
-        return EX_TEMPFAIL_;
+        return RESULT_TEMPORARY;
     r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
                          SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
     if (r == SOCKCLIENT_UNREACHABLE) {
         rc = token_direct(cfg, name, err, login, loginsize, token, tokensize, expires);
     } else if (r != SOCKCLIENT_OK) {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
-        rc = EX_TEMPFAIL_;
+        rc = RESULT_TEMPORARY;
     } else if (status == SOCKETMAP_OK) {
-        rc = EX_OK_;
+        rc = RESULT_OK;
         if (saslwire_parse_account(data, strlen(data), login, loginsize, token, tokensize,
                                    expires) < 0) {
             fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
                     name);
-            rc = EX_TEMPFAIL_;
+            rc = RESULT_TEMPORARY;
         }
     } else {
         char clean[600];
@@ -261,9 +257,7 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
                     name, cfg->path);
         else
             fprintf(stderr, "oauth2-token-helper: %s\n", clean);
-        rc = status == SOCKETMAP_NOTFOUND ? EX_NOUSER_
-             : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
-                                          : EX_TEMPFAIL_;
+        rc = result_from_socketmap(status);
     }
     explicit_bzero(data, SASLWIRE_MAX_TOKEN + 1024);
     free(data);
@@ -271,7 +265,7 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
 }
 
 /* cmd_token - print a token, through the daemon when it runs */
-static int cmd_token(const char *file, int argc, char **argv)
+static helper_result cmd_token(const char *file, int argc, char **argv)
 {
     const char *format = "raw";
     const char *name = NULL;
@@ -279,7 +273,7 @@ static int cmd_token(const char *file, int argc, char **argv)
     char *token;
     struct config *cfg;
     long long expires = 0;
-    int rc;
+    helper_result rc;
     int i;
 
     for (i = 0; i < argc; i++) {
@@ -296,19 +290,20 @@ static int cmd_token(const char *file, int argc, char **argv)
         return usage();
     if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
         strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
-        return EX_USAGE_;
+        fprintf(stderr,
+                "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        return RESULT_USAGE;
     }
     cfg = load_config(file);
     if (cfg == NULL)
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     token = malloc(SASLWIRE_MAX_TOKEN + 1);
     if (token == NULL) {
         config_free(cfg);
-        return EX_TEMPFAIL_;
+        return RESULT_TEMPORARY;
     }
     rc = get_token(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
-    if (rc == EX_OK_)
+    if (rc == RESULT_OK)
         rc = print_token(format, name, login, token, expires);
     explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
     free(token);
@@ -346,12 +341,13 @@ static void notify_daemon(const struct config *cfg, const char *name)
  * access token) under its lock, and tell the daemon. Signals are held off
  * while the file is written, so an interrupt cannot leave half of it done.
  */
-static int store_grant(const struct config *cfg, const char *name, struct account_state *st)
+static helper_result store_grant(const struct config *cfg, const char *name,
+                                 struct account_state *st)
 {
     sigset_t all;
     sigset_t old;
     char err[512];
-    int rc = EX_OK_;
+    helper_result rc = RESULT_OK;
     int fd;
 
     sigfillset(&all);
@@ -359,7 +355,7 @@ static int store_grant(const struct config *cfg, const char *name, struct accoun
     if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "oauth2-token-helper: cannot create state_dir %s: %s\n", cfg->state_dir,
                 strerror(errno));
-        rc = EX_CONFIG_;
+        rc = RESULT_CONFIG;
         goto out;
     }
     if (cfg->run_uid != (uid_t)-1 && geteuid() == 0)
@@ -369,19 +365,19 @@ static int store_grant(const struct config *cfg, const char *name, struct accoun
     fd = state_lock(cfg->state_dir, name, 0, err, sizeof(err));
     if (fd < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        rc = EX_TEMPFAIL_;
+        rc = RESULT_TEMPORARY;
         goto out;
     }
     st->rt_stored = (long long)time(NULL);
     st->authorized = st->rt_stored;
     if (state_save(cfg->state_dir, name, st, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        rc = EX_TEMPFAIL_;
+        rc = RESULT_TEMPORARY;
     }
     state_unlock(fd);
 out:
     sigprocmask(SIG_SETMASK, &old, NULL);
-    if (rc == EX_OK_) {
+    if (rc == RESULT_OK) {
         printf("account %s: refresh token stored in %s/%s.state\n", name, cfg->state_dir, name);
         notify_daemon(cfg, name);
     }
@@ -389,19 +385,19 @@ out:
 }
 
 /* cmd_import - store a refresh token read from standard input */
-static int cmd_import(const char *file, int argc, char **argv)
+static helper_result cmd_import(const char *file, int argc, char **argv)
 {
     struct account_state st;
     struct config *cfg;
     char prompt[300];
     char err[1024];
     char *rt;
-    int rc;
+    helper_result rc;
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
     rc = load_account(file, argv[0], &cfg, NULL);
-    if (rc != EX_OK_)
+    if (rc != RESULT_OK)
         return rc;
     snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
     authz_catch_signals(); /* Ctrl-C at the prompt: the terminal gets its echo back */
@@ -412,14 +408,14 @@ static int cmd_import(const char *file, int argc, char **argv)
                                   : "no refresh token on standard input");
         secret_free(rt);
         config_free(cfg);
-        return authz_interrupted ? 130 : EX_USAGE_;
+        return authz_interrupted ? RESULT_INTERRUPTED : RESULT_USAGE;
     }
     if (!tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
         fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
                         "control characters, or is too long)\n");
         secret_free(rt);
         config_free(cfg);
-        return EX_USAGE_;
+        return RESULT_USAGE;
     }
     memset(&st, 0, sizeof(st));
     st.refresh_token = rt;
@@ -428,7 +424,7 @@ static int cmd_import(const char *file, int argc, char **argv)
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", argv[0], err);
         state_clear(&st);
         config_free(cfg);
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     }
     rc = store_grant(cfg, argv[0], &st);
     state_clear(&st);
@@ -494,7 +490,7 @@ static const char *authorize_options(int argc, char **argv, struct authz_options
 }
 
 /* cmd_authorize - get a refresh token by signing in once, store it, tell the daemon */
-static int cmd_authorize(const char *file, int argc, char **argv)
+static helper_result cmd_authorize(const char *file, int argc, char **argv)
 {
     struct authz_options opt;
     struct token_result res;
@@ -504,18 +500,18 @@ static int cmd_authorize(const char *file, int argc, char **argv)
     const char *name = authorize_options(argc, argv, &opt);
     char err[1024];
     authz_result r;
-    int rc;
+    helper_result rc;
 
     if (name == NULL)
         return usage();
     rc = load_account(file, name, &cfg, &acct);
-    if (rc != EX_OK_)
+    if (rc != RESULT_OK)
         return rc;
     /* As root: the listener, the HTTPS and the parsing run as the daemon's user. */
     if (privdrop_to_daemon_user(cfg, "sign in", err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: account %s: %s\n", name, err);
         config_free(cfg);
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     }
     authz_catch_signals();
     r = authz_run(acct, &opt, &res, err, sizeof(err));
@@ -523,10 +519,7 @@ static int cmd_authorize(const char *file, int argc, char **argv)
         fprintf(stderr, "oauth2-token-helper: %s\n",
                 r == AUTHZ_INTERRUPTED ? "interrupted; nothing stored" : err);
         config_free(cfg);
-        return r == AUTHZ_INTERRUPTED ? 130
-               : r == AUTHZ_TEMPORARY ? EX_TEMPFAIL_
-               : r == AUTHZ_CONFIG    ? EX_CONFIG_
-                                      : EX_UNAVAILABLE_;
+        return result_from_authz(r);
     }
     memset(&st, 0, sizeof(st));
     st.refresh_token = res.refresh_token;
@@ -642,7 +635,7 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
 }
 
 /* cmd_status - show every account's state */
-static int cmd_status(const char *file, int argc, char **argv)
+static helper_result cmd_status(const char *file, int argc, char **argv)
 {
     struct config *cfg;
     json_object *all = json_object_new_array();
@@ -650,7 +643,7 @@ static int cmd_status(const char *file, int argc, char **argv)
     int n = 0;
     int as_json = 0;
     struct status_daemon d;
-    int rc = EX_OK_;
+    helper_result rc = RESULT_OK;
     int i;
 
     for (i = 0; i < argc; i++) {
@@ -664,10 +657,10 @@ static int cmd_status(const char *file, int argc, char **argv)
     cfg = load_config(file);
     if (cfg == NULL) {
         json_object_put(all);
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     }
     if (collect_status(cfg, names, n, all, &d) < 0) {
-        rc = EX_NOUSER_;
+        rc = RESULT_UNKNOWN_ACCOUNT;
     } else if (as_json) {
         printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY));
     } else {
@@ -718,7 +711,7 @@ static long check_days(const char *opt, int i, int argc, char **argv)
 }
 
 /* cmd_check - Nagios plugin conventions: one line, perfdata, exit 0/1/2/3 */
-static int cmd_check(const char *file, int argc, char **argv)
+static helper_result cmd_check(const char *file, int argc, char **argv)
 {
     static const char *words[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     struct config *cfg;
@@ -741,16 +734,16 @@ static int cmd_check(const char *file, int argc, char **argv)
         if (strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--warning") == 0) {
             warn = check_days("-w", i++, argc, argv);
             if (warn < 0)
-                return CHECK_UNKNOWN;
+                return RESULT_CHECK_UNKNOWN;
         } else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--critical") == 0) {
             crit = check_days("-c", i++, argc, argv);
             if (crit < 0)
-                return CHECK_UNKNOWN;
+                return RESULT_CHECK_UNKNOWN;
         } else if (argv[i][0] == '-') {
             printf("OAUTH2 UNKNOWN - unknown option %.100s; usage: check [-w DAYS] [-c DAYS] "
                    "[ACCOUNT...] (see oauth2-token-helper help check)\n",
                    argv[i]);
-            return CHECK_UNKNOWN;
+            return RESULT_CHECK_UNKNOWN;
         } else {
             names[n++] = argv[i];
         }
@@ -759,7 +752,7 @@ static int cmd_check(const char *file, int argc, char **argv)
         printf("OAUTH2 UNKNOWN - -w %ld is below -c %ld: the warning threshold must be at least "
                "the critical one (days left), e.g. -w 30 -c 7\n",
                warn, crit);
-        return CHECK_UNKNOWN;
+        return RESULT_CHECK_UNKNOWN;
     }
     cfg = config_load(file, err, sizeof(err));
     if (cfg == NULL) {
@@ -767,7 +760,7 @@ static int cmd_check(const char *file, int argc, char **argv)
             if (err[i] == '\n')
                 err[i] = ' '; /* one line, as Nagios reads it */
         printf("OAUTH2 UNKNOWN - %.700s (run oauth2-token-helper config-check)\n", err);
-        return CHECK_UNKNOWN;
+        return RESULT_CHECK_UNKNOWN;
     }
     all = json_object_new_array();
     for (i = 0; i < n; i++)
@@ -777,13 +770,13 @@ static int cmd_check(const char *file, int argc, char **argv)
                    names[i], cfg->path, names[i]);
             json_object_put(all);
             config_free(cfg);
-            return CHECK_UNKNOWN;
+            return RESULT_CHECK_UNKNOWN;
         }
     if (collect_status(cfg, names, n, all, &d) < 0) {
         printf("OAUTH2 UNKNOWN - cannot read the accounts' status (out of memory)\n");
         json_object_put(all);
         config_free(cfg);
-        return CHECK_UNKNOWN;
+        return RESULT_CHECK_UNKNOWN;
     }
     for (k = 0; k < json_object_array_length(all); k++) {
         json_object *st = json_object_array_get_idx(all, k);
@@ -815,7 +808,7 @@ static int cmd_check(const char *file, int argc, char **argv)
     printf("\n%s", lines);
     json_object_put(all);
     config_free(cfg);
-    return worst;
+    return result_from_check(worst);
 }
 
 /* revoke_report - say what revoke did, and how to end the grant at the identity platform */
@@ -863,7 +856,7 @@ static void revoke_report(const struct config *cfg, const struct account_conf *a
 }
 
 /* cmd_revoke - forget an account's tokens here, and say how to revoke the grant */
-static int cmd_revoke(const char *file, int argc, char **argv)
+static helper_result cmd_revoke(const char *file, int argc, char **argv)
 {
     const struct account_conf *acct;
     struct config *cfg;
@@ -873,12 +866,12 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     char reply[256];
     int had_state = 1;
     int fd;
-    int rc = EX_OK_;
+    helper_result rc = RESULT_OK;
 
     if (argc != 1 || argv[0][0] == '-')
         return usage();
     rc = load_account(file, argv[0], &cfg, &acct);
-    if (rc != EX_OK_)
+    if (rc != RESULT_OK)
         return rc;
     fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
     snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
@@ -886,13 +879,12 @@ static int cmd_revoke(const char *file, int argc, char **argv)
         had_state = 0; /* no state_dir, or nothing in it: never authorized */
     } else if (fd < 0) {
         fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, err);
-        rc = EX_TEMPFAIL_;
+        rc = RESULT_TEMPORARY;
     } else if (unlink(path) < 0) {
         had_state = 0;
         if (errno != ENOENT) {
-            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
-                    strerror(errno));
-            rc = EX_TEMPFAIL_;
+            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, strerror(errno));
+            rc = RESULT_TEMPORARY;
         }
     }
     state_unlock(fd);
@@ -902,20 +894,20 @@ static int cmd_revoke(const char *file, int argc, char **argv)
             /* Added to the config without a reload: the daemon holds nothing for it. */
         } else if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply);
-            rc = EX_UNAVAILABLE_;
+            rc = RESULT_NEEDS_PERSON;
         } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
             printf("account %s: the running daemon dropped its tokens\n", argv[0]);
             had_state = 1; /* it may have held a token in memory */
         }
     }
-    if (rc == EX_OK_)
+    if (rc == RESULT_OK)
         revoke_report(cfg, acct, had_state);
     config_free(cfg);
     return rc;
 }
 
 /* cmd_test - log in to an SMTP server as the relay would, optionally send a message */
-static int cmd_test(const char *file, int argc, char **argv)
+static helper_result cmd_test(const char *file, int argc, char **argv)
 {
     struct smtptest_opts o;
     char login[SASLWIRE_MAX_LOGIN + 1];
@@ -926,7 +918,7 @@ static int cmd_test(const char *file, int argc, char **argv)
     const char *name = NULL;
     char *token;
     long long expires;
-    int rc;
+    helper_result rc;
     int i;
 
     memset(&o, 0, sizeof(o));
@@ -946,32 +938,29 @@ static int cmd_test(const char *file, int argc, char **argv)
         return usage();
     if (smtptest_target(o.hostport, host, sizeof(host), &port, err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        return EX_USAGE_;
+        return RESULT_USAGE;
     }
     cfg = load_config(file);
     if (cfg == NULL)
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     token = malloc(SASLWIRE_MAX_TOKEN + 1);
     if (token == NULL) {
         config_free(cfg);
-        return EX_TEMPFAIL_;
+        return RESULT_TEMPORARY;
     }
     printf("account %s: getting a token\n", name);
     fflush(stdout);
     rc = get_token(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
-    if (rc == EX_OK_) {
+    if (rc == RESULT_OK) {
         printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
         o.login = login;
         o.token = token;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            rc = EX_TEMPFAIL_;
+            rc = RESULT_TEMPORARY;
         } else {
             smtptest_result r = smtptest_run(&o, stdout);
 
-            rc = r == SMTPTEST_OK          ? EX_OK_
-                 : r == SMTPTEST_BAD_INPUT ? EX_USAGE_
-                 : r == SMTPTEST_TEMPORARY ? EX_TEMPFAIL_
-                                           : EX_UNAVAILABLE_;
+            rc = result_from_smtptest(r);
         }
         curl_global_cleanup();
     }
@@ -1022,13 +1011,13 @@ static void report_line(void *ctx, const char *msg)
 }
 
 /* cmd_config_check - validate the config and the files it names, reporting every problem */
-static int cmd_config_check(const char *file, int verbose)
+static helper_result cmd_config_check(const char *file, int verbose)
 {
     int problems = 0;
     struct config *cfg = config_check_load(file, report_line, NULL, &problems);
 
     if (cfg == NULL)
-        return EX_CONFIG_;
+        return RESULT_CONFIG;
     problems += config_check_files(cfg, report_line, NULL);
     if (problems == 0)
         problems += check_certificates(cfg);
@@ -1041,11 +1030,11 @@ static int cmd_config_check(const char *file, int verbose)
         fprintf(stderr, "oauth2-token-helper: %s: %d problem%s found\n", cfg->path, problems,
                 problems == 1 ? "" : "s");
     config_free(cfg);
-    return problems ? EX_CONFIG_ : EX_OK_;
+    return problems ? RESULT_CONFIG : RESULT_OK;
 }
 
 /* cmd_serve - run the daemon in the foreground */
-static int cmd_serve(const char *file, int argc, char **argv)
+static helper_result cmd_serve(const char *file, int argc, char **argv)
 {
     int use_syslog = 0;
     int i;
@@ -1058,11 +1047,11 @@ static int cmd_serve(const char *file, int argc, char **argv)
         else
             return usage();
     }
-    return server_run(file, opt_verbose, use_syslog);
+    return server_run(file, opt_verbose, use_syslog) == 0 ? RESULT_OK : RESULT_SERVE_FAILED;
 }
 
 /* run_config_check - config-check takes no arguments after its name */
-static int run_config_check(const char *file, int argc, char **argv)
+static helper_result run_config_check(const char *file, int argc, char **argv)
 {
     (void)argv;
     if (argc != 0)
@@ -1070,7 +1059,7 @@ static int run_config_check(const char *file, int argc, char **argv)
     return cmd_config_check(file, opt_verbose);
 }
 
-static int cmd_help(const char *file, int argc, char **argv);
+static helper_result cmd_help(const char *file, int argc, char **argv);
 
 /*
  * The commands. The global usage, "help COMMAND" and "COMMAND --help" are
@@ -1082,7 +1071,7 @@ static const struct command {
     const char *synopsis; /* the arguments after the name */
     const char *summary;  /* one line for the global usage */
     const char *options;  /* "  OPTION  meaning" lines, or NULL when it has none */
-    int (*run)(const char *file, int argc, char **argv);
+    helper_result (*run)(const char *file, int argc, char **argv);
 } commands[] = {
     {"serve", "[--syslog]", "run the token daemon in the foreground",
      "  --syslog      log to syslog (facility mail) instead of standard error\n"
@@ -1198,7 +1187,7 @@ static void print_command_help(FILE *fp, const struct command *c)
 }
 
 /* usage - a usage error: the synopsis of the command at hand (or all) on stderr; 64 */
-static int usage(void)
+static helper_result usage(void)
 {
     if (current != NULL && current->run != cmd_help) {
         print_synopsis(stderr, "usage: ", current);
@@ -1206,18 +1195,18 @@ static int usage(void)
     } else {
         print_usage(stderr);
     }
-    return EX_USAGE_;
+    return RESULT_USAGE;
 }
 
 /* cmd_help - "help" and "help COMMAND", on stdout */
-static int cmd_help(const char *file, int argc, char **argv)
+static helper_result cmd_help(const char *file, int argc, char **argv)
 {
     const struct command *c;
 
     (void)file;
     if (argc == 0) {
         print_usage(stdout);
-        return EX_OK_;
+        return RESULT_OK;
     }
     c = argc == 1 ? find_command(argv[0]) : NULL;
     if (c == NULL) {
@@ -1226,7 +1215,7 @@ static int cmd_help(const char *file, int argc, char **argv)
         return usage();
     }
     print_command_help(stdout, c);
-    return EX_OK_;
+    return RESULT_OK;
 }
 
 /* wants_help - whether a command's arguments ask for its help */
@@ -1249,7 +1238,7 @@ int main(int argc, char **argv)
     /* Every command may hold a secret: none of them leaves a core dump. */
     if (privdrop_nodump(err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
-        return EX_TEMPFAIL_;
+        return result_exit(RESULT_TEMPORARY);
     }
 
     while (i < argc && argv[i][0] == '-') {
@@ -1261,30 +1250,30 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
-            return EX_OK_;
+            return result_exit(RESULT_OK);
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             print_usage(stdout);
-            return EX_OK_;
+            return result_exit(RESULT_OK);
         } else {
             fprintf(stderr, "oauth2-token-helper: unknown option %s%s\n", argv[i],
                     strcmp(argv[i], "-c") == 0 ? " (it needs a file name)" : "");
-            return usage();
+            return result_exit(usage());
         }
     }
     if (i >= argc)
-        return usage();
+        return result_exit(usage());
     current = find_command(argv[i]);
     if (current == NULL) {
         fprintf(stderr, "oauth2-token-helper: no command %s\n", argv[i]);
-        return usage();
+        return result_exit(usage());
     }
     /* Before anything else: "COMMAND --help" must not run the command. */
     if (wants_help(argc - i - 1, argv + i + 1)) {
         print_command_help(stdout, current);
-        return EX_OK_;
+        return result_exit(RESULT_OK);
     }
     file = config_path(file);
     log_open("oauth2-token-helper", 0, opt_verbose);
     log_quiet(current->run != cmd_serve);
-    return current->run(file, argc - i - 1, argv + i + 1);
+    return result_exit(current->run(file, argc - i - 1, argv + i + 1));
 }
