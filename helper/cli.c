@@ -20,6 +20,12 @@
  *     commands[], which prints the usage, "help COMMAND" and
  *     "COMMAND --help", so the three cannot drift apart.
  *
+ *     Each command lives in its own file (cmd_token.c, cmd_grant.c for
+ *     authorize and import, cmd_status.c for status and check, ...) and
+ *     returns a helper_result; main() turns it into the exit status with
+ *     result_exit() (result.h). What the commands ask the daemon goes
+ *     through daemonclient.c.
+ *
  * DIAGNOSTICS
  *     Exit status follows sysexits(3), so MTAs and scripts can tell a
  *     temporary failure (75, retry later) from one that needs a person:
