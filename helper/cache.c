@@ -675,6 +675,32 @@ int cache_refresh_sync(struct cache *c, struct acct *a)
 }
 
 /*
+ * cache_refresh_token - the CLI's direct refresh of the account named
+ * name: its login, access token and expiry copied out; 0, or -1 (may pass
+ * by itself) or -2 (needs a person) with err saying why
+ */
+int cache_refresh_token(struct cache *c, const char *name, char *login, size_t loginsize,
+                        char *token, size_t tokensize, long long *expires, char *err,
+                        size_t errsize)
+{
+    struct acct *a = cache_find(c, name);
+
+    if (a == NULL) {
+        snprintf(err, errsize, "no token");
+        return -1;
+    }
+    if (cache_refresh_sync(c, a) == 0 && a->st.access_token != NULL &&
+        strlen(a->st.access_token) < tokensize && strlen(a->conf->login) < loginsize) {
+        snprintf(token, tokensize, "%s", a->st.access_token);
+        snprintf(login, loginsize, "%s", a->conf->login);
+        *expires = a->st.expires_at;
+        return 0;
+    }
+    snprintf(err, errsize, "%s", a->last_error[0] ? a->last_error : "no token");
+    return a->last == LAST_PERMANENT ? -2 : -1;
+}
+
+/*
  * cache_state_changed - someone may have stored a new grant (import,
  * authorize): reread a's state. Only a grant that really changed (another
  * refresh token in the file, or other client credential files) ends a

@@ -203,6 +203,14 @@ long long cache_next_timer_ms(const struct cache *c);
 /* cache_refresh_sync - the CLI's path: refresh a now under its lock, unless a token is servable */
 int cache_refresh_sync(struct cache *c, struct acct *a);
 
+/*
+ * cache_refresh_token - the CLI's direct refresh by account name: login,
+ * token and expiry copied out; 0, -1 temporary or -2 needs a person (err)
+ */
+int cache_refresh_token(struct cache *c, const char *name, char *login, size_t loginsize,
+                        char *token, size_t tokensize, long long *expires, char *err,
+                        size_t errsize);
+
 /* cache_load - read a's state file if not done yet (the CLI's view without a daemon) */
 void cache_load(struct acct *a);
 

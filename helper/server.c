@@ -357,8 +357,7 @@ static int activated_socket(const struct config *cfg)
     unsetenv("LISTEN_FDNAMES");
     if (*end != '\0' || n < 1 || fstat(3, &sb) < 0 || !S_ISSOCK(sb.st_mode))
         return -1;
-    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 ||
-        fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+    if (fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
         return -1;
     memset(&sun, 0, sizeof(sun));
     if (getsockname(3, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
@@ -368,39 +367,6 @@ static int activated_socket(const struct config *cfg)
                  sun.sun_path, cfg->path, cfg->socket);
     log_info("using the socket passed by systemd");
     return 3;
-}
-
-/* prepare_state_dir - create state_dir 0700 for the daemon's user */
-static int prepare_state_dir(const struct config *cfg)
-{
-    struct stat sb;
-    char err[600];
-
-    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
-        log_error("cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
-        return -1;
-    }
-    if (stat(cfg->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-        log_error("state_dir %s is not a directory", cfg->state_dir);
-        return -1;
-    }
-    /* Without user =, files made here would go to the directory's owner. */
-    if (config_state_dir_owner(cfg, cfg->run_uid != (uid_t)-1 ? cfg->run_uid : geteuid(), &sb, err,
-                               sizeof(err)) < 0) {
-        log_error("%s", err);
-        return -1;
-    }
-    if (cfg->run_uid != (uid_t)-1 && sb.st_uid != cfg->run_uid &&
-        chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
-        log_error("cannot chown state_dir %s: %s", cfg->state_dir, strerror(errno));
-        return -1;
-    }
-    if ((sb.st_mode & 0077) != 0) {
-        log_error("state_dir %s is open to group or others (mode %04o); fix: chmod 700 %s",
-                  cfg->state_dir, (unsigned)(sb.st_mode & 07777), cfg->state_dir);
-        return -1;
-    }
-    return 0;
 }
 
 /* drop_privileges - become the configured user, for good */
@@ -527,9 +493,8 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cl->close_after = 1;
         return;
     }
-    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 &&
-        strcmp(name, "reload") != 0 && strcmp(name, "status") != 0 &&
-        strcmp(name, "forget") != 0) {
+    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 && strcmp(name, "reload") != 0 &&
+        strcmp(name, "status") != 0 && strcmp(name, "forget") != 0) {
         client_reply(cl, SOCKETMAP_PERM,
                      "unknown request: use token, account, status, reload or forget");
         return;
@@ -799,8 +764,8 @@ static int client_read(struct server *s, struct client *cl)
             const char *payload;
             size_t plen;
             size_t used;
-            netstring_status ns = netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST,
-                                                   &payload, &plen, &used);
+            netstring_status ns =
+                netstring_decode(cl->in, cl->in_len, SOCKETMAP_MAX_REQUEST, &payload, &plen, &used);
 
             if (ns == NETSTRING_ERROR) {
                 loglimit(&s->log_malformed,
@@ -1121,8 +1086,12 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.log_unknown.level = LOGLIMIT_INFO;
     s.log_evicted.level = LOGLIMIT_WARN;
     s.log_reload.level = LOGLIMIT_INFO;
-    if (setup_signals() < 0 || prepare_state_dir(s.cfg) < 0)
+    if (setup_signals() < 0)
         goto out;
+    if (state_prepare_dir(s.cfg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
     s.listen_fd = activated_socket(s.cfg);
     if (s.listen_fd >= 0)
         s.activated = 1;

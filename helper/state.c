@@ -6,6 +6,7 @@
 #include "state.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "jsonwipe.h"
 
 /* secret_free - wipe and free */
@@ -338,4 +340,74 @@ void state_unlock(int fd)
 {
     if (fd >= 0)
         close(fd);
+}
+
+/*
+ * state_prepare_dir - create state_dir 0700 for the daemon's user, or say
+ * why it cannot be used: not a directory, owned by someone else, open to
+ * group or others. The daemon (as root, before it drops privileges) and
+ * the CLI storing a grant both go through here.
+ */
+int state_prepare_dir(const struct config *cfg, char *err, size_t errsize)
+{
+    struct stat sb;
+
+    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errsize, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
+        return -1;
+    }
+    if (stat(cfg->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, errsize, "state_dir %s is not a directory", cfg->state_dir);
+        return -1;
+    }
+    /* Without user =, files made here would go to the directory's owner. */
+    if (config_state_dir_owner(cfg, cfg->run_uid != (uid_t)-1 ? cfg->run_uid : geteuid(), &sb, err,
+                               errsize) < 0)
+        return -1;
+    if (cfg->run_uid != (uid_t)-1 && sb.st_uid != cfg->run_uid &&
+        chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
+        snprintf(err, errsize, "cannot chown state_dir %s: %s", cfg->state_dir, strerror(errno));
+        return -1;
+    }
+    if ((sb.st_mode & 0077) != 0) {
+        snprintf(err, errsize,
+                 "state_dir %s is open to group or others (mode %04o); fix: chmod 700 %s",
+                 cfg->state_dir, (unsigned)(sb.st_mode & 07777), cfg->state_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * state_store_grant - write an account's new grant under its lock, in a
+ * state_dir checked by state_prepare_dir(). Signals are held off while the
+ * file is written, so an interrupt cannot leave half of it done.
+ */
+int state_store_grant(const struct config *cfg, const char *name, struct account_state *st,
+                      char *err, size_t errsize)
+{
+    sigset_t all;
+    sigset_t old;
+    int rc = 0;
+    int fd;
+
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    if (state_prepare_dir(cfg, err, errsize) < 0) {
+        rc = STATE_STORE_DIR;
+        goto out;
+    }
+    fd = state_lock(cfg->state_dir, name, 0, err, errsize);
+    if (fd < 0) {
+        rc = STATE_STORE_FAILED;
+        goto out;
+    }
+    st->rt_stored = (long long)time(NULL);
+    st->authorized = st->rt_stored;
+    if (state_save(cfg->state_dir, name, st, NULL, err, errsize) < 0)
+        rc = STATE_STORE_FAILED;
+    state_unlock(fd);
+out:
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

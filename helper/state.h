@@ -64,6 +64,25 @@ int state_lock(const char *dir, const char *name, int nonblock, char *err, size_
 /* state_unlock - release a lock from state_lock; -1 is fine */
 void state_unlock(int fd);
 
+struct config;
+
+/*
+ * state_prepare_dir - create state_dir 0700 for the daemon's user; -1 with
+ * err when it is not a directory, has another owner or is open to others
+ */
+int state_prepare_dir(const struct config *cfg, char *err, size_t errsize);
+
+/* state_store_grant's failures: the state_dir cannot be used (a config fix), or the write failed */
+#define STATE_STORE_DIR (-2)
+#define STATE_STORE_FAILED (-1)
+
+/*
+ * state_store_grant - write a new grant (authorize, import) under the
+ * account's lock, stamping when it was stored; 0, or a STATE_STORE_* with err
+ */
+int state_store_grant(const struct config *cfg, const char *name, struct account_state *st,
+                      char *err, size_t errsize);
+
 /* state_clear - wipe and free the tokens */
 void state_clear(struct account_state *st);
 
