@@ -33,43 +33,90 @@
 
 enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
 
-/* The one table of configuration keys. */
+/*
+ * What a file a key names is to the daemon, for config-check's
+ * permission audit and the fix it names. FILE_SECRET is read as one line
+ * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key of at most
+ * CONFIG_KEY_MAX bytes; both must be closed to everybody but the daemon.
+ * FILE_CERT and FILE_CA are public, but only root or the daemon may
+ * change them. FILE_CONFIG is the config file itself.
+ */
+enum file_kind { FILE_NONE, FILE_SECRET, FILE_KEY, FILE_CERT, FILE_CA, FILE_CONFIG };
+
+/*
+ * The one table of configuration keys: parsing, defaults, the dump,
+ * config-check's file audit and the documentation test
+ * (tests/unit/test_config.c checks oauth2-token-helper.conf(5) and the
+ * sample config against it) all read it. The values that need a rule of
+ * their own are checked in finish_global and finish_account, keyed by name.
+ */
 static const struct config_key {
-    const char *name;
-    enum key_scope scope;
-    size_t offset; /* of the char * in struct config or struct account_conf */
-    const char *dflt;
+    const char *name;     /* as written in the file */
+    enum key_scope scope; /* global, or in an [account NAME] section */
+    size_t offset;        /* of the char * in struct config or struct account_conf */
+    const char *dflt;     /* NULL: none (the provider's preset, or required) */
+    enum file_kind file;  /* the kind of file the value names, FILE_NONE if none */
+    const char *doc;      /* one line, as in oauth2-token-helper.conf(5) */
 } config_keys[] = {
-    {"socket", KEY_GLOBAL, offsetof(struct config, socket), OAUTH2_DEFAULT_SOCKET},
-    {"state_dir", KEY_GLOBAL, offsetof(struct config, state_dir), OAUTH2_DEFAULT_STATE_DIR},
-    {"allow_users", KEY_GLOBAL, offsetof(struct config, allow_users), "postfix"},
-    {"allow_groups", KEY_GLOBAL, offsetof(struct config, allow_groups), ""},
-    {"user", KEY_GLOBAL, offsetof(struct config, user), ""},
-    {"socket_group", KEY_GLOBAL, offsetof(struct config, socket_group), ""},
-    {"socket_mode", KEY_GLOBAL, offsetof(struct config, socket_mode), "0660"},
-    {"refresh_ahead", KEY_GLOBAL, offsetof(struct config, refresh_ahead), "600"},
-    {"provider", KEY_ACCOUNT, offsetof(struct account_conf, provider), "microsoft"},
-    {"tenant", KEY_ACCOUNT, offsetof(struct account_conf, tenant), NULL},
-    {"client_id", KEY_ACCOUNT, offsetof(struct account_conf, client_id), NULL},
-    {"client_secret_file", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_file), ""},
-    {"scope", KEY_ACCOUNT, offsetof(struct account_conf, scope), NULL},
-    {"login", KEY_ACCOUNT, offsetof(struct account_conf, login), NULL},
-    {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL},
-    {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), ""},
-    {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), ""},
-    {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires),
-     ""},
-    {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token"},
+    {"socket", KEY_GLOBAL, offsetof(struct config, socket), OAUTH2_DEFAULT_SOCKET, FILE_NONE,
+     "the daemon's UNIX socket, an absolute path under 108 bytes"},
+    {"state_dir", KEY_GLOBAL, offsetof(struct config, state_dir), OAUTH2_DEFAULT_STATE_DIR,
+     FILE_NONE, "where refresh tokens are kept, an absolute path"},
+    {"allow_users", KEY_GLOBAL, offsetof(struct config, allow_users), "postfix", FILE_NONE,
+     "users allowed to ask for tokens"},
+    {"allow_groups", KEY_GLOBAL, offsetof(struct config, allow_groups), "", FILE_NONE,
+     "groups allowed to ask for tokens"},
+    {"user", KEY_GLOBAL, offsetof(struct config, user), "", FILE_NONE,
+     "the user the daemon drops to"},
+    {"socket_group", KEY_GLOBAL, offsetof(struct config, socket_group), "", FILE_NONE,
+     "the socket's group"},
+    {"socket_mode", KEY_GLOBAL, offsetof(struct config, socket_mode), "0660", FILE_NONE,
+     "the socket's mode, octal, no access for others"},
+    {"refresh_ahead", KEY_GLOBAL, offsetof(struct config, refresh_ahead), "600", FILE_NONE,
+     "seconds before expiry to refresh a token, 0 to 86400"},
+    {"provider", KEY_ACCOUNT, offsetof(struct account_conf, provider), "microsoft", FILE_NONE,
+     "microsoft, microsoft-usgov, microsoft-china, google or custom"},
+    {"tenant", KEY_ACCOUNT, offsetof(struct account_conf, tenant), NULL, FILE_NONE,
+     "the Directory (tenant) ID or a verified domain (Microsoft)"},
+    {"client_id", KEY_ACCOUNT, offsetof(struct account_conf, client_id), NULL, FILE_NONE,
+     "the app registration's Application (client) ID"},
+    {"client_secret_file", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_file), "",
+     FILE_SECRET, "a file holding the client secret"},
+    {"scope", KEY_ACCOUNT, offsetof(struct account_conf, scope), NULL, FILE_NONE,
+     "the scopes asked for (default: the provider's, by grant)"},
+    {"login", KEY_ACCOUNT, offsetof(struct account_conf, login), NULL, FILE_NONE,
+     "the mailbox to send as (default: the account name)"},
+    {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL, FILE_NONE,
+     "the Microsoft login host (default: the provider's)"},
+    {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), "", FILE_NONE,
+     "the token URL, https (default: derived from the provider)"},
+    {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), "", FILE_CA,
+     "CA certificates to verify the provider with"},
+    {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires), "",
+     FILE_NONE, "the client secret's expiry date, YYYY-MM-DD"},
+    {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token", FILE_NONE,
+     "refresh_token or client_credentials"},
     {"client_certificate_file", KEY_ACCOUNT, offsetof(struct account_conf, client_certificate_file),
-     ""},
-    {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), ""},
+     "", FILE_CERT, "the certificate uploaded to the app registration"},
+    {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), "", FILE_KEY,
+     "the certificate's private key"},
     {"client_key_passphrase_file", KEY_ACCOUNT,
-     offsetof(struct account_conf, client_key_passphrase_file), ""},
-    {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256"},
-    {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), ""},
-    {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), ""},
+     offsetof(struct account_conf, client_key_passphrase_file), "", FILE_SECRET,
+     "a file holding the private key's passphrase"},
+    {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256", FILE_NONE,
+     "the client assertion's signature, PS256 or RS256"},
+    {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), "",
+     FILE_NONE, "the authorization URL, https (default: derived from the provider)"},
+    {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
+     "the device-code URL, https (default: derived from the provider)"},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Keys that would put a secret in the config itself: refused, with the file key to use. */
+static const char *const forbidden_keys[] = {
+    "client_secret", "refresh_token", "client_key", "client_key_passphrase", "client_assertion",
+};
+#define N_FORBIDDEN (sizeof(forbidden_keys) / sizeof(forbidden_keys[0]))
 
 /*
  * Provider presets. Microsoft's clouds derive every endpoint from the
@@ -117,6 +164,39 @@ const char *config_key_name(size_t i, int *is_account)
         return NULL;
     *is_account = config_keys[i].scope == KEY_ACCOUNT;
     return config_keys[i].name;
+}
+
+/* config_key_info - the i'th key's entry for the documentation test; -1 past the end */
+int config_key_info(size_t i, struct config_key_info *info)
+{
+    static const char *const kinds[] = {"", "secret", "key", "certificate", "CA", "config"};
+
+    memset(info, 0, sizeof(*info));
+    if (i >= N_KEYS)
+        return -1;
+    info->name = config_keys[i].name;
+    info->is_account = config_keys[i].scope == KEY_ACCOUNT;
+    info->dflt = config_keys[i].dflt;
+    info->file_kind = kinds[config_keys[i].file];
+    info->doc = config_keys[i].doc;
+    return 0;
+}
+
+/* config_forbidden_key - the i'th key refused because it would hold a secret, NULL past the end */
+const char *config_forbidden_key(size_t i)
+{
+    return i < N_FORBIDDEN ? forbidden_keys[i] : NULL;
+}
+
+/* forbidden_index - the index of a refused key, or -1 */
+static int forbidden_index(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_FORBIDDEN; i++)
+        if (strcmp(forbidden_keys[i], name) == 0)
+            return (int)i;
+    return -1;
 }
 
 /* config_path - explicit, else environment, else built-in */
@@ -394,9 +474,7 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
         *kline = line;
         return 0;
     }
-    if (strcmp(key, "client_secret") == 0 || strcmp(key, "refresh_token") == 0 ||
-        strcmp(key, "client_key") == 0 || strcmp(key, "client_key_passphrase") == 0 ||
-        strcmp(key, "client_assertion") == 0) {
+    if (forbidden_index(key) >= 0) {
         snprintf(err, errsize,
                  "%s cannot be set here: secrets are read from files only; fix: put it in a "
                  "file (mode 0600) named by client_secret_file, client_key_file or "
@@ -832,11 +910,9 @@ static void finish_account(struct loader *ld, struct account_conf *a)
         else
             a->secret_expires = (long long)timegm(&tm);
     }
-    check_not_special(ld, a, "client_secret_file", a->client_secret_file);
-    check_not_special(ld, a, "client_certificate_file", a->client_certificate_file);
-    check_not_special(ld, a, "client_key_file", a->client_key_file);
-    check_not_special(ld, a, "client_key_passphrase_file", a->client_key_passphrase_file);
-    check_not_special(ld, a, "ca_file", a->ca_file);
+    for (i = 0; i < N_KEYS; i++)
+        if (config_keys[i].scope == KEY_ACCOUNT && config_keys[i].file != FILE_NONE)
+            check_not_special(ld, a, config_keys[i].name, *slot(a, &config_keys[i]));
     return;
 oom:
     problem(ld, 0, "out of memory");
@@ -1359,9 +1435,6 @@ static int in_group(const struct daemon_user *du, gid_t gid)
     return 0;
 }
 
-/* What a file is to the daemon, for the fix config-check names. */
-enum file_kind { FILE_CONFIG, FILE_SECRET, FILE_PUBLIC };
-
 /*
  * daemon_can_read - whether the daemon's user can reach and read file;
  * if not, why and the chown/chmod that fixes it, in msg
@@ -1394,7 +1467,7 @@ static int daemon_can_read(const struct daemon_user *du, const char *file, enum 
     }
     if (stat(file, &st) < 0 || may(du, &st, 4))
         return 1;
-    if (kind == FILE_SECRET)
+    if (kind == FILE_SECRET || kind == FILE_KEY)
         snprintf(msg, msgsize,
                  "%s is not readable by the daemon's user %s (mode %04o); fix: chown %s %s && "
                  "chmod 600 %s",
@@ -1411,18 +1484,15 @@ static int daemon_can_read(const struct daemon_user *du, const char *file, enum 
     return 0;
 }
 
-/* Everything config-check looks at for one account. */
-static const struct account_file {
-    const char *key;
-    enum file_kind kind;
-    size_t max;   /* secrets: the most config_secret_file_read accepts */
-    int one_line; /* secrets: read as one line */
-} account_files[] = {
-    {"client_secret_file", FILE_SECRET, SECRET_MAX, 1},
-    {"client_key_file", FILE_SECRET, CONFIG_KEY_MAX, 0},
-    {"client_key_passphrase_file", FILE_SECRET, SECRET_MAX, 1},
-    {"client_certificate_file", FILE_PUBLIC, 0, 0},
-    {"ca_file", FILE_PUBLIC, 0, 0},
+/*
+ * The audit's passes over an account's files: the private ones first
+ * (secret and key), then the certificate, then the CA file, each pass in
+ * table order.
+ */
+static const unsigned audit_passes[] = {
+    (1u << FILE_SECRET) | (1u << FILE_KEY),
+    1u << FILE_CERT,
+    1u << FILE_CA,
 };
 
 /* check_public_file - a certificate or CA file: regular, changed only by root or the daemon */
@@ -1506,28 +1576,31 @@ int config_check_files(const struct config *cfg, config_report_fn report, void *
     for (i = 0; i < cfg->n_accounts; i++) {
         const struct account_conf *a = &cfg->accounts[i];
 
-        for (f = 0; f < sizeof(account_files) / sizeof(account_files[0]); f++) {
-            const struct account_file *af = &account_files[f];
-            const char *file = *slot((void *)a, &config_keys[key_index(af->key)]);
-            int line = acct_line(cfg, a, af->key);
+        for (f = 0; f < N_KEYS * (sizeof(audit_passes) / sizeof(audit_passes[0])); f++) {
+            const struct config_key *k = &config_keys[f % N_KEYS];
+            const char *file = *slot((void *)a, k);
+            int line;
             char *secret = NULL;
             char why[800];
             int rc;
 
-            if (file == NULL || file[0] == '\0')
+            if (k->scope != KEY_ACCOUNT || (audit_passes[f / N_KEYS] & (1u << k->file)) == 0 ||
+                file == NULL || file[0] == '\0')
                 continue;
-            if (af->kind == FILE_SECRET) {
-                rc = config_secret_file_read(a, af->key, file, af->max, af->one_line, &secret, msg,
-                                             sizeof(msg));
+            line = acct_line(cfg, a, k->name);
+            if (k->file == FILE_SECRET || k->file == FILE_KEY) {
+                rc = config_secret_file_read(a, k->name, file,
+                                             k->file == FILE_KEY ? CONFIG_KEY_MAX : SECRET_MAX,
+                                             k->file == FILE_SECRET, &secret, msg, sizeof(msg));
                 secret_free(secret);
             } else {
-                rc = check_public_file(cfg, a, af->key, file, msg, sizeof(msg));
+                rc = check_public_file(cfg, a, k->name, file, msg, sizeof(msg));
             }
             if (rc < 0) {
                 check_report(cfg, line, msg, report, ctx);
                 problems++;
-            } else if (have_du && !daemon_can_read(&du, file, af->kind, why, sizeof(why))) {
-                snprintf(msg, sizeof(msg), "account %s: %s: %s", a->name, af->key, why);
+            } else if (have_du && !daemon_can_read(&du, file, k->file, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "account %s: %s: %s", a->name, k->name, why);
                 check_report(cfg, line, msg, report, ctx);
                 problems++;
             }
