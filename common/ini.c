@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "regfile.h"
 
 /* What one parse reports to: the caller's problem callback, or the first error. */
@@ -255,4 +256,16 @@ int ini_parse_stream_all(FILE *fp, ini_handler handler, ini_problem problem, voi
     run.problem = problem;
     run.ctx = ctx;
     return parse(fp, handler, &run);
+}
+
+/* ini_socket_ok - the socket key's rule, for the daemon and the plugin alike */
+int ini_socket_ok(const char *value, char *err, size_t errsize)
+{
+    if (value[0] == '/' && strlen(value) < OAUTH2_SOCKET_PATH_MAX)
+        return 0;
+    snprintf(err, errsize,
+             "socket \"%.128s\" must be an absolute path under %d bytes; fix: socket "
+             "= " OAUTH2_DEFAULT_SOCKET,
+             value, OAUTH2_SOCKET_PATH_MAX);
+    return -1;
 }

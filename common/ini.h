@@ -55,4 +55,11 @@ int ini_parse_stream(FILE *fp, const char *name, ini_handler handler, void *ctx,
  */
 int ini_parse_stream_all(FILE *fp, ini_handler handler, ini_problem problem, void *ctx);
 
+/*
+ * ini_socket_ok - the one rule for the global "socket" key, which the
+ * daemon and the plugin both read: an absolute path under
+ * OAUTH2_SOCKET_PATH_MAX bytes. -1 with the problem and its fix in err.
+ */
+int ini_socket_ok(const char *value, char *err, size_t errsize);
+
 #endif

@@ -951,11 +951,8 @@ static void finish_global(struct loader *ld)
     char *end;
     long v;
 
-    if (strlen(cfg->socket) >= 108 || cfg->socket[0] != '/')
-        problem(ld, global_line(cfg, "socket"),
-                "socket \"%.128s\" must be an absolute path under 108 bytes; fix: socket "
-                "= " OAUTH2_DEFAULT_SOCKET,
-                cfg->socket);
+    if (ini_socket_ok(cfg->socket, err, sizeof(err)) < 0)
+        problem(ld, global_line(cfg, "socket"), "%s", err);
     if (cfg->state_dir[0] != '/')
         problem(ld, global_line(cfg, "state_dir"),
                 "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
