@@ -43,12 +43,27 @@ enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
  */
 enum file_kind { FILE_NONE, FILE_SECRET, FILE_KEY, FILE_CERT, FILE_CA, FILE_CONFIG };
 
+struct loader;
+
+/* key_check - a global key's own rule: report a bad value at line, resolve a good one */
+typedef void (*key_check)(struct loader *ld, int line);
+
+static void check_socket(struct loader *ld, int line);
+static void check_state_dir(struct loader *ld, int line);
+static void check_allow_users(struct loader *ld, int line);
+static void check_allow_groups(struct loader *ld, int line);
+static void check_user(struct loader *ld, int line);
+static void check_socket_group(struct loader *ld, int line);
+static void check_socket_mode(struct loader *ld, int line);
+static void check_refresh_ahead(struct loader *ld, int line);
+
 /*
  * The one table of configuration keys: parsing, defaults, the dump,
  * config-check's file audit and the documentation test
  * (tests/unit/test_config.c checks oauth2-token-helper.conf(5) and the
- * sample config against it) all read it. The values that need a rule of
- * their own are checked in finish_global and finish_account, keyed by name.
+ * sample config against it) all read it. Each global key's rule is its
+ * check function, run in table order; account keys, whose rules depend on
+ * the provider and the grant, are checked together in finish_account.
  */
 static const struct config_key {
     const char *name;     /* as written in the file */
@@ -57,58 +72,59 @@ static const struct config_key {
     const char *dflt;     /* NULL: none (the provider's preset, or required) */
     enum file_kind file;  /* the kind of file the value names, FILE_NONE if none */
     const char *doc;      /* one line, as in oauth2-token-helper.conf(5) */
+    key_check check;      /* global keys: the value's rule, NULL if any value goes */
 } config_keys[] = {
     {"socket", KEY_GLOBAL, offsetof(struct config, socket), OAUTH2_DEFAULT_SOCKET, FILE_NONE,
-     "the daemon's UNIX socket, an absolute path under 108 bytes"},
+     "the daemon's UNIX socket, an absolute path under 108 bytes", check_socket},
     {"state_dir", KEY_GLOBAL, offsetof(struct config, state_dir), OAUTH2_DEFAULT_STATE_DIR,
-     FILE_NONE, "where refresh tokens are kept, an absolute path"},
+     FILE_NONE, "where refresh tokens are kept, an absolute path", check_state_dir},
     {"allow_users", KEY_GLOBAL, offsetof(struct config, allow_users), "postfix", FILE_NONE,
-     "users allowed to ask for tokens"},
+     "users allowed to ask for tokens", check_allow_users},
     {"allow_groups", KEY_GLOBAL, offsetof(struct config, allow_groups), "", FILE_NONE,
-     "groups allowed to ask for tokens"},
+     "groups allowed to ask for tokens", check_allow_groups},
     {"user", KEY_GLOBAL, offsetof(struct config, user), "", FILE_NONE,
-     "the user the daemon drops to"},
+     "the user the daemon drops to", check_user},
     {"socket_group", KEY_GLOBAL, offsetof(struct config, socket_group), "", FILE_NONE,
-     "the socket's group"},
+     "the socket's group", check_socket_group},
     {"socket_mode", KEY_GLOBAL, offsetof(struct config, socket_mode), "0660", FILE_NONE,
-     "the socket's mode, octal, no access for others"},
+     "the socket's mode, octal, no access for others", check_socket_mode},
     {"refresh_ahead", KEY_GLOBAL, offsetof(struct config, refresh_ahead), "600", FILE_NONE,
-     "seconds before expiry to refresh a token, 0 to 86400"},
+     "seconds before expiry to refresh a token, 0 to 86400", check_refresh_ahead},
     {"provider", KEY_ACCOUNT, offsetof(struct account_conf, provider), "microsoft", FILE_NONE,
-     "microsoft, microsoft-usgov, microsoft-china, google or custom"},
+     "microsoft, microsoft-usgov, microsoft-china, google or custom", NULL},
     {"tenant", KEY_ACCOUNT, offsetof(struct account_conf, tenant), NULL, FILE_NONE,
-     "the Directory (tenant) ID or a verified domain (Microsoft)"},
+     "the Directory (tenant) ID or a verified domain (Microsoft)", NULL},
     {"client_id", KEY_ACCOUNT, offsetof(struct account_conf, client_id), NULL, FILE_NONE,
-     "the app registration's Application (client) ID"},
+     "the app registration's Application (client) ID", NULL},
     {"client_secret_file", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_file), "",
-     FILE_SECRET, "a file holding the client secret"},
+     FILE_SECRET, "a file holding the client secret", NULL},
     {"scope", KEY_ACCOUNT, offsetof(struct account_conf, scope), NULL, FILE_NONE,
-     "the scopes asked for (default: the provider's, by grant)"},
+     "the scopes asked for (default: the provider's, by grant)", NULL},
     {"login", KEY_ACCOUNT, offsetof(struct account_conf, login), NULL, FILE_NONE,
-     "the mailbox to send as (default: the account name)"},
+     "the mailbox to send as (default: the account name)", NULL},
     {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL, FILE_NONE,
-     "the Microsoft login host (default: the provider's)"},
+     "the Microsoft login host (default: the provider's)", NULL},
     {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), "", FILE_NONE,
-     "the token URL, https (default: derived from the provider)"},
+     "the token URL, https (default: derived from the provider)", NULL},
     {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), "", FILE_CA,
-     "CA certificates to verify the provider with"},
+     "CA certificates to verify the provider with", NULL},
     {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires), "",
-     FILE_NONE, "the client secret's expiry date, YYYY-MM-DD"},
+     FILE_NONE, "the client secret's expiry date, YYYY-MM-DD", NULL},
     {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token", FILE_NONE,
-     "refresh_token or client_credentials"},
+     "refresh_token or client_credentials", NULL},
     {"client_certificate_file", KEY_ACCOUNT, offsetof(struct account_conf, client_certificate_file),
-     "", FILE_CERT, "the certificate uploaded to the app registration"},
+     "", FILE_CERT, "the certificate uploaded to the app registration", NULL},
     {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), "", FILE_KEY,
-     "the certificate's private key"},
+     "the certificate's private key", NULL},
     {"client_key_passphrase_file", KEY_ACCOUNT,
      offsetof(struct account_conf, client_key_passphrase_file), "", FILE_SECRET,
-     "a file holding the private key's passphrase"},
+     "a file holding the private key's passphrase", NULL},
     {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256", FILE_NONE,
-     "the client assertion's signature, PS256 or RS256"},
+     "the client assertion's signature, PS256 or RS256", NULL},
     {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), "",
-     FILE_NONE, "the authorization URL, https (default: derived from the provider)"},
+     FILE_NONE, "the authorization URL, https (default: derived from the provider)", NULL},
     {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
-     "the device-code URL, https (default: derived from the provider)"},
+     "the device-code URL, https (default: derived from the provider)", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -918,12 +934,6 @@ oom:
     problem(ld, 0, "out of memory");
 }
 
-/* global_line - where a global setting was written, 0 for a default */
-static int global_line(const struct config *cfg, const char *key)
-{
-    return line_of(cfg, -1, key);
-}
-
 /* unit_installed - whether systemd would start the daemon from our unit (User=OAUTH2_DAEMON_USER)
  */
 static int unit_installed(void)
@@ -942,74 +952,136 @@ static int unit_installed(void)
     return 0;
 }
 
-/* finish_global - check global settings and resolve names */
+/* check_socket - an absolute path that fits sun_path (the plugin's rule too) */
+static void check_socket(struct loader *ld, int line)
+{
+    char err[512];
+
+    if (ini_socket_ok(ld->cfg->socket, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_state_dir - an absolute path */
+static void check_state_dir(struct loader *ld, int line)
+{
+    if (ld->cfg->state_dir[0] != '/')
+        problem(ld, line,
+                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
+                "= " OAUTH2_DEFAULT_STATE_DIR,
+                ld->cfg->state_dir);
+}
+
+/* check_allow_users - users that exist, resolved to uids */
+static void check_allow_users(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char err[512];
+
+    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_allow_groups - groups that exist, resolved to gids */
+static void check_allow_groups(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char err[512];
+
+    if (ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_user - empty, or a user that exists: run_uid and run_gid */
+static void check_user(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    struct passwd *pw;
+
+    cfg->run_uid = (uid_t)-1;
+    cfg->run_gid = (gid_t)-1;
+    if (cfg->user[0] == '\0')
+        return;
+    pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        problem(ld, line, "user: no such user \"%.64s\"; fix: create it, or leave user empty",
+                cfg->user);
+    } else {
+        cfg->run_uid = pw->pw_uid;
+        cfg->run_gid = pw->pw_gid;
+    }
+}
+
+/* check_socket_group - empty, or a group that exists: sock_gid */
+static void check_socket_group(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    struct group *gr;
+
+    cfg->sock_gid = (gid_t)-1;
+    if (cfg->socket_group[0] == '\0')
+        return;
+    gr = getgrnam(cfg->socket_group);
+    if (gr == NULL)
+        problem(ld, line,
+                "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
+                "empty",
+                cfg->socket_group);
+    else
+        cfg->sock_gid = gr->gr_gid;
+}
+
+/* check_socket_mode - octal, no bits beyond 0777 and none for others: sock_mode */
+static void check_socket_mode(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(cfg->socket_mode, &end, 8);
+    if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
+        (v & 0007) != 0)
+        problem(ld, line,
+                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
+                "fix: socket_mode = 0660",
+                cfg->socket_mode);
+    else
+        cfg->sock_mode = (mode_t)v;
+}
+
+/* check_refresh_ahead - seconds, 0 to 86400: refresh_ahead_s */
+static void check_refresh_ahead(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(cfg->refresh_ahead, &end, 10);
+    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
+        problem(ld, line,
+                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
+                cfg->refresh_ahead);
+    else
+        cfg->refresh_ahead_s = v;
+}
+
+/* finish_global - each global key's rule, in table order; then who the daemon runs as */
 static void finish_global(struct loader *ld)
 {
     struct config *cfg = ld->cfg;
     struct passwd *pw;
-    char err[512];
-    char *end;
-    long v;
+    size_t i;
 
-    if (ini_socket_ok(cfg->socket, err, sizeof(err)) < 0)
-        problem(ld, global_line(cfg, "socket"), "%s", err);
-    if (cfg->state_dir[0] != '/')
-        problem(ld, global_line(cfg, "state_dir"),
-                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
-                "= " OAUTH2_DEFAULT_STATE_DIR,
-                cfg->state_dir);
-    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
-        problem(ld, global_line(cfg, "allow_users"), "%s", err);
-    if (ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, sizeof(err)) < 0)
-        problem(ld, global_line(cfg, "allow_groups"), "%s", err);
-    cfg->run_uid = (uid_t)-1;
-    cfg->run_gid = (gid_t)-1;
-    if (cfg->user[0] != '\0') {
-        pw = getpwnam(cfg->user);
-        if (pw == NULL) {
-            problem(ld, global_line(cfg, "user"),
-                    "user: no such user \"%.64s\"; fix: create it, or leave user empty", cfg->user);
-        } else {
-            cfg->run_uid = pw->pw_uid;
-            cfg->run_gid = pw->pw_gid;
-        }
-    }
+    for (i = 0; i < N_KEYS; i++)
+        if (config_keys[i].scope == KEY_GLOBAL && config_keys[i].check != NULL)
+            config_keys[i].check(ld, cfg->lines[i]);
     /* Who the daemon runs as: user =, else the unit's User= when the unit and user exist. */
     cfg->daemon_uid = cfg->run_uid;
     if (cfg->daemon_uid == (uid_t)-1) {
         pw = geteuid() == 0 && unit_installed() ? getpwnam(OAUTH2_DAEMON_USER) : NULL;
         cfg->daemon_uid = pw != NULL ? pw->pw_uid : geteuid();
     }
-    cfg->sock_gid = (gid_t)-1;
-    if (cfg->socket_group[0] != '\0') {
-        struct group *gr = getgrnam(cfg->socket_group);
-
-        if (gr == NULL)
-            problem(ld, global_line(cfg, "socket_group"),
-                    "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
-                    "empty",
-                    cfg->socket_group);
-        else
-            cfg->sock_gid = gr->gr_gid;
-    }
-    errno = 0;
-    v = strtol(cfg->socket_mode, &end, 8);
-    if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
-        (v & 0007) != 0)
-        problem(ld, global_line(cfg, "socket_mode"),
-                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
-                "fix: socket_mode = 0660",
-                cfg->socket_mode);
-    else
-        cfg->sock_mode = (mode_t)v;
-    errno = 0;
-    v = strtol(cfg->refresh_ahead, &end, 10);
-    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
-        problem(ld, global_line(cfg, "refresh_ahead"),
-                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
-                cfg->refresh_ahead);
-    else
-        cfg->refresh_ahead_s = v;
 }
 
 /* fill_defaults - give every unset key its default */
