@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -256,6 +257,19 @@ int ini_parse_stream_all(FILE *fp, ini_handler handler, ini_problem problem, voi
     run.problem = problem;
     run.ctx = ctx;
     return parse(fp, handler, &run);
+}
+
+/* ini_config_path - explicit, else environment, else built-in */
+const char *ini_config_path(const char *explicit_path)
+{
+    const char *env;
+
+    if (explicit_path != NULL)
+        return explicit_path;
+    env = secure_getenv(OAUTH2_CONFIG_ENV);
+    if (env != NULL && *env != '\0')
+        return env;
+    return OAUTH2_CONFIG_FILE;
 }
 
 /* ini_socket_ok - the socket key's rule, for the daemon and the plugin alike */

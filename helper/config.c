@@ -215,17 +215,10 @@ static int forbidden_index(const char *name)
     return -1;
 }
 
-/* config_path - explicit, else environment, else built-in */
+/* config_path - explicit, else environment, else built-in: the plugin's rule too */
 const char *config_path(const char *explicit_path)
 {
-    const char *env;
-
-    if (explicit_path != NULL)
-        return explicit_path;
-    env = secure_getenv(OAUTH2_CONFIG_ENV);
-    if (env != NULL && *env != '\0')
-        return env;
-    return OAUTH2_CONFIG_FILE;
+    return ini_config_path(explicit_path);
 }
 
 /* account_name_ok - names become file names in state_dir: keep them tame */

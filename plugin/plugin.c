@@ -1059,11 +1059,9 @@ static void oauth2_alt_path(oauth2_plugin *plugin)
  */
 static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
 {
-    const char *file = secure_getenv(OAUTH2_CONFIG_ENV);
+    const char *file = ini_config_path(NULL); /* the daemon's rule, config_path() */
     char err[600];
 
-    if (file == NULL || file[0] == '\0')
-        file = OAUTH2_CONFIG_FILE;
     err[0] = '\0';
     snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
     if (ini_parse_file(file, oauth2_config_key, plugin, err, sizeof(err)) < 0 &&
