@@ -8,9 +8,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "paths.h"
 #include "regfile.h"
 
 /* What one parse reports to: the caller's problem callback, or the first error. */
@@ -255,4 +257,29 @@ int ini_parse_stream_all(FILE *fp, ini_handler handler, ini_problem problem, voi
     run.problem = problem;
     run.ctx = ctx;
     return parse(fp, handler, &run);
+}
+
+/* ini_config_path - explicit, else environment, else built-in */
+const char *ini_config_path(const char *explicit_path)
+{
+    const char *env;
+
+    if (explicit_path != NULL)
+        return explicit_path;
+    env = secure_getenv(OAUTH2_CONFIG_ENV);
+    if (env != NULL && *env != '\0')
+        return env;
+    return OAUTH2_CONFIG_FILE;
+}
+
+/* ini_socket_ok - the socket key's rule, for the daemon and the plugin alike */
+int ini_socket_ok(const char *value, char *err, size_t errsize)
+{
+    if (value[0] == '/' && strlen(value) < OAUTH2_SOCKET_PATH_MAX)
+        return 0;
+    snprintf(err, errsize,
+             "socket \"%.128s\" must be an absolute path under %d bytes; fix: socket "
+             "= " OAUTH2_DEFAULT_SOCKET,
+             value, OAUTH2_SOCKET_PATH_MAX);
+    return -1;
 }

@@ -55,4 +55,19 @@ int ini_parse_stream(FILE *fp, const char *name, ini_handler handler, void *ctx,
  */
 int ini_parse_stream_all(FILE *fp, ini_handler handler, ini_problem problem, void *ctx);
 
+/*
+ * ini_config_path - the config file the daemon and the plugin both read:
+ * explicit_path if not NULL, else $OAUTH2_TOKEN_HELPER_CONFIG (by
+ * secure_getenv, so a set-uid caller cannot be steered), else
+ * OAUTH2_CONFIG_FILE
+ */
+const char *ini_config_path(const char *explicit_path);
+
+/*
+ * ini_socket_ok - the one rule for the global "socket" key, which the
+ * daemon and the plugin both read: an absolute path under
+ * OAUTH2_SOCKET_PATH_MAX bytes. -1 with the problem and its fix in err.
+ */
+int ini_socket_ok(const char *value, char *err, size_t errsize);
+
 #endif

@@ -17,6 +17,8 @@
  * plugin alike: under Postfix's private/. The one place it is defined.
  */
 #define OAUTH2_DEFAULT_SOCKET "/var/spool/postfix/private/oauth2-token-helper"
+/* A socket path must fit sockaddr_un's sun_path (108 bytes on Linux) with its NUL. */
+#define OAUTH2_SOCKET_PATH_MAX 108
 #define OAUTH2_DEFAULT_STATE_DIR "/var/lib/oauth2-token-helper"
 /* The daemon's user in the systemd unit (User=) and the sysusers file. */
 #define OAUTH2_DAEMON_USER "oauth2-helper"

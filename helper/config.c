@@ -33,43 +33,106 @@
 
 enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
 
-/* The one table of configuration keys. */
+/*
+ * What a file a key names is to the daemon, for config-check's
+ * permission audit and the fix it names. FILE_SECRET is read as one line
+ * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key of at most
+ * CONFIG_KEY_MAX bytes; both must be closed to everybody but the daemon.
+ * FILE_CERT and FILE_CA are public, but only root or the daemon may
+ * change them. FILE_CONFIG is the config file itself.
+ */
+enum file_kind { FILE_NONE, FILE_SECRET, FILE_KEY, FILE_CERT, FILE_CA, FILE_CONFIG };
+
+struct loader;
+
+/* key_check - a global key's own rule: report a bad value at line, resolve a good one */
+typedef void (*key_check)(struct loader *ld, int line);
+
+static void check_socket(struct loader *ld, int line);
+static void check_state_dir(struct loader *ld, int line);
+static void check_allow_users(struct loader *ld, int line);
+static void check_allow_groups(struct loader *ld, int line);
+static void check_user(struct loader *ld, int line);
+static void check_socket_group(struct loader *ld, int line);
+static void check_socket_mode(struct loader *ld, int line);
+static void check_refresh_ahead(struct loader *ld, int line);
+
+/*
+ * The one table of configuration keys: parsing, defaults, the dump,
+ * config-check's file audit and the documentation test
+ * (tests/unit/test_config.c checks oauth2-token-helper.conf(5) and the
+ * sample config against it) all read it. Each global key's rule is its
+ * check function, run in table order; account keys, whose rules depend on
+ * the provider and the grant, are checked together in finish_account.
+ */
 static const struct config_key {
-    const char *name;
-    enum key_scope scope;
-    size_t offset; /* of the char * in struct config or struct account_conf */
-    const char *dflt;
+    const char *name;     /* as written in the file */
+    enum key_scope scope; /* global, or in an [account NAME] section */
+    size_t offset;        /* of the char * in struct config or struct account_conf */
+    const char *dflt;     /* NULL: none (the provider's preset, or required) */
+    enum file_kind file;  /* the kind of file the value names, FILE_NONE if none */
+    const char *doc;      /* one line, as in oauth2-token-helper.conf(5) */
+    key_check check;      /* global keys: the value's rule, NULL if any value goes */
 } config_keys[] = {
-    {"socket", KEY_GLOBAL, offsetof(struct config, socket), OAUTH2_DEFAULT_SOCKET},
-    {"state_dir", KEY_GLOBAL, offsetof(struct config, state_dir), OAUTH2_DEFAULT_STATE_DIR},
-    {"allow_users", KEY_GLOBAL, offsetof(struct config, allow_users), "postfix"},
-    {"allow_groups", KEY_GLOBAL, offsetof(struct config, allow_groups), ""},
-    {"user", KEY_GLOBAL, offsetof(struct config, user), ""},
-    {"socket_group", KEY_GLOBAL, offsetof(struct config, socket_group), ""},
-    {"socket_mode", KEY_GLOBAL, offsetof(struct config, socket_mode), "0660"},
-    {"refresh_ahead", KEY_GLOBAL, offsetof(struct config, refresh_ahead), "600"},
-    {"provider", KEY_ACCOUNT, offsetof(struct account_conf, provider), "microsoft"},
-    {"tenant", KEY_ACCOUNT, offsetof(struct account_conf, tenant), NULL},
-    {"client_id", KEY_ACCOUNT, offsetof(struct account_conf, client_id), NULL},
-    {"client_secret_file", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_file), ""},
-    {"scope", KEY_ACCOUNT, offsetof(struct account_conf, scope), NULL},
-    {"login", KEY_ACCOUNT, offsetof(struct account_conf, login), NULL},
-    {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL},
-    {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), ""},
-    {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), ""},
-    {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires),
-     ""},
-    {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token"},
+    {"socket", KEY_GLOBAL, offsetof(struct config, socket), OAUTH2_DEFAULT_SOCKET, FILE_NONE,
+     "the daemon's UNIX socket, an absolute path under 108 bytes", check_socket},
+    {"state_dir", KEY_GLOBAL, offsetof(struct config, state_dir), OAUTH2_DEFAULT_STATE_DIR,
+     FILE_NONE, "where refresh tokens are kept, an absolute path", check_state_dir},
+    {"allow_users", KEY_GLOBAL, offsetof(struct config, allow_users), "postfix", FILE_NONE,
+     "users allowed to ask for tokens", check_allow_users},
+    {"allow_groups", KEY_GLOBAL, offsetof(struct config, allow_groups), "", FILE_NONE,
+     "groups allowed to ask for tokens", check_allow_groups},
+    {"user", KEY_GLOBAL, offsetof(struct config, user), "", FILE_NONE,
+     "the user the daemon drops to", check_user},
+    {"socket_group", KEY_GLOBAL, offsetof(struct config, socket_group), "", FILE_NONE,
+     "the socket's group", check_socket_group},
+    {"socket_mode", KEY_GLOBAL, offsetof(struct config, socket_mode), "0660", FILE_NONE,
+     "the socket's mode, octal, no access for others", check_socket_mode},
+    {"refresh_ahead", KEY_GLOBAL, offsetof(struct config, refresh_ahead), "600", FILE_NONE,
+     "seconds before expiry to refresh a token, 0 to 86400", check_refresh_ahead},
+    {"provider", KEY_ACCOUNT, offsetof(struct account_conf, provider), "microsoft", FILE_NONE,
+     "microsoft, microsoft-usgov, microsoft-china, google or custom", NULL},
+    {"tenant", KEY_ACCOUNT, offsetof(struct account_conf, tenant), NULL, FILE_NONE,
+     "the Directory (tenant) ID or a verified domain (Microsoft)", NULL},
+    {"client_id", KEY_ACCOUNT, offsetof(struct account_conf, client_id), NULL, FILE_NONE,
+     "the app registration's Application (client) ID", NULL},
+    {"client_secret_file", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_file), "",
+     FILE_SECRET, "a file holding the client secret", NULL},
+    {"scope", KEY_ACCOUNT, offsetof(struct account_conf, scope), NULL, FILE_NONE,
+     "the scopes asked for (default: the provider's, by grant)", NULL},
+    {"login", KEY_ACCOUNT, offsetof(struct account_conf, login), NULL, FILE_NONE,
+     "the mailbox to send as (default: the account name)", NULL},
+    {"authority", KEY_ACCOUNT, offsetof(struct account_conf, authority), NULL, FILE_NONE,
+     "the Microsoft login host (default: the provider's)", NULL},
+    {"token_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, token_endpoint), "", FILE_NONE,
+     "the token URL, https (default: derived from the provider)", NULL},
+    {"ca_file", KEY_ACCOUNT, offsetof(struct account_conf, ca_file), "", FILE_CA,
+     "CA certificates to verify the provider with", NULL},
+    {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires), "",
+     FILE_NONE, "the client secret's expiry date, YYYY-MM-DD", NULL},
+    {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token", FILE_NONE,
+     "refresh_token or client_credentials", NULL},
     {"client_certificate_file", KEY_ACCOUNT, offsetof(struct account_conf, client_certificate_file),
-     ""},
-    {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), ""},
+     "", FILE_CERT, "the certificate uploaded to the app registration", NULL},
+    {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), "", FILE_KEY,
+     "the certificate's private key", NULL},
     {"client_key_passphrase_file", KEY_ACCOUNT,
-     offsetof(struct account_conf, client_key_passphrase_file), ""},
-    {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256"},
-    {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), ""},
-    {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), ""},
+     offsetof(struct account_conf, client_key_passphrase_file), "", FILE_SECRET,
+     "a file holding the private key's passphrase", NULL},
+    {"assertion_alg", KEY_ACCOUNT, offsetof(struct account_conf, assertion_alg), "PS256", FILE_NONE,
+     "the client assertion's signature, PS256 or RS256", NULL},
+    {"authorize_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, authorize_endpoint), "",
+     FILE_NONE, "the authorization URL, https (default: derived from the provider)", NULL},
+    {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
+     "the device-code URL, https (default: derived from the provider)", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Keys that would put a secret in the config itself: refused, with the file key to use. */
+static const char *const forbidden_keys[] = {
+    "client_secret", "refresh_token", "client_key", "client_key_passphrase", "client_assertion",
+};
+#define N_FORBIDDEN (sizeof(forbidden_keys) / sizeof(forbidden_keys[0]))
 
 /*
  * Provider presets. Microsoft's clouds derive every endpoint from the
@@ -119,17 +182,43 @@ const char *config_key_name(size_t i, int *is_account)
     return config_keys[i].name;
 }
 
-/* config_path - explicit, else environment, else built-in */
+/* config_key_info - the i'th key's entry for the documentation test; -1 past the end */
+int config_key_info(size_t i, struct config_key_info *info)
+{
+    static const char *const kinds[] = {"", "secret", "key", "certificate", "CA", "config"};
+
+    memset(info, 0, sizeof(*info));
+    if (i >= N_KEYS)
+        return -1;
+    info->name = config_keys[i].name;
+    info->is_account = config_keys[i].scope == KEY_ACCOUNT;
+    info->dflt = config_keys[i].dflt;
+    info->file_kind = kinds[config_keys[i].file];
+    info->doc = config_keys[i].doc;
+    return 0;
+}
+
+/* config_forbidden_key - the i'th key refused because it would hold a secret, NULL past the end */
+const char *config_forbidden_key(size_t i)
+{
+    return i < N_FORBIDDEN ? forbidden_keys[i] : NULL;
+}
+
+/* forbidden_index - the index of a refused key, or -1 */
+static int forbidden_index(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < N_FORBIDDEN; i++)
+        if (strcmp(forbidden_keys[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* config_path - explicit, else environment, else built-in: the plugin's rule too */
 const char *config_path(const char *explicit_path)
 {
-    const char *env;
-
-    if (explicit_path != NULL)
-        return explicit_path;
-    env = secure_getenv(OAUTH2_CONFIG_ENV);
-    if (env != NULL && *env != '\0')
-        return env;
-    return OAUTH2_CONFIG_FILE;
+    return ini_config_path(explicit_path);
 }
 
 /* account_name_ok - names become file names in state_dir: keep them tame */
@@ -394,9 +483,7 @@ static int parse_handler(void *ctx, int line, const char *section, const char *n
         *kline = line;
         return 0;
     }
-    if (strcmp(key, "client_secret") == 0 || strcmp(key, "refresh_token") == 0 ||
-        strcmp(key, "client_key") == 0 || strcmp(key, "client_key_passphrase") == 0 ||
-        strcmp(key, "client_assertion") == 0) {
+    if (forbidden_index(key) >= 0) {
         snprintf(err, errsize,
                  "%s cannot be set here: secrets are read from files only; fix: put it in a "
                  "file (mode 0600) named by client_secret_file, client_key_file or "
@@ -832,20 +919,12 @@ static void finish_account(struct loader *ld, struct account_conf *a)
         else
             a->secret_expires = (long long)timegm(&tm);
     }
-    check_not_special(ld, a, "client_secret_file", a->client_secret_file);
-    check_not_special(ld, a, "client_certificate_file", a->client_certificate_file);
-    check_not_special(ld, a, "client_key_file", a->client_key_file);
-    check_not_special(ld, a, "client_key_passphrase_file", a->client_key_passphrase_file);
-    check_not_special(ld, a, "ca_file", a->ca_file);
+    for (i = 0; i < N_KEYS; i++)
+        if (config_keys[i].scope == KEY_ACCOUNT && config_keys[i].file != FILE_NONE)
+            check_not_special(ld, a, config_keys[i].name, *slot(a, &config_keys[i]));
     return;
 oom:
     problem(ld, 0, "out of memory");
-}
-
-/* global_line - where a global setting was written, 0 for a default */
-static int global_line(const struct config *cfg, const char *key)
-{
-    return line_of(cfg, -1, key);
 }
 
 /* unit_installed - whether systemd would start the daemon from our unit (User=OAUTH2_DAEMON_USER)
@@ -866,77 +945,136 @@ static int unit_installed(void)
     return 0;
 }
 
-/* finish_global - check global settings and resolve names */
+/* check_socket - an absolute path that fits sun_path (the plugin's rule too) */
+static void check_socket(struct loader *ld, int line)
+{
+    char err[512];
+
+    if (ini_socket_ok(ld->cfg->socket, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_state_dir - an absolute path */
+static void check_state_dir(struct loader *ld, int line)
+{
+    if (ld->cfg->state_dir[0] != '/')
+        problem(ld, line,
+                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
+                "= " OAUTH2_DEFAULT_STATE_DIR,
+                ld->cfg->state_dir);
+}
+
+/* check_allow_users - users that exist, resolved to uids */
+static void check_allow_users(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char err[512];
+
+    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_allow_groups - groups that exist, resolved to gids */
+static void check_allow_groups(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char err[512];
+
+    if (ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, sizeof(err)) < 0)
+        problem(ld, line, "%s", err);
+}
+
+/* check_user - empty, or a user that exists: run_uid and run_gid */
+static void check_user(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    struct passwd *pw;
+
+    cfg->run_uid = (uid_t)-1;
+    cfg->run_gid = (gid_t)-1;
+    if (cfg->user[0] == '\0')
+        return;
+    pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        problem(ld, line, "user: no such user \"%.64s\"; fix: create it, or leave user empty",
+                cfg->user);
+    } else {
+        cfg->run_uid = pw->pw_uid;
+        cfg->run_gid = pw->pw_gid;
+    }
+}
+
+/* check_socket_group - empty, or a group that exists: sock_gid */
+static void check_socket_group(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    struct group *gr;
+
+    cfg->sock_gid = (gid_t)-1;
+    if (cfg->socket_group[0] == '\0')
+        return;
+    gr = getgrnam(cfg->socket_group);
+    if (gr == NULL)
+        problem(ld, line,
+                "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
+                "empty",
+                cfg->socket_group);
+    else
+        cfg->sock_gid = gr->gr_gid;
+}
+
+/* check_socket_mode - octal, no bits beyond 0777 and none for others: sock_mode */
+static void check_socket_mode(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(cfg->socket_mode, &end, 8);
+    if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
+        (v & 0007) != 0)
+        problem(ld, line,
+                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
+                "fix: socket_mode = 0660",
+                cfg->socket_mode);
+    else
+        cfg->sock_mode = (mode_t)v;
+}
+
+/* check_refresh_ahead - seconds, 0 to 86400: refresh_ahead_s */
+static void check_refresh_ahead(struct loader *ld, int line)
+{
+    struct config *cfg = ld->cfg;
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(cfg->refresh_ahead, &end, 10);
+    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
+        problem(ld, line,
+                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
+                cfg->refresh_ahead);
+    else
+        cfg->refresh_ahead_s = v;
+}
+
+/* finish_global - each global key's rule, in table order; then who the daemon runs as */
 static void finish_global(struct loader *ld)
 {
     struct config *cfg = ld->cfg;
     struct passwd *pw;
-    char err[512];
-    char *end;
-    long v;
+    size_t i;
 
-    if (strlen(cfg->socket) >= 108 || cfg->socket[0] != '/')
-        problem(ld, global_line(cfg, "socket"),
-                "socket \"%.128s\" must be an absolute path under 108 bytes; fix: socket "
-                "= " OAUTH2_DEFAULT_SOCKET,
-                cfg->socket);
-    if (cfg->state_dir[0] != '/')
-        problem(ld, global_line(cfg, "state_dir"),
-                "state_dir \"%.128s\" must be an absolute path; fix: state_dir "
-                "= " OAUTH2_DEFAULT_STATE_DIR,
-                cfg->state_dir);
-    if (ids_parse(cfg->allow_users, 0, cfg->allow_uids, &cfg->n_allow_uids, err, sizeof(err)) < 0)
-        problem(ld, global_line(cfg, "allow_users"), "%s", err);
-    if (ids_parse(cfg->allow_groups, 1, cfg->allow_gids, &cfg->n_allow_gids, err, sizeof(err)) < 0)
-        problem(ld, global_line(cfg, "allow_groups"), "%s", err);
-    cfg->run_uid = (uid_t)-1;
-    cfg->run_gid = (gid_t)-1;
-    if (cfg->user[0] != '\0') {
-        pw = getpwnam(cfg->user);
-        if (pw == NULL) {
-            problem(ld, global_line(cfg, "user"),
-                    "user: no such user \"%.64s\"; fix: create it, or leave user empty", cfg->user);
-        } else {
-            cfg->run_uid = pw->pw_uid;
-            cfg->run_gid = pw->pw_gid;
-        }
-    }
+    for (i = 0; i < N_KEYS; i++)
+        if (config_keys[i].scope == KEY_GLOBAL && config_keys[i].check != NULL)
+            config_keys[i].check(ld, cfg->lines[i]);
     /* Who the daemon runs as: user =, else the unit's User= when the unit and user exist. */
     cfg->daemon_uid = cfg->run_uid;
     if (cfg->daemon_uid == (uid_t)-1) {
         pw = geteuid() == 0 && unit_installed() ? getpwnam(OAUTH2_DAEMON_USER) : NULL;
         cfg->daemon_uid = pw != NULL ? pw->pw_uid : geteuid();
     }
-    cfg->sock_gid = (gid_t)-1;
-    if (cfg->socket_group[0] != '\0') {
-        struct group *gr = getgrnam(cfg->socket_group);
-
-        if (gr == NULL)
-            problem(ld, global_line(cfg, "socket_group"),
-                    "socket_group: no such group \"%.64s\"; fix: create it, or leave socket_group "
-                    "empty",
-                    cfg->socket_group);
-        else
-            cfg->sock_gid = gr->gr_gid;
-    }
-    errno = 0;
-    v = strtol(cfg->socket_mode, &end, 8);
-    if (errno != 0 || *end != '\0' || end == cfg->socket_mode || v < 0 || (v & ~0777) != 0 ||
-        (v & 0007) != 0)
-        problem(ld, global_line(cfg, "socket_mode"),
-                "socket_mode \"%.16s\" must be an octal mode with no access for others; "
-                "fix: socket_mode = 0660",
-                cfg->socket_mode);
-    else
-        cfg->sock_mode = (mode_t)v;
-    errno = 0;
-    v = strtol(cfg->refresh_ahead, &end, 10);
-    if (errno != 0 || *end != '\0' || end == cfg->refresh_ahead || v < 0 || v > 86400)
-        problem(ld, global_line(cfg, "refresh_ahead"),
-                "refresh_ahead \"%.16s\" must be seconds, 0 to 86400; fix: refresh_ahead = 600",
-                cfg->refresh_ahead);
-    else
-        cfg->refresh_ahead_s = v;
 }
 
 /* fill_defaults - give every unset key its default */
@@ -1359,9 +1497,6 @@ static int in_group(const struct daemon_user *du, gid_t gid)
     return 0;
 }
 
-/* What a file is to the daemon, for the fix config-check names. */
-enum file_kind { FILE_CONFIG, FILE_SECRET, FILE_PUBLIC };
-
 /*
  * daemon_can_read - whether the daemon's user can reach and read file;
  * if not, why and the chown/chmod that fixes it, in msg
@@ -1394,7 +1529,7 @@ static int daemon_can_read(const struct daemon_user *du, const char *file, enum 
     }
     if (stat(file, &st) < 0 || may(du, &st, 4))
         return 1;
-    if (kind == FILE_SECRET)
+    if (kind == FILE_SECRET || kind == FILE_KEY)
         snprintf(msg, msgsize,
                  "%s is not readable by the daemon's user %s (mode %04o); fix: chown %s %s && "
                  "chmod 600 %s",
@@ -1411,18 +1546,15 @@ static int daemon_can_read(const struct daemon_user *du, const char *file, enum 
     return 0;
 }
 
-/* Everything config-check looks at for one account. */
-static const struct account_file {
-    const char *key;
-    enum file_kind kind;
-    size_t max;   /* secrets: the most config_secret_file_read accepts */
-    int one_line; /* secrets: read as one line */
-} account_files[] = {
-    {"client_secret_file", FILE_SECRET, SECRET_MAX, 1},
-    {"client_key_file", FILE_SECRET, CONFIG_KEY_MAX, 0},
-    {"client_key_passphrase_file", FILE_SECRET, SECRET_MAX, 1},
-    {"client_certificate_file", FILE_PUBLIC, 0, 0},
-    {"ca_file", FILE_PUBLIC, 0, 0},
+/*
+ * The audit's passes over an account's files: the private ones first
+ * (secret and key), then the certificate, then the CA file, each pass in
+ * table order.
+ */
+static const unsigned audit_passes[] = {
+    (1u << FILE_SECRET) | (1u << FILE_KEY),
+    1u << FILE_CERT,
+    1u << FILE_CA,
 };
 
 /* check_public_file - a certificate or CA file: regular, changed only by root or the daemon */
@@ -1506,28 +1638,31 @@ int config_check_files(const struct config *cfg, config_report_fn report, void *
     for (i = 0; i < cfg->n_accounts; i++) {
         const struct account_conf *a = &cfg->accounts[i];
 
-        for (f = 0; f < sizeof(account_files) / sizeof(account_files[0]); f++) {
-            const struct account_file *af = &account_files[f];
-            const char *file = *slot((void *)a, &config_keys[key_index(af->key)]);
-            int line = acct_line(cfg, a, af->key);
+        for (f = 0; f < N_KEYS * (sizeof(audit_passes) / sizeof(audit_passes[0])); f++) {
+            const struct config_key *k = &config_keys[f % N_KEYS];
+            const char *file = *slot((void *)a, k);
+            int line;
             char *secret = NULL;
             char why[800];
             int rc;
 
-            if (file == NULL || file[0] == '\0')
+            if (k->scope != KEY_ACCOUNT || (audit_passes[f / N_KEYS] & (1u << k->file)) == 0 ||
+                file == NULL || file[0] == '\0')
                 continue;
-            if (af->kind == FILE_SECRET) {
-                rc = config_secret_file_read(a, af->key, file, af->max, af->one_line, &secret, msg,
-                                             sizeof(msg));
+            line = acct_line(cfg, a, k->name);
+            if (k->file == FILE_SECRET || k->file == FILE_KEY) {
+                rc = config_secret_file_read(a, k->name, file,
+                                             k->file == FILE_KEY ? CONFIG_KEY_MAX : SECRET_MAX,
+                                             k->file == FILE_SECRET, &secret, msg, sizeof(msg));
                 secret_free(secret);
             } else {
-                rc = check_public_file(cfg, a, af->key, file, msg, sizeof(msg));
+                rc = check_public_file(cfg, a, k->name, file, msg, sizeof(msg));
             }
             if (rc < 0) {
                 check_report(cfg, line, msg, report, ctx);
                 problems++;
-            } else if (have_du && !daemon_can_read(&du, file, af->kind, why, sizeof(why))) {
-                snprintf(msg, sizeof(msg), "account %s: %s: %s", a->name, af->key, why);
+            } else if (have_du && !daemon_can_read(&du, file, k->file, why, sizeof(why))) {
+                snprintf(msg, sizeof(msg), "account %s: %s: %s", a->name, k->name, why);
                 check_report(cfg, line, msg, report, ctx);
                 problems++;
             }

@@ -172,4 +172,19 @@ void config_dump(const struct config *cfg, FILE *fp);
 /* config_key_names - every key the table knows, for the documentation test */
 const char *config_key_name(size_t i, int *is_account);
 
+/* One key's entry in the table, for the documentation test. */
+struct config_key_info {
+    const char *name;
+    int is_account;        /* set in [account NAME] sections, else before them */
+    const char *dflt;      /* NULL: none (a provider preset, or required) */
+    const char *file_kind; /* "" or the file it names: secret, key, certificate, CA */
+    const char *doc;       /* one line */
+};
+
+/* config_key_info - the i'th key of the table; -1 past the end */
+int config_key_info(size_t i, struct config_key_info *info);
+
+/* config_forbidden_key - the i'th key refused as holding a secret; NULL past the end */
+const char *config_forbidden_key(size_t i);
+
 #endif

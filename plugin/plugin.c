@@ -1010,19 +1010,16 @@ static int oauth2_config_key(void *ctx, int line, const char *section, const cha
                              const char *key, const char *value, char *err, size_t errsize)
 {
     oauth2_plugin *plugin = ctx;
-    size_t len;
 
     (void)line;
     (void)name;
     if (key == NULL || section[0] != '\0' || strcmp(key, "socket") != 0)
         return 0;
-    len = strlen(value);
-    if (len == 0 || len >= sizeof(plugin->socket_path)) {
-        snprintf(err, errsize, "socket: empty, or longer than %u bytes",
-                 (unsigned)(sizeof(plugin->socket_path) - 1));
+    _Static_assert(OAUTH2_SOCKET_PATH_MAX <= OAUTH2_SOCKET_MAX, "socket path fits socket_path");
+    /* The daemon's rule (ini_socket_ok), so both agree on which values are a socket. */
+    if (ini_socket_ok(value, err, errsize) < 0)
         return -1;
-    }
-    memcpy(plugin->socket_path, value, len + 1);
+    snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", value);
     plugin->from_config = 1;
     return 0;
 }
@@ -1062,11 +1059,9 @@ static void oauth2_alt_path(oauth2_plugin *plugin)
  */
 static void oauth2_configure(const sasl_utils_t *utils, oauth2_plugin *plugin)
 {
-    const char *file = secure_getenv(OAUTH2_CONFIG_ENV);
+    const char *file = ini_config_path(NULL); /* the daemon's rule, config_path() */
     char err[600];
 
-    if (file == NULL || file[0] == '\0')
-        file = OAUTH2_CONFIG_FILE;
     err[0] = '\0';
     snprintf(plugin->socket_path, sizeof(plugin->socket_path), "%s", OAUTH2_DEFAULT_SOCKET);
     if (ini_parse_file(file, oauth2_config_key, plugin, err, sizeof(err)) < 0 &&

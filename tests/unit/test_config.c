@@ -503,6 +503,150 @@ static void test_documented(void)
     ok(man_ok, "oauth2-token-helper.conf(5) documents every key");
 }
 
+/* read_doc - the file at top_srcdir/rel, NUL-terminated (free it), or NULL */
+static char *read_doc(const char *rel)
+{
+    const char *top = getenv("top_srcdir");
+    char p[4096];
+    char *buf;
+    FILE *fp;
+    size_t n;
+
+    snprintf(p, sizeof(p), "%s/%s", top ? top : "..", rel);
+    fp = fopen(p, "r");
+    if (fp == NULL)
+        return NULL;
+    buf = calloc(1, 1 << 20);
+    n = fread(buf, 1, (1 << 20) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* man_entry - the text of the man page's ".TP\n.B name" entry, up to the next .TP or .SH */
+static int man_entry(const char *man, const char *name, char *out, size_t outsize)
+{
+    char needle[128];
+    const char *start;
+    const char *end;
+    const char *sh;
+
+    snprintf(needle, sizeof(needle), "\n.TP\n.B %s\n", name);
+    start = strstr(man, needle);
+    if (start == NULL)
+        return -1;
+    start += strlen(needle);
+    end = strstr(start, "\n.TP\n");
+    sh = strstr(start, "\n.SH ");
+    if (end == NULL || (sh != NULL && sh < end))
+        end = sh;
+    if (end == NULL)
+        end = start + strlen(start);
+    snprintf(out, outsize, "%.*s", (int)(end - start), start);
+    return 0;
+}
+
+/* key_known - whether name is in the table, and in which scope */
+static int key_known(const char *name, int is_account)
+{
+    struct config_key_info k;
+    size_t i;
+
+    for (i = 0; config_key_info(i, &k) == 0; i++)
+        if (strcmp(k.name, name) == 0)
+            return k.is_account == is_account;
+    return 0;
+}
+
+/*
+ * test_table_agrees - oauth2-token-helper.conf(5) and the sample config
+ * agree with the key table: every key in its section, each default named
+ * in its entry and commented out as "#key = default" in the sample, no key
+ * documented that the table does not know, no refused key in the table.
+ */
+static void test_table_agrees(void)
+{
+    char *man = read_doc("man/oauth2-token-helper.conf.5");
+    char *conf = read_doc("conf/oauth2-token-helper.conf");
+    struct config_key_info k;
+    const char *account_sh;
+    const char *p;
+    const char *forbidden;
+    char entry[8192];
+    char needle[512];
+    int scope_ok = 1;
+    int dflt_ok = 1;
+    int conf_ok = 1;
+    int extra_ok = 1;
+    int forbidden_ok = 1;
+    int doc_ok = 1;
+    size_t i;
+
+    if (man == NULL || conf == NULL) {
+        ok(0, "the man page and the sample config can be read");
+        free(man);
+        free(conf);
+        return;
+    }
+    account_sh = strstr(man, "\n.SH ACCOUNT SETTINGS");
+    ok(account_sh != NULL && strstr(man, "\n.SH GLOBAL SETTINGS") < account_sh,
+       "the man page has GLOBAL SETTINGS, then ACCOUNT SETTINGS");
+    if (account_sh == NULL) {
+        free(man);
+        free(conf);
+        return;
+    }
+    for (i = 0; config_key_info(i, &k) == 0; i++) {
+        const char *at;
+
+        snprintf(needle, sizeof(needle), "\n.TP\n.B %s\n", k.name);
+        at = strstr(man, needle);
+        if (at == NULL || (at > account_sh) != k.is_account) {
+            scope_ok = 0;
+            printf("# %s: not under %s SETTINGS in the man page\n", k.name,
+                   k.is_account ? "ACCOUNT" : "GLOBAL");
+        }
+        if (k.doc == NULL || k.doc[0] == '\0' || strchr(k.doc, '\n') != NULL) {
+            doc_ok = 0;
+            printf("# %s: no one-line doc in the table\n", k.name);
+        }
+        if (k.dflt == NULL || k.dflt[0] == '\0')
+            continue;
+        if (man_entry(man, k.name, entry, sizeof(entry)) < 0 || strstr(entry, k.dflt) == NULL) {
+            dflt_ok = 0;
+            printf("# %s: the man page does not give its default %s\n", k.name, k.dflt);
+        }
+        snprintf(needle, sizeof(needle), "\n#%s = %s\n", k.name, k.dflt);
+        if (strstr(conf, needle) == NULL) {
+            conf_ok = 0;
+            printf("# %s: the sample config lacks \"#%s = %s\"\n", k.name, k.name, k.dflt);
+        }
+    }
+    for (p = strstr(man, "\n.TP\n.B "); p != NULL; p = strstr(p + 1, "\n.TP\n.B ")) {
+        char name[64];
+        size_t n = strcspn(p + 8, " \n");
+
+        if (p > strstr(man, "\n.SH CHECKING"))
+            break;
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 63 ? n : 63), p + 8);
+        if (!key_known(name, p > account_sh)) {
+            extra_ok = 0;
+            printf("# the man page documents %s, which the table lacks there\n", name);
+        }
+    }
+    for (i = 0; (forbidden = config_forbidden_key(i)) != NULL; i++)
+        if (key_known(forbidden, 0) || key_known(forbidden, 1))
+            forbidden_ok = 0;
+    ok(doc_ok, "every key has a one-line doc in the table");
+    ok(scope_ok, "the man page lists each key under its scope");
+    ok(dflt_ok, "the man page gives each key's default");
+    ok(conf_ok, "the sample config shows each key's default");
+    ok(extra_ok, "the man page documents no key the table lacks");
+    ok(forbidden_ok, "no refused key is in the table");
+    free(man);
+    free(conf);
+}
+
 int main(void)
 {
     if (cfgload_setup() < 0)
@@ -518,6 +662,7 @@ int main(void)
     test_special_files();
     test_daemon_user();
     test_documented();
+    test_table_agrees();
     cfgload_cleanup();
     return done_testing();
 }

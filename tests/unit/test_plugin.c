@@ -916,6 +916,39 @@ static void test_default_socket(const char *conf, const sasl_callback_t *callbac
     session_end(&s);
 }
 
+/*
+ * test_relative_socket - a socket line the daemon refuses (not an absolute
+ * path): the plugin refuses it by the same rule, ini_socket_ok(), and uses
+ * the built-in socket, naming the rule and its fix
+ */
+static void test_relative_socket(const char *conf, const sasl_callback_t *callbacks)
+{
+    const char *detail;
+    session s;
+    FILE *fp;
+
+    sasl_client_done();
+    fp = fopen(conf, "w");
+    if (fp == NULL) {
+        ok(0, "%s: %s", conf, strerror(errno));
+        return;
+    }
+    fputs("socket = private/oauth2-token-helper\n[account alice@contoso.com]\nclient_id = x\n", fp);
+    fclose(fp);
+    ok(sasl_client_init(callbacks) == SASL_OK, "sasl_client_init again, a relative socket");
+    session_start(&s, "alice@contoso.com", PASSWORD, NULL, "XOAUTH2", 0);
+    detail = sasl_errdetail(s.conn);
+    if (access(OAUTH2_DEFAULT_SOCKET, F_OK) == 0)
+        ok(strstr(detail, "private/oauth2-token-helper (") == NULL ||
+               strstr(detail, OAUTH2_DEFAULT_SOCKET " (") != NULL,
+           "a relative socket is not used: %s", detail);
+    else
+        ok(s.rc != SASL_OK && strstr(detail, "at " OAUTH2_DEFAULT_SOCKET " (") != NULL &&
+               strstr(detail, "must be an absolute path") != NULL,
+           "a relative socket is refused by the daemon's rule, the built-in one used: %s", detail);
+    session_end(&s);
+}
+
 /* find_kde - Debian's other XOAUTH2 client plugin, if installed */
 static int find_kde(char *out, size_t outsize)
 {
@@ -1052,6 +1085,7 @@ int main(void)
     test_daemon_down(configured);
     snprintf(path, sizeof(path), "%s/oauth2.conf", base);
     test_default_socket(path, global_callbacks);
+    test_relative_socket(path, global_callbacks);
 
     sasl_client_done();
     if (chdir("/") < 0)
