@@ -225,12 +225,21 @@ class Fixture:
         if r.returncode != 0:
             raise RuntimeError("import failed: " + r.stderr)
 
-    def start(self, wrapper=(), timeout=10):
+    def reachable_helper(self):
+        """reachable_helper - a copy of the helper in this fixture's 0755 dir, for a
+        daemon started as another user (the checkout may sit in a 0700 directory)"""
+        path = os.path.join(self.dir, "oauth2-token-helper")
+        if not os.path.exists(path):
+            shutil.copy(HELPER, path)
+            os.chmod(path, 0o755)
+        return path
+
+    def start(self, wrapper=(), timeout=10, helper=HELPER):
         """start - run the daemon (under wrapper, e.g. prlimit or valgrind) and wait
         until its socket accepts connections"""
         if os.path.exists(self.sock):
             os.unlink(self.sock)
-        self.daemon = subprocess.Popen(list(wrapper) + [HELPER, "-c", self.conf, "serve"],
+        self.daemon = subprocess.Popen(list(wrapper) + [helper, "-c", self.conf, "serve"],
                                        stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while True:

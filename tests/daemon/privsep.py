@@ -183,7 +183,7 @@ def test_daemon_core(t, fx):
     t.diag("core dumps in the environment: %s; core_pattern %r"
            % (resource.getrlimit(resource.RLIMIT_CORE), pattern))
     fx.start(wrapper=["setpriv", "--reuid=%d" % NOBODY.pw_uid, "--regid=%d" % NOBODY.pw_gid,
-                      "--clear-groups", "env", "-C", cores])
+                      "--clear-groups", "env", "-C", cores], helper=fx.reachable_helper())
     pid = fx.daemon.pid
     t.ok(fx.ask("account", ALICE).startswith("OK "), "the daemon (uid nobody) holds a token")
     uids, _ = proc_ids(pid)
