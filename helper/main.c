@@ -53,6 +53,7 @@
 #include "log.h"
 #include "netstring.h"
 #include "privdrop.h"
+#include "protocol.h"
 #include "saslwire.h"
 #include "server.h"
 #include "sockclient.h"
@@ -104,7 +105,7 @@ static void print_b64(const char *data, size_t len)
 static int print_token(const char *format, const char *account, const char *login,
                        const char *token, long long expires)
 {
-    char buf[SASLWIRE_MAX_TOKEN + 1024];
+    char buf[PROTOCOL_MAX_REPLY];
     size_t len;
     int rc = EX_OK_;
 
@@ -232,11 +233,11 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
 
     if (find_account(cfg, name) == NULL)
         return EX_NOUSER_;
-    data = malloc(SASLWIRE_MAX_TOKEN + 1024);
+    data = malloc(PROTOCOL_MAX_REPLY);
     if (data == NULL)
         return EX_TEMPFAIL_;
     r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
-                         SASLWIRE_MAX_TOKEN + 1024, err, sizeof(err));
+                         PROTOCOL_MAX_REPLY, err, sizeof(err));
     if (r == SOCKCLIENT_UNREACHABLE) {
         rc = token_direct(cfg, name, err, login, loginsize, token, tokensize, expires);
     } else if (r != SOCKCLIENT_OK) {
@@ -244,8 +245,8 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
         rc = EX_TEMPFAIL_;
     } else if (status == SOCKETMAP_OK) {
         rc = EX_OK_;
-        if (saslwire_parse_account(data, strlen(data), login, loginsize, token, tokensize,
-                                   expires) < 0) {
+        if (protocol_decode_account(data, strlen(data), login, loginsize, token, tokensize,
+                                    expires) < 0) {
             fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
                     name);
             rc = EX_TEMPFAIL_;
@@ -265,7 +266,7 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
              : status == SOCKETMAP_PERM   ? EX_UNAVAILABLE_
                                           : EX_TEMPFAIL_;
     }
-    explicit_bzero(data, SASLWIRE_MAX_TOKEN + 1024);
+    explicit_bzero(data, PROTOCOL_MAX_REPLY);
     free(data);
     return rc;
 }
@@ -296,7 +297,8 @@ static int cmd_token(const char *file, int argc, char **argv)
         return usage();
     if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
         strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        fprintf(stderr,
+                "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
         return EX_USAGE_;
     }
     cfg = load_config(file);
@@ -890,8 +892,7 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     } else if (unlink(path) < 0) {
         had_state = 0;
         if (errno != ENOENT) {
-            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
-                    strerror(errno));
+            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, strerror(errno));
             rc = EX_TEMPFAIL_;
         }
     }

@@ -89,6 +89,7 @@
 #include "ini.h"
 #include "netstring.h"
 #include "paths.h"
+#include "protocol.h"
 #include "saslwire.h"
 #include "sockclient.h"
 #include "tokenlife.h"
@@ -100,7 +101,7 @@
 #define OAUTH2_SOCKET_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* The daemon's "account" reply: "login=L expires=N token=T". */
-#define OAUTH2_REPLY_MAX (SASLWIRE_MAX_TOKEN + SASLWIRE_MAX_LOGIN + 128)
+#define OAUTH2_REPLY_MAX PROTOCOL_MAX_REPLY
 
 /* An initial response: the token, a login, a host name and the framing. */
 #define OAUTH2_RESPONSE_MAX (SASLWIRE_MAX_TOKEN + SASLWIRE_MAX_LOGIN + 512)
@@ -671,8 +672,8 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
     }
     switch (status) {
     case SOCKETMAP_OK:
-        if (saslwire_parse_account(reply, strlen(reply), login, loginsize, token, tokensize,
-                                   &expires) < 0) {
+        if (protocol_decode_account(reply, strlen(reply), login, loginsize, token, tokensize,
+                                    &expires) < 0) {
             explicit_bzero(token, tokensize);
             rc = oauth2_fail(utils, SASL_FAIL,
                              "oauth2-token-helper: %s: the token daemon's reply is malformed; "

@@ -259,7 +259,7 @@ static void token_of(const char *reply, size_t len, char *out, size_t outsize)
     if (netstring_decode(reply, len, SOCKETMAP_MAX_REPLY, &payload, &plen, &used) != NETSTRING_OK ||
         plen < 3 || memcmp(payload, "OK ", 3) != 0)
         return;
-    if (saslwire_parse_account(payload + 3, plen - 3, login, sizeof(login), out, outsize,
+    if (protocol_decode_account(payload + 3, plen - 3, login, sizeof(login), out, outsize,
                                &expires) < 0 ||
         strlen(out) < 24 || strstr(login, out) != NULL || strstr(authname, out) != NULL)
         out[0] = '\0';
