@@ -236,8 +236,8 @@ static int get_token(struct config *cfg, const char *name, char *login, size_t l
     data = malloc(PROTOCOL_MAX_REPLY);
     if (data == NULL)
         return EX_TEMPFAIL_;
-    r = sockclient_query(cfg->socket, NULL, "account", name, DAEMON_TIMEOUT_MS, &status, data,
-                         PROTOCOL_MAX_REPLY, err, sizeof(err));
+    r = sockclient_query(cfg->socket, NULL, PROTOCOL_ACCOUNT, name, DAEMON_TIMEOUT_MS, &status,
+                         data, PROTOCOL_MAX_REPLY, err, sizeof(err));
     if (r == SOCKCLIENT_UNREACHABLE) {
         rc = token_direct(cfg, name, err, login, loginsize, token, tokensize, expires);
     } else if (r != SOCKCLIENT_OK) {
@@ -326,8 +326,8 @@ static void notify_daemon(const struct config *cfg, const char *name)
     char err[512];
     sockclient_result r;
 
-    r = sockclient_query(cfg->socket, NULL, "reload", name, DAEMON_TIMEOUT_MS, &status, reply,
-                         sizeof(reply), err, sizeof(err));
+    r = sockclient_query(cfg->socket, NULL, PROTOCOL_RELOAD, name, DAEMON_TIMEOUT_MS, &status,
+                         reply, sizeof(reply), err, sizeof(err));
     if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK)
         printf("account %s: the running daemon picked it up\n", name);
     else if (r == SOCKCLIENT_OK && status == SOCKETMAP_NOTFOUND)
@@ -604,8 +604,8 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
             break;
         }
         if (d->running == 1 && derr[0] == '\0') {
-            r = sockclient_query(cfg->socket, NULL, "status", name, DAEMON_TIMEOUT_MS, &status,
-                                 data, SOCKETMAP_MAX_REPLY, err, sizeof(err));
+            r = sockclient_query(cfg->socket, NULL, PROTOCOL_STATUS, name, DAEMON_TIMEOUT_MS,
+                                 &status, data, SOCKETMAP_MAX_REPLY, err, sizeof(err));
             if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK) {
                 st = json_tokener_parse(data);
                 knows = 1;
@@ -897,8 +897,8 @@ static int cmd_revoke(const char *file, int argc, char **argv)
         }
     }
     state_unlock(fd);
-    if (sockclient_query(cfg->socket, NULL, "forget", argv[0], DAEMON_TIMEOUT_MS, &status, reply,
-                         sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK) {
+    if (sockclient_query(cfg->socket, NULL, PROTOCOL_FORGET, argv[0], DAEMON_TIMEOUT_MS, &status,
+                         reply, sizeof(reply), err, sizeof(err)) == SOCKCLIENT_OK) {
         if (status == SOCKETMAP_NOTFOUND) {
             /* Added to the config without a reload: the daemon holds nothing for it. */
         } else if (status != SOCKETMAP_OK) {
