@@ -105,7 +105,7 @@ static void print_b64(const char *data, size_t len)
 static int print_token(const char *format, const char *account, const char *login,
                        const char *token, long long expires)
 {
-    char buf[PROTOCOL_MAX_REPLY];
+    char buf[SASLWIRE_MAX_TOKEN + 1024];
     size_t len;
     int rc = EX_OK_;
 
@@ -297,8 +297,7 @@ static int cmd_token(const char *file, int argc, char **argv)
         return usage();
     if (strcmp(format, "raw") != 0 && strcmp(format, "xoauth2") != 0 &&
         strcmp(format, "oauthbearer") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr,
-                "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
+        fprintf(stderr, "oauth2-token-helper: --format must be raw, xoauth2, oauthbearer or json\n");
         return EX_USAGE_;
     }
     cfg = load_config(file);
@@ -892,7 +891,8 @@ static int cmd_revoke(const char *file, int argc, char **argv)
     } else if (unlink(path) < 0) {
         had_state = 0;
         if (errno != ENOENT) {
-            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "oauth2-token-helper: cannot remove %s: %s\n", path,
+                    strerror(errno));
             rc = EX_TEMPFAIL_;
         }
     }
