@@ -1,15 +1,13 @@
 /*
- * saslwire.h - XOAUTH2 and OAUTHBEARER client responses, and the daemon's
- *              "account" reply that feeds them
+ * saslwire.h - XOAUTH2 and OAUTHBEARER client responses
  *
  * XOAUTH2:     "user=" login "\1auth=Bearer " token "\1\1"
  * OAUTHBEARER: "n,a=" login ",\1" ["host=" h "\1"] ["port=" p "\1"]
  *              "auth=Bearer " token "\1\1"                       (RFC 7628)
  * The SASL library (or the caller) base64-encodes these.
  *
- * The daemon answers "account NAME" with
- *     OK login=<login> expires=<unix time> token=<access token>
- * and the plugin and CLI decode it with saslwire_parse_account().
+ * The daemon's "account" reply that feeds them is decoded by
+ * protocol_decode_account() (protocol.h).
  *
  * Security: output buffers hold an access token; callers wipe them with
  * explicit_bzero() when done. Logins and tokens are checked for the
@@ -21,9 +19,11 @@
 
 #include <stddef.h>
 
-/* Longest access token we accept (Entra's are 1,200-2,500 characters). */
-#define SASLWIRE_MAX_TOKEN 16384
-#define SASLWIRE_MAX_LOGIN 320
+#include "protocol.h"
+
+/* Longest access token and login accepted: the socket protocol's (protocol.h). */
+#define SASLWIRE_MAX_TOKEN PROTOCOL_MAX_TOKEN
+#define SASLWIRE_MAX_LOGIN PROTOCOL_MAX_LOGIN
 
 /* saslwire_token_ok - token is a non-empty RFC 6750 b64token */
 int saslwire_token_ok(const char *token, size_t len);
@@ -38,9 +38,5 @@ int saslwire_xoauth2(const char *login, const char *token, char *out, size_t out
 /* saslwire_oauthbearer - build the OAUTHBEARER initial response; host may be NULL, port 0 */
 int saslwire_oauthbearer(const char *login, const char *host, unsigned port, const char *token,
                          char *out, size_t outsize, size_t *outlen);
-
-/* saslwire_parse_account - decode an "account" reply's data; -1 when malformed */
-int saslwire_parse_account(const char *data, size_t len, char *login, size_t loginsize,
-                           char *token, size_t tokensize, long long *expires);
 
 #endif

@@ -61,6 +61,12 @@ static int connect_one(const char *path, long long deadline)
     return fd;
 }
 
+static sockclient_result sockclient_query_errno(const char *path, const char *alt_path,
+                                                const char *name, const char *key, int timeout_ms,
+                                                socketmap_status *status, char *data,
+                                                size_t datasize, char *err, size_t errsize,
+                                                int *connect_errno);
+
 /* wait_fd - poll one fd for events until deadline; 1 ready, 0 timeout, -1 error */
 static int wait_fd(int fd, short events, long long deadline)
 {
@@ -79,10 +85,30 @@ static int wait_fd(int fd, short events, long long deadline)
     }
 }
 
-/* sockclient_query - send "name key", wait for the reply */
-sockclient_result sockclient_query(const char *path, const char *alt_path, const char *name,
+/* sockclient_query - send the request kind for key, wait for the reply */
+sockclient_result sockclient_query(const char *path, const char *alt_path, protocol_kind kind,
                                    const char *key, int timeout_ms, socketmap_status *status,
                                    char *data, size_t datasize, char *err, size_t errsize)
+{
+    return sockclient_query_errno(path, alt_path, protocol_requests[kind].name, key, timeout_ms,
+                                  status, data, datasize, err, errsize, NULL);
+}
+
+/* sockclient_ask - send one request of the protocol's table, wait for the typed reply */
+void sockclient_ask(const char *path, const char *alt_path, protocol_kind kind, const char *key,
+                    int timeout_ms, struct sockclient_reply *reply, char *data, size_t datasize)
+{
+    reply->result = sockclient_query_errno(path, alt_path, protocol_requests[kind].name, key,
+                                           timeout_ms, &reply->status, data, datasize, reply->err,
+                                           sizeof(reply->err), &reply->connect_errno);
+}
+
+/* sockclient_query_errno - sockclient_query, and the errno of a failed connect */
+static sockclient_result sockclient_query_errno(const char *path, const char *alt_path,
+                                                const char *name, const char *key, int timeout_ms,
+                                                socketmap_status *status, char *data,
+                                                size_t datasize, char *err, size_t errsize,
+                                                int *connect_errno)
 {
     long long deadline = now_ms() + timeout_ms;
     char req[SOCKETMAP_MAX_REQUEST + 16];
@@ -98,6 +124,8 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
     int n;
 
     *status = SOCKETMAP_PERM;
+    if (connect_errno != NULL)
+        *connect_errno = 0;
     if (datasize > 0)
         data[0] = '\0';
     if (errsize > 0)
@@ -110,6 +138,8 @@ sockclient_result sockclient_query(const char *path, const char *alt_path, const
     if (fd < 0) {
         int e = errno;
 
+        if (connect_errno != NULL)
+            *connect_errno = e;
         snprintf(err, errsize, "cannot connect to %s: %s", used, strerror(e));
         if (e == ETIMEDOUT)
             return SOCKCLIENT_TIMEOUT;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -790,36 +791,43 @@ void cache_forget(struct cache *c, struct acct *a)
     fail_permanent(a, msg, 0);
 }
 
-/* reply_token - format an OK reply */
-static void reply_token(const struct acct *a, const char *kind, socketmap_status *status,
-                        char *data, size_t datasize)
+/* reply_token - a's token, login and expiry as the result */
+static void reply_token(const struct acct *a, struct protocol_token_result *res)
 {
-    int n;
+    res->status = SOCKETMAP_OK;
+    res->login = a->conf->login;
+    res->expires = cache_expires_wall(a);
+    res->token = a->st.access_token;
+    res->reason[0] = '\0';
+}
 
-    if (strcmp(kind, "token") == 0)
-        n = snprintf(data, datasize, "%s", a->st.access_token);
-    else
-        n = snprintf(data, datasize, "login=%s expires=%lld token=%s", a->conf->login,
-                     cache_expires_wall(a), a->st.access_token);
-    if (n < 0 || (size_t)n >= datasize) {
-        explicit_bzero(data, datasize);
-        *status = SOCKETMAP_TEMP;
-        snprintf(data, datasize, "token too long to send");
-        return;
-    }
-    *status = SOCKETMAP_OK;
+/* reply_status - a TEMP or PERM result; the reason is formatted like printf */
+static void reply_status(struct protocol_token_result *res, socketmap_status status,
+                         const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void reply_status(struct protocol_token_result *res, socketmap_status status,
+                         const char *fmt, ...)
+{
+    va_list ap;
+
+    res->status = status;
+    res->login = NULL;
+    res->expires = 0;
+    res->token = NULL;
+    va_start(ap, fmt);
+    vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+    va_end(ap);
 }
 
 /* cache_answer - answer now, or return 0 to wait for a refresh */
-int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_status *status,
-                 char *data, size_t datasize)
+int cache_answer(struct cache *c, struct acct *a, struct protocol_token_result *res)
 {
     long long now = cache_now_ms();
 
     if (!a->loaded)
         load_state(a);
     if (cache_servable(a)) {
-        reply_token(a, kind, status, data, datasize);
+        reply_token(a, res);
         return 1;
     }
     if (a->refreshing) {
@@ -827,7 +835,7 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
          * holds it until the HTTP timeout): serve the still-valid token
          * rather than keep callers waiting. */
         if (a->req != NULL && now - a->req_started_ms >= CACHE_REFRESH_PATIENCE_MS && usable(a)) {
-            reply_token(a, kind, status, data, datasize);
+            reply_token(a, res);
             return 1;
         }
         return 0;
@@ -836,24 +844,22 @@ int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_st
         state_stamp_changed(a->cfg->state_dir, a->conf->name, &a->stamp))
         cache_state_changed(c, a);
     if (a->last == LAST_PERMANENT) {
-        *status = SOCKETMAP_PERM;
-        snprintf(data, datasize, "account %s: %s", a->conf->name, a->last_error);
+        reply_status(res, SOCKETMAP_PERM, "account %s: %s", a->conf->name, a->last_error);
         return 1;
     }
     if (a->next_try_ms > now) {
         if (usable(a)) {
-            reply_token(a, kind, status, data, datasize);
+            reply_token(a, res);
             return 1;
         }
-        *status = SOCKETMAP_TEMP;
-        snprintf(data, datasize, "account %s: %s; next attempt in %llds", a->conf->name,
-                 a->last_error, (a->next_try_ms - now + 999) / 1000);
+        reply_status(res, SOCKETMAP_TEMP, "account %s: %s; next attempt in %llds", a->conf->name,
+                     a->last_error, (a->next_try_ms - now + 999) / 1000);
         return 1;
     }
     cache_start(c, a);
     if (a->refreshing)
         return 0;
-    return cache_answer(c, a, kind, status, data, datasize);
+    return cache_answer(c, a, res);
 }
 
 /*

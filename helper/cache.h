@@ -74,6 +74,7 @@
 
 #include "config.h"
 #include "netstring.h"
+#include "protocol.h"
 #include "state.h"
 #include "tokenlife.h"
 
@@ -171,11 +172,12 @@ void cache_free(struct cache *c);
 struct acct *cache_find(struct cache *c, const char *name);
 
 /*
- * cache_answer - answer a request of kind "token" or "account" for a now,
- * or return 0 when the caller must wait for a refresh (started if needed).
+ * cache_answer - a token request's result for a now (a token with its
+ * login and expiry, borrowed from a until the event loop runs again, or
+ * TEMP/PERM with a reason), or 0 when the caller must wait for a refresh
+ * (started if needed). The caller (server.c) encodes it for the wire.
  */
-int cache_answer(struct cache *c, struct acct *a, const char *kind, socketmap_status *status,
-                 char *data, size_t datasize);
+int cache_answer(struct cache *c, struct acct *a, struct protocol_token_result *res);
 
 /*
  * cache_state_changed - a new grant may have been stored (import,

@@ -32,7 +32,7 @@
 #include "config.h"
 #include "daemonclient.h"
 #include "privdrop.h"
-#include "saslwire.h"
+#include "protocol.h"
 #include "state.h"
 #include "tokenresp.h"
 
@@ -44,7 +44,7 @@ static void notify_daemon(const struct config *cfg, const char *name)
     char err[512];
     sockclient_result r;
 
-    r = daemonclient_ask(cfg, "reload", name, &reply, err, sizeof(err));
+    r = daemonclient_ask(cfg, PROTOCOL_RELOAD, name, &reply, err, sizeof(err));
     status = reply.status;
     if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK)
         printf("account %s: the running daemon picked it up\n", name);
@@ -101,7 +101,7 @@ helper_result cmd_import(const char *file, int argc, char **argv)
         return rc;
     snprintf(prompt, sizeof(prompt), "Refresh token for %s: ", argv[0]);
     authz_catch_signals(); /* Ctrl-C at the prompt: the terminal gets its echo back */
-    rt = authz_read_line(prompt, SASLWIRE_MAX_TOKEN);
+    rt = authz_read_line(prompt, PROTOCOL_MAX_TOKEN);
     if (rt == NULL || rt[0] == '\0') {
         fprintf(stderr, "oauth2-token-helper: %s\n",
                 authz_interrupted ? "interrupted; nothing stored"
@@ -110,7 +110,7 @@ helper_result cmd_import(const char *file, int argc, char **argv)
         config_free(cfg);
         return authz_interrupted ? RESULT_INTERRUPTED : RESULT_USAGE;
     }
-    if (!tokenresp_opaque_ok(rt, SASLWIRE_MAX_TOKEN)) {
+    if (!tokenresp_opaque_ok(rt, PROTOCOL_MAX_TOKEN)) {
         fprintf(stderr, "oauth2-token-helper: that is not a refresh token (it holds spaces or "
                         "control characters, or is too long)\n");
         secret_free(rt);

@@ -70,7 +70,7 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
             struct daemon_reply reply;
             const char *data;
 
-            r = daemonclient_ask(cfg, "status", name, &reply, err, sizeof(err));
+            r = daemonclient_ask(cfg, PROTOCOL_STATUS, name, &reply, err, sizeof(err));
             status = reply.status;
             data = reply.data;
             if (r == SOCKCLIENT_OK && status == SOCKETMAP_OK) {

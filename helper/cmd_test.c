@@ -24,14 +24,14 @@
 
 #include "cli.h"
 #include "config.h"
-#include "saslwire.h"
+#include "protocol.h"
 #include "smtptest.h"
 
 /* cmd_test - log in to an SMTP server as the relay would, optionally send a message */
 helper_result cmd_test(const char *file, int argc, char **argv)
 {
     struct smtptest_opts o;
-    char login[SASLWIRE_MAX_LOGIN + 1];
+    char login[PROTOCOL_MAX_LOGIN + 1];
     char host[512];
     char err[300];
     unsigned port;
@@ -64,14 +64,14 @@ helper_result cmd_test(const char *file, int argc, char **argv)
     cfg = cli_load_config(file);
     if (cfg == NULL)
         return RESULT_CONFIG;
-    token = malloc(SASLWIRE_MAX_TOKEN + 1);
+    token = malloc(PROTOCOL_MAX_TOKEN + 1);
     if (token == NULL) {
         config_free(cfg);
         return RESULT_TEMPORARY;
     }
     printf("account %s: getting a token\n", name);
     fflush(stdout);
-    rc = cmd_token_get(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
+    rc = cmd_token_get(cfg, name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1, &expires);
     if (rc == RESULT_OK) {
         printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
         o.login = login;
@@ -85,7 +85,7 @@ helper_result cmd_test(const char *file, int argc, char **argv)
         }
         curl_global_cleanup();
     }
-    explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
+    explicit_bzero(token, PROTOCOL_MAX_TOKEN + 1);
     free(token);
     config_free(cfg);
     return rc;

@@ -35,6 +35,7 @@
 #include "daemonclient.h"
 #include "log.h"
 #include "privdrop.h"
+#include "protocol.h"
 #include "saslwire.h"
 
 /* print_b64 - base64 of a SASL response, as typed into an SMTP session */
@@ -55,7 +56,7 @@ static void print_b64(const char *data, size_t len)
 static helper_result print_token(const char *format, const char *account, const char *login,
                                  const char *token, long long expires)
 {
-    char buf[SASLWIRE_MAX_TOKEN + 1024];
+    char buf[PROTOCOL_MAX_REPLY];
     size_t len;
     helper_result rc = RESULT_OK;
 
@@ -143,7 +144,7 @@ helper_result cmd_token_get(struct config *cfg, const char *name, char *login, s
 
     if (cli_find_account(cfg, name) == NULL)
         return RESULT_UNKNOWN_ACCOUNT;
-    r = daemonclient_ask(cfg, "account", name, &reply, err, sizeof(err));
+    r = daemonclient_ask(cfg, PROTOCOL_ACCOUNT, name, &reply, err, sizeof(err));
     status = reply.status;
     data = reply.data;
     if (r == SOCKCLIENT_UNREACHABLE) {
@@ -153,7 +154,7 @@ helper_result cmd_token_get(struct config *cfg, const char *name, char *login, s
         rc = RESULT_TEMPORARY;
     } else if (status == SOCKETMAP_OK) {
         rc = RESULT_OK;
-        if (saslwire_parse_account(data, strlen(data), login, loginsize, token, tokensize,
+        if (protocol_decode_account(data, strlen(data), login, loginsize, token, tokensize,
                                    expires) < 0) {
             fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
                     name);
@@ -181,7 +182,7 @@ helper_result cmd_token(const char *file, int argc, char **argv)
 {
     const char *format = "raw";
     const char *name = NULL;
-    char login[SASLWIRE_MAX_LOGIN + 1];
+    char login[PROTOCOL_MAX_LOGIN + 1];
     char *token;
     struct config *cfg;
     long long expires = 0;
@@ -209,15 +210,15 @@ helper_result cmd_token(const char *file, int argc, char **argv)
     cfg = cli_load_config(file);
     if (cfg == NULL)
         return RESULT_CONFIG;
-    token = malloc(SASLWIRE_MAX_TOKEN + 1);
+    token = malloc(PROTOCOL_MAX_TOKEN + 1);
     if (token == NULL) {
         config_free(cfg);
         return RESULT_TEMPORARY;
     }
-    rc = cmd_token_get(cfg, name, login, sizeof(login), token, SASLWIRE_MAX_TOKEN + 1, &expires);
+    rc = cmd_token_get(cfg, name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1, &expires);
     if (rc == RESULT_OK)
         rc = print_token(format, name, login, token, expires);
-    explicit_bzero(token, SASLWIRE_MAX_TOKEN + 1);
+    explicit_bzero(token, PROTOCOL_MAX_TOKEN + 1);
     free(token);
     config_free(cfg);
     return rc;

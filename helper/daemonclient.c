@@ -5,13 +5,10 @@
  *     See daemonclient.h.
  *
  * DESCRIPTION
- *     A thin layer over sockclient_query() with one table of the requests
- *     the CLI makes and the size of each one's reply: an "account" reply
- *     carries a token, a "status" reply an account's JSON, the others a
- *     short word or message.
- *
- * DIAGNOSTICS
- *     An unknown verb is a programming error; it is refused with err.
+ *     A thin layer over sockclient_query(): the request kinds and the size
+ *     of each one's reply come from the protocol's table (protocol.h): an
+ *     "account" reply carries a token, a "status" reply an account's JSON,
+ *     the others a short word or message.
  *
  * SECURITY
  *     Replies are wiped when freed: an "account" reply holds a token.
@@ -26,41 +23,22 @@
 #include <unistd.h>
 
 #include "daemonclient.h"
-#include "saslwire.h"
+#include "protocol.h"
 
-/* The requests, each with the most its reply may hold. */
-static const struct {
-    const char *verb;
-    size_t reply_size;
-} requests[] = {
-    {"account", SASLWIRE_MAX_TOKEN + 1024}, /* "login=... token=... expires=..." */
-    {"status", SOCKETMAP_MAX_REPLY},        /* an account's status as JSON */
-    {"reload", 256},                        /* a word, or why not */
-    {"forget", 256},                        /* a word, or why not */
-};
-
-/* daemonclient_ask - send "verb name", wait for the reply */
-sockclient_result daemonclient_ask(const struct config *cfg, const char *verb, const char *name,
+/* daemonclient_ask - send the request kind for name, wait for the reply */
+sockclient_result daemonclient_ask(const struct config *cfg, protocol_kind kind, const char *name,
                                    struct daemon_reply *reply, char *err, size_t errsize)
 {
-    size_t i;
-
     memset(reply, 0, sizeof(*reply));
     reply->status = SOCKETMAP_TEMP;
-    for (i = 0; i < sizeof(requests) / sizeof(requests[0]); i++)
-        if (strcmp(requests[i].verb, verb) == 0)
-            break;
-    if (i == sizeof(requests) / sizeof(requests[0])) {
-        snprintf(err, errsize, "internal error: no daemon request %s", verb);
-        return SOCKCLIENT_PROTOCOL;
-    }
-    reply->data = calloc(1, requests[i].reply_size);
+    reply->size = protocol_reply_max(kind);
+    reply->data = calloc(1, reply->size);
     if (reply->data == NULL) {
+        reply->size = 0;
         snprintf(err, errsize, "out of memory");
         return SOCKCLIENT_PROTOCOL;
     }
-    reply->size = requests[i].reply_size;
-    return sockclient_query(cfg->socket, NULL, verb, name, DAEMONCLIENT_TIMEOUT_MS, &reply->status,
+    return sockclient_query(cfg->socket, NULL, kind, name, DAEMONCLIENT_TIMEOUT_MS, &reply->status,
                             reply->data, reply->size, err, errsize);
 }
 

@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "netstring.h"
+#include "protocol.h"
 #include "sockclient.h"
 
 /* How long the CLI waits for the daemon, which may be refreshing a token. */
@@ -37,14 +38,14 @@
 struct daemon_reply {
     socketmap_status status;
     char *data;
-    size_t size; /* of data, as allocated for the request's verb */
+    size_t size; /* of data: protocol_reply_max() of the request */
 };
 
 /*
- * daemonclient_ask - send "verb name" to the daemon and wait for the reply;
+ * daemonclient_ask - send request kind for name to the daemon and wait for the reply;
  * on SOCKCLIENT_OK, reply holds it. reply is always to be freed.
  */
-sockclient_result daemonclient_ask(const struct config *cfg, const char *verb, const char *name,
+sockclient_result daemonclient_ask(const struct config *cfg, protocol_kind kind, const char *name,
                                    struct daemon_reply *reply, char *err, size_t errsize);
 
 /* daemonclient_reply_free - wipe and free a reply's text; NULL data is fine */

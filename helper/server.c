@@ -26,6 +26,7 @@
 #include "loglimit.h"
 #include "netstring.h"
 #include "privdrop.h"
+#include "protocol.h"
 #include "status.h"
 
 #define MAX_CLIENTS 4096
@@ -43,9 +44,6 @@
 /* A new connection is not evicted as idle this soon: its request may be on the way. */
 #define CLIENT_GRACE_MS 1000
 #define CLIENT_WAIT_MS 30000
-#define REPLY_MAX (SASLWIRE_MAX_TOKEN + 1024)
-
-#include "saslwire.h"
 
 struct client {
     int fd;
@@ -56,12 +54,12 @@ struct client {
     char *out; /* pending reply, wiped when sent */
     size_t out_len;
     size_t out_off;
-    struct acct *waiting; /* waiting for this account's refresh */
-    char kind[16];
-    long long deadline_ms; /* idle, wait or write timeout */
-    long long since_ms;    /* connected at */
-    int close_after;       /* close when the reply is sent */
-    int denied;            /* peer not allowed: refuse its first request */
+    struct acct *waiting;               /* waiting for this account's refresh */
+    const struct protocol_request *req; /* the token request waiting */
+    long long deadline_ms;              /* idle, wait or write timeout */
+    long long since_ms;                 /* connected at */
+    int close_after;                    /* close when the reply is sent */
+    int denied;                         /* peer not allowed: refuse its first request */
 };
 
 struct server {
@@ -416,27 +414,22 @@ static int peer_allowed(const struct server *s, uid_t uid, gid_t gid)
 /* client_reply - queue a socketmap reply */
 static void client_reply(struct client *cl, socketmap_status status, const char *data)
 {
-    size_t dlen = strlen(data);
-    size_t wlen = strlen(socketmap_status_name(status));
-    size_t cap = dlen + wlen + 32;
-    char *body = malloc(dlen + wlen + 2);
+    size_t cap = strlen(data) + strlen(socketmap_status_name(status)) + 32;
     char *out = malloc(cap);
     size_t out_len;
 
-    if (body == NULL || out == NULL) {
-        free(body);
+    if (out == NULL) {
+        cl->close_after = 1;
+        cl->deadline_ms = 0;
+        return;
+    }
+    if (protocol_encode_reply(status, data, out, cap, &out_len) < 0) {
+        explicit_bzero(out, cap);
         free(out);
         cl->close_after = 1;
         cl->deadline_ms = 0;
         return;
     }
-    memcpy(body, socketmap_status_name(status), wlen);
-    body[wlen] = ' ';
-    memcpy(body + wlen + 1, data, dlen + 1);
-    if (netstring_encode(out, cap, body, wlen + 1 + dlen, &out_len) < 0)
-        out_len = 0;
-    explicit_bzero(body, dlen + wlen + 2);
-    free(body);
     if (cl->out != NULL) {
         explicit_bzero(cl->out, cl->out_len);
         free(cl->out);
@@ -447,33 +440,93 @@ static void client_reply(struct client *cl, socketmap_status status, const char 
     cl->deadline_ms = cache_now_ms() + CLIENT_WRITE_MS;
 }
 
-/* answer - try to answer a waiting or new request; 0 when it must keep waiting */
+/* answer - try to answer a waiting or new token request; 0 when it must keep waiting */
 static int answer(struct server *s, struct client *cl)
 {
-    char *data = malloc(REPLY_MAX);
-    socketmap_status status;
+    struct protocol_token_result res;
+    char *data;
 
-    if (data == NULL) {
-        client_reply(cl, SOCKETMAP_TEMP, "out of memory");
-        cl->waiting = NULL;
+    if (!cache_answer(s->cache, cl->waiting, &res))
+        return 0;
+    cl->waiting = NULL;
+    if (res.status != SOCKETMAP_OK) {
+        client_reply(cl, res.status, res.reason);
         return 1;
     }
-    if (!cache_answer(s->cache, cl->waiting, cl->kind, &status, data, REPLY_MAX)) {
-        free(data);
-        return 0;
+    data = malloc(PROTOCOL_MAX_REPLY);
+    if (data == NULL) {
+        client_reply(cl, SOCKETMAP_TEMP, "out of memory");
+        return 1;
     }
-    client_reply(cl, status, data);
-    explicit_bzero(data, REPLY_MAX);
+    if (protocol_format_token(cl->req->shape, &res, data, PROTOCOL_MAX_REPLY) < 0)
+        client_reply(cl, SOCKETMAP_TEMP, "token too long to send");
+    else
+        client_reply(cl, SOCKETMAP_OK, data);
+    explicit_bzero(data, PROTOCOL_MAX_REPLY);
     free(data);
-    cl->waiting = NULL;
     return 1;
 }
+
+/* handle_token - token, account: answer now or wait for a refresh */
+static void handle_token(struct server *s, struct client *cl, const struct protocol_request *req,
+                         struct acct *a)
+{
+    cl->req = req;
+    cl->waiting = a;
+    cl->deadline_ms = cache_now_ms() + CLIENT_WAIT_MS;
+    answer(s, cl);
+}
+
+/* handle_status - status: the account's state as JSON */
+static void handle_status(struct server *s, struct client *cl, const struct protocol_request *req,
+                          struct acct *a)
+{
+    json_object *st = status_json(a);
+
+    (void)s;
+    (void)req;
+    if (st == NULL) {
+        client_reply(cl, SOCKETMAP_TEMP, "out of memory");
+        return;
+    }
+    client_reply(cl, SOCKETMAP_OK, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
+    json_object_put(st);
+}
+
+/* handle_reload - reload: reread the account's state file */
+static void handle_reload(struct server *s, struct client *cl, const struct protocol_request *req,
+                          struct acct *a)
+{
+    cache_state_changed(s->cache, a);
+    loglimit(&s->log_reload, "account=%s: state reloaded", a->conf->name);
+    client_reply(cl, SOCKETMAP_OK, req->reply_word);
+}
+
+/* handle_forget - forget: drop the account's tokens */
+static void handle_forget(struct server *s, struct client *cl, const struct protocol_request *req,
+                          struct acct *a)
+{
+    cache_forget(s->cache, a);
+    log_info("account=%s: tokens revoked by uid %u", a->conf->name, (unsigned)cl->uid);
+    client_reply(cl, SOCKETMAP_OK, req->reply_word);
+}
+
+typedef void request_handler(struct server *, struct client *, const struct protocol_request *,
+                             struct acct *);
+
+/* handlers - the daemon's handler of each request of protocol_requests[] */
+static request_handler *const handlers[PROTOCOL_N_REQUESTS] = {
+    [PROTOCOL_TOKEN] = handle_token,   [PROTOCOL_ACCOUNT] = handle_token,
+    [PROTOCOL_STATUS] = handle_status, [PROTOCOL_RELOAD] = handle_reload,
+    [PROTOCOL_FORGET] = handle_forget,
+};
 
 /* handle_request - one decoded request */
 static void handle_request(struct server *s, struct client *cl, const char *payload, size_t len)
 {
     char name[16];
     char key[SOCKETMAP_MAX_REQUEST];
+    const struct protocol_request *req;
     struct acct *a;
 
     if (cl->denied) {
@@ -493,10 +546,12 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         cl->close_after = 1;
         return;
     }
-    if (strcmp(name, "token") != 0 && strcmp(name, "account") != 0 && strcmp(name, "reload") != 0 &&
-        strcmp(name, "status") != 0 && strcmp(name, "forget") != 0) {
-        client_reply(cl, SOCKETMAP_PERM,
-                     "unknown request: use token, account, status, reload or forget");
+    req = protocol_find(name);
+    if (req == NULL) {
+        char msg[160];
+
+        snprintf(msg, sizeof(msg), "unknown request: use %s", protocol_request_list());
+        client_reply(cl, SOCKETMAP_PERM, msg);
         return;
     }
     a = cache_find(s->cache, key);
@@ -509,37 +564,11 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         client_reply(cl, SOCKETMAP_NOTFOUND, "");
         return;
     }
-    if (strcmp(name, "reload") == 0) {
-        cache_state_changed(s->cache, a);
-        loglimit(&s->log_reload, "account=%s: state reloaded", a->conf->name);
-        client_reply(cl, SOCKETMAP_OK, "reloaded");
+    if (req->caller == PROTOCOL_ADMIN_ONLY && cl->uid != 0 && cl->uid != geteuid()) {
+        client_reply(cl, SOCKETMAP_PERM, "only root or the daemon's user may revoke");
         return;
     }
-    if (strcmp(name, "status") == 0) {
-        json_object *st = status_json(a);
-
-        if (st == NULL) {
-            client_reply(cl, SOCKETMAP_TEMP, "out of memory");
-            return;
-        }
-        client_reply(cl, SOCKETMAP_OK, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
-        json_object_put(st);
-        return;
-    }
-    if (strcmp(name, "forget") == 0) {
-        if (cl->uid != 0 && cl->uid != geteuid()) {
-            client_reply(cl, SOCKETMAP_PERM, "only root or the daemon's user may revoke");
-            return;
-        }
-        cache_forget(s->cache, a);
-        log_info("account=%s: tokens revoked by uid %u", a->conf->name, (unsigned)cl->uid);
-        client_reply(cl, SOCKETMAP_OK, "forgotten");
-        return;
-    }
-    snprintf(cl->kind, sizeof(cl->kind), "%s", name);
-    cl->waiting = a;
-    cl->deadline_ms = cache_now_ms() + CLIENT_WAIT_MS;
-    answer(s, cl);
+    handlers[req->kind](s, cl, req, a);
 }
 
 /* client_close - forget a client */

@@ -6,13 +6,12 @@
  * through curl_multi_poll(). It sleeps until a client speaks, a transfer
  * progresses or a timer is due; there is no polling loop.
  *
- * Requests (netstrings, Postfix socketmap_table(5)):
- *     token ACCOUNT    -> OK <access token>
- *     account ACCOUNT  -> OK login=<login> expires=<unix time> token=<access token>
- *     reload ACCOUNT   -> OK reloaded  (reread ACCOUNT's state file, e.g. after import)
- * Errors: NOTFOUND (no such account), TEMP <why> (will pass: retry later),
- * PERM <why> (needs a person). Clients may send several requests on one
- * connection.
+ * Requests (netstrings, Postfix socketmap_table(5)): the table in
+ * protocol.h (token, account, status, reload, forget), each answered by
+ * its handler in server.c; the cache gives a token or a failure as a typed
+ * result and server.c encodes it (protocol.c). Errors: NOTFOUND (no such
+ * account), TEMP <why> (will pass: retry later), PERM <why> (needs a
+ * person). Clients may send several requests on one connection.
  *
  * Security: a peer whose uid (SO_PEERCRED) is not root, the daemon's own,
  * or in allow_users, and whose gid is not in allow_groups, gets one PERM

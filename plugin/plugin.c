@@ -89,6 +89,7 @@
 #include "ini.h"
 #include "netstring.h"
 #include "paths.h"
+#include "protocol.h"
 #include "saslwire.h"
 #include "sockclient.h"
 #include "tokenlife.h"
@@ -100,7 +101,7 @@
 #define OAUTH2_SOCKET_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* The daemon's "account" reply: "login=L expires=N token=T". */
-#define OAUTH2_REPLY_MAX (SASLWIRE_MAX_TOKEN + SASLWIRE_MAX_LOGIN + 128)
+#define OAUTH2_REPLY_MAX PROTOCOL_MAX_REPLY
 
 /* An initial response: the token, a login, a host name and the framing. */
 #define OAUTH2_RESPONSE_MAX (SASLWIRE_MAX_TOKEN + SASLWIRE_MAX_LOGIN + 512)
@@ -287,39 +288,22 @@ static void oauth2_who(const oauth2_context *ctx, char *out, size_t outsize)
         snprintf(out, outsize, "account %s", ctx->account);
 }
 
-/* oauth2_connect_errno_text - the errno text in sockclient's "cannot connect to PATH: TEXT" */
-static const char *oauth2_connect_errno_text(const char *err, const char *path)
-{
-    static const char lead[] = "cannot connect to ";
-    size_t leadlen = sizeof(lead) - 1;
-    size_t pathlen = strlen(path);
-
-    if (pathlen == 0 || strncmp(err, lead, leadlen) != 0 ||
-        strncmp(err + leadlen, path, pathlen) != 0 ||
-        strncmp(err + leadlen + pathlen, ": ", 2) != 0)
-        return NULL;
-    return err + leadlen + pathlen + 2;
-}
-
 /*
  * oauth2_reach_reason - why the socket could not be reached, for "... at PATH (REASON)"
  *
- * The errno text alone when sockclient's message has the usual form: the
- * relative path names the same socket, so which of the two was tried last
- * does not matter to the reader.
+ * The errno text alone when connect failed: the relative path names the
+ * same socket, so which of the two was tried last does not matter to the
+ * reader; sockclient's whole message otherwise.
  */
-static void oauth2_reach_reason(const oauth2_plugin *plugin, const char *err, char *out,
-                                size_t outsize)
+static void oauth2_reach_reason(const oauth2_plugin *plugin, const struct sockclient_reply *r,
+                                char *out, size_t outsize)
 {
-    const char *text;
     char source[sizeof(plugin->source) + 4] = "";
 
     if (!plugin->from_config)
         snprintf(source, sizeof(source), "; %s", plugin->source);
-    text = oauth2_connect_errno_text(err, plugin->socket_path);
-    if (text == NULL && plugin->alt_path[0] != '\0')
-        text = oauth2_connect_errno_text(err, plugin->alt_path);
-    snprintf(out, outsize, "%s%s", text != NULL ? text : err, source);
+    snprintf(out, outsize, "%s%s", r->connect_errno != 0 ? strerror(r->connect_errno) : r->err,
+             source);
 }
 
 /* oauth2_mono_ms - CLOCK_MONOTONIC in milliseconds: deadlines a clock step cannot move */
@@ -599,10 +583,8 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
 {
     oauth2_plugin *plugin = ctx->glob->plugin;
     char who[2 * SASLWIRE_MAX_LOGIN + 40];
-    char err[600];
+    struct sockclient_reply r;
     char reason[1200];
-    socketmap_status status;
-    sockclient_result result;
     long long expires;
     long long left;
     char *reply;
@@ -613,14 +595,14 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
     if (reply == NULL)
         return oauth2_fail(utils, SASL_NOMEM,
                            "oauth2-token-helper: %s: out of memory; " OAUTH2_TEMPORARY, who);
-    result = sockclient_query(
-        plugin->socket_path, plugin->alt_path[0] != '\0' ? plugin->alt_path : NULL, "account",
-        ctx->account, OAUTH2_QUERY_TIMEOUT_MS, &status, reply, OAUTH2_REPLY_MAX, err, sizeof(err));
-    switch (result) {
+    sockclient_ask(plugin->socket_path, plugin->alt_path[0] != '\0' ? plugin->alt_path : NULL,
+                   PROTOCOL_ACCOUNT, ctx->account, OAUTH2_QUERY_TIMEOUT_MS, &r, reply,
+                   OAUTH2_REPLY_MAX);
+    switch (r.result) {
     case SOCKCLIENT_OK:
         break;
     case SOCKCLIENT_UNREACHABLE:
-        oauth2_reach_reason(plugin, err, reason, sizeof(reason));
+        oauth2_reach_reason(plugin, &r, reason, sizeof(reason));
         left = oauth2_kept_take(utils, plugin, ctx->account, login, loginsize, token, tokensize);
         if (left >= 0) {
             /* WARN, not NOTE: Postfix logs SASL_LOG_NOTE only when smtp(8) runs with -v. */
@@ -637,7 +619,7 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
             who, plugin->socket_path, reason);
         goto out;
     case SOCKCLIENT_DENIED:
-        oauth2_reach_reason(plugin, err, reason, sizeof(reason));
+        oauth2_reach_reason(plugin, &r, reason, sizeof(reason));
         rc = oauth2_fail(utils, SASL_FAIL,
                          "oauth2-token-helper: %s: the token daemon's socket %s refused uid %u "
                          "(%s); needs a person: let this user reach the socket (its group and "
@@ -666,13 +648,13 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
                          "oauth2-token-helper: %s: unusable reply from the token daemon (%s); "
                          "needs a person: check that the daemon and this plugin are the same "
                          "version",
-                         who, err);
+                         who, r.err);
         goto out;
     }
-    switch (status) {
+    switch (r.status) {
     case SOCKETMAP_OK:
-        if (saslwire_parse_account(reply, strlen(reply), login, loginsize, token, tokensize,
-                                   &expires) < 0) {
+        if (protocol_decode_account(reply, strlen(reply), login, loginsize, token, tokensize,
+                                    &expires) < 0) {
             explicit_bzero(token, tokensize);
             rc = oauth2_fail(utils, SASL_FAIL,
                              "oauth2-token-helper: %s: the token daemon's reply is malformed; "

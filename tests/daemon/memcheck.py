@@ -22,7 +22,7 @@ from fixture import HELPER, TOP_BUILDDIR, Fixture, Tap, netstring, skip_all  # n
 ACCOUNT = "alice@contoso.test"
 UNIT_TESTS = ["test_netstring", "test_saslwire", "test_tokenresp", "test_config", "test_plugin",
               "test_sockclient", "test_providers", "test_clientauth", "test_authorize",
-              "test_cache"]
+              "test_cache", "test_protocol"]
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
             "--track-fds=no", "--num-callers=30"]

@@ -1,6 +1,6 @@
 /*
  * fuzz_saslwire.c - libFuzzer target: the daemon's "account" reply as the
- * plugin and CLI decode it (saslwire_parse_account), the XOAUTH2 and
+ * plugin and CLI decode it (protocol_decode_account), the XOAUTH2 and
  * OAUTHBEARER builders fed with what it decoded, and the one base64 path
  * the product decodes itself: the SMTP error challenge and reply hints of
  * "oauth2-token-helper test" (smtptest_challenge, smtptest_hint)
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long long expires;
     size_t n;
 
-    if (saslwire_parse_account((const char *)data, size, login, sizeof(login), token, sizeof(token),
+    if (protocol_decode_account((const char *)data, size, login, sizeof(login), token, sizeof(token),
                                &expires) == 0) {
         if (!saslwire_login_ok(login, strlen(login)) || !saslwire_token_ok(token, strlen(token)) ||
             expires < 0)

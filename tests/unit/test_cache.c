@@ -82,17 +82,11 @@ static void write_state(const char *rt, const char *at, long long obtained, long
 /* served_expires - ask for an account reply; its expires= value, or -1 when not served */
 static long long served_expires(struct cache *c, struct acct *a)
 {
-    char data[8192];
-    socketmap_status status;
-    const char *e;
-    long long v;
+    struct protocol_token_result res;
 
-    if (!cache_answer(c, a, "account", &status, data, sizeof(data)) || status != SOCKETMAP_OK)
+    if (!cache_answer(c, a, &res) || res.status != SOCKETMAP_OK)
         return -1;
-    e = strstr(data, "expires=");
-    v = e != NULL ? strtoll(e + 8, NULL, 10) : -1;
-    explicit_bzero(data, sizeof(data));
-    return v;
+    return res.expires;
 }
 
 static void test_policy(void)

@@ -74,22 +74,22 @@ static void test_account(void)
     long long exp;
     const char *r = "login=alice@contoso.com expires=1700000000 token=abc.def";
 
-    ok(saslwire_parse_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) ==
+    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) ==
                0 &&
            strcmp(login, "alice@contoso.com") == 0 && strcmp(token, "abc.def") == 0 &&
            exp == 1700000000LL,
        "parse an account reply");
     r = "login=alice expires=17x token=abc";
-    ok(saslwire_parse_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
+    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
            0,
        "a bad expiry is refused");
     r = "login=alice expires=1";
-    ok(saslwire_parse_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
+    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
                0 &&
            token[0] == '\0',
        "a missing token is refused");
     r = "login=alice expires=1 token=abc";
-    ok(saslwire_parse_account(r, strlen(r), login, sizeof(login), token, 3, &exp) < 0,
+    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, 3, &exp) < 0,
        "a token longer than the buffer is refused");
 }
 

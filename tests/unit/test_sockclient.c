@@ -58,8 +58,8 @@ static sockclient_result query(long *ms, char *data, size_t datasize)
     sockclient_result r;
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    r = sockclient_query(path, NULL, "token", "alice@contoso.test", 300, &status, data, datasize,
-                         err, sizeof(err));
+    r = sockclient_query(path, NULL, PROTOCOL_TOKEN, "alice@contoso.test", 300, &status, data,
+                         datasize, err, sizeof(err));
     *ms = elapsed_ms(&t0);
     return r;
 }
