@@ -246,16 +246,19 @@ static void fail(struct acct *a, token_verdict verdict, long retry_after, const 
     token_result_clear(&res);
 }
 
-/* answer - ask for a's token: the status, with the reply text in data; -1 when the caller must wait
+/*
+ * answer - ask for a's token: the status, with the reply text in data (the
+ * token, or the reason); -1 when the caller must wait
  */
 static int answer(struct cache *c, struct acct *a, char *data, size_t datasize)
 {
-    socketmap_status status;
+    struct protocol_token_result res;
 
     data[0] = '\0';
-    if (!cache_answer(c, a, "token", &status, data, datasize))
+    if (!cache_answer(c, a, &res))
         return -1;
-    return (int)status;
+    snprintf(data, datasize, "%s", res.status == SOCKETMAP_OK ? res.token : res.reason);
+    return (int)res.status;
 }
 
 /* served - whether a request for a's token is answered with it */
