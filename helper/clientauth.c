@@ -23,33 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "regfile.h"
+#include "secret.h"
 #include "state.h"
 
 #define PASSPHRASE_MAX 1024
-
-/* clientauth_b64url - unpadded base64url */
-char *clientauth_b64url(const unsigned char *data, size_t len)
-{
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    char *out = malloc(cap);
-    size_t n;
-    size_t i;
-
-    if (out == NULL)
-        return NULL;
-    n = (size_t)EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    while (n > 0 && out[n - 1] == '=')
-        n--;
-    out[n] = '\0';
-    for (i = 0; i < n; i++) {
-        if (out[i] == '+')
-            out[i] = '-';
-        else if (out[i] == '/')
-            out[i] = '_';
-    }
-    return out;
-}
 
 /* clientauth_clear - wipe and free */
 void clientauth_clear(struct clientauth *ca)
@@ -223,7 +202,7 @@ static char *thumbprint(X509 *cert)
     char *out = NULL;
 
     if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1)
-        out = clientauth_b64url(md, mdlen);
+        out = b64_url(md, mdlen);
     OPENSSL_free(der);
     return out;
 }
@@ -249,7 +228,7 @@ static char *json_part(json_object *obj)
     const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
 
-    return text != NULL ? clientauth_b64url((const unsigned char *)text, strlen(text)) : NULL;
+    return text != NULL ? b64_url((const unsigned char *)text, strlen(text)) : NULL;
 }
 
 /* signing_input - "b64url(header).b64url(claims)" */
@@ -314,7 +293,7 @@ static char *sign(const struct account_conf *acct, EVP_PKEY *key, const char *in
     if (sig == NULL ||
         EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
         goto out;
-    out = clientauth_b64url(sig, siglen);
+    out = b64_url(sig, siglen);
 out:
     free(sig);
     EVP_MD_CTX_free(md);

@@ -33,6 +33,7 @@
 #include "daemonclient.h"
 #include "privdrop.h"
 #include "protocol.h"
+#include "secret.h"
 #include "state.h"
 #include "tokenresp.h"
 

@@ -18,15 +18,7 @@
 
 #include "config.h"
 #include "jsonwipe.h"
-
-/* secret_free - wipe and free */
-void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
+#include "secret.h"
 
 /* state_clear - wipe and free the tokens */
 void state_clear(struct account_state *st)
