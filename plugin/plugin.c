@@ -80,7 +80,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
@@ -341,7 +340,7 @@ static void oauth2_keep(const sasl_utils_t *utils, oauth2_plugin *plugin, const 
                         const char *login, const char *token, long long expires)
 {
     long long now_ms = clock_mono_ms();
-    long long left_s = expires - (long long)time(NULL);
+    long long left_s = expires - clock_wall_s();
     size_t len = strlen(token);
     oauth2_kept *k;
 
