@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "regfile.h"
 #include "secret.h"
 #include "state.h"
@@ -344,7 +345,7 @@ int clientauth_load(const struct account_conf *acct, struct clientauth *ca, char
 {
     memset(ca, 0, sizeof(*ca));
     if (acct->client_certificate_file[0] != '\0')
-        return clientauth_assertion(acct, (long long)time(NULL), &ca->assertion, err, errsize);
+        return clientauth_assertion(acct, clock_wall_s(), &ca->assertion, err, errsize);
     return config_secret_read(acct, &ca->secret, err, errsize);
 }
 
@@ -358,7 +359,7 @@ int clientauth_check(const struct account_conf *acct, long long *not_after, char
     *not_after = 0;
     if (acct->client_certificate_file[0] == '\0')
         return 0;
-    if (load_pair(acct, (long long)time(NULL), &cert, &key, err, errsize) < 0)
+    if (load_pair(acct, clock_wall_s(), &cert, &key, err, errsize) < 0)
         return -1;
     *not_after = cert_not_after(cert);
     EVP_PKEY_free(key);

@@ -25,12 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "b64.h"
 #include "cache.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "daemonclient.h"
 #include "log.h"
@@ -78,8 +78,7 @@ static helper_result print_token(const char *format, const char *account, const 
         json_object_object_add(o, "login", json_object_new_string(login));
         json_object_object_add(o, "access_token", json_object_new_string(token));
         json_object_object_add(o, "expires_at", json_object_new_int64(expires));
-        json_object_object_add(o, "expires_in",
-                               json_object_new_int64(expires - (long long)time(NULL)));
+        json_object_object_add(o, "expires_in", json_object_new_int64(expires - clock_wall_s()));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
         printf("%s\n", text);
