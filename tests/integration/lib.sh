@@ -918,10 +918,10 @@ install_tree() {
 # ("w -jN --jobserver-auth=R,W -- TESTS=...") but not the jobserver's file
 # descriptors; a make started with them warns "jobserver unavailable" and
 # GNU make 4.3 then prints "make[N]: Entering directory ..." and "Leaving
-# directory" on stdout despite --no-print-directory. That made the config
-# path read below three lines long: the test wrote its config under a
-# directory so named in the cwd and the helper found no
-# /usr/local/etc/oauth2-token-helper.conf, only under make -j.
+# directory" on stdout despite --no-print-directory: built_config_file
+# read three lines instead of one path, the test wrote its config under a
+# directory so named in its cwd, and the helper found no
+# /usr/local/etc/oauth2-token-helper.conf (only under make -jN check).
 build_make() {
     env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES make "$@"
 }
@@ -933,8 +933,8 @@ built_config_file() {
     SYSTEM_CONFIG=$(printf 'print-config-file:\n\t@echo $(config_file)\n' |
         build_make -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-config-file)
     case $SYSTEM_CONFIG in
-    /*[![:print:]]* | *' '* | *"'"* | *'"'*)
-        bail "config_file from $top_builddir/Makefile is not one path: '$SYSTEM_CONFIG'" ;;
+    *[![:print:]]*)
+        bail "config_file from $top_builddir/Makefile is not one path: '$(printf %s "$SYSTEM_CONFIG" | tr -c '[:print:]' '|')'" ;;
     /?*) ;;
     *) bail "cannot read config_file from $top_builddir/Makefile (got '$SYSTEM_CONFIG')" ;;
     esac
