@@ -87,6 +87,18 @@ static void *fake_malloc(size_t n)
     return malloc(n);
 }
 
+/* fake_mutex_alloc - no lock (the plugin then keeps no token); one thread calls the plugin */
+static void *fake_mutex_alloc(void)
+{
+    return NULL;
+}
+
+/* fake_mutex_free - nothing to free */
+static void fake_mutex_free(void *m)
+{
+    (void)m;
+}
+
 static void fake_free(void *p)
 {
     free(p);
@@ -212,6 +224,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     utils.malloc = fake_malloc;
     utils.free = fake_free;
+    utils.mutex_alloc = fake_mutex_alloc;
+    utils.mutex_free = fake_mutex_free;
     utils.log = fake_log;
     utils.seterror = fake_seterror;
     utils.getcallback = fake_getcallback;
