@@ -45,6 +45,12 @@ static int file_path(char *out, size_t outsize, const char *dir, const char *nam
     return (n < 0 || (size_t)n >= outsize) ? -1 : 0;
 }
 
+/* state_path - STATE_DIR/NAME.state */
+int state_path(char *out, size_t outsize, const char *dir, const char *name)
+{
+    return file_path(out, outsize, dir, name, ".state");
+}
+
 /* stamp_of - fill a stamp from stat */
 static void stamp_of(const struct stat *sb, struct state_stamp *stamp)
 {
@@ -102,7 +108,7 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     memset(st, 0, sizeof(*st));
     if (stamp != NULL)
         memset(stamp, 0, sizeof(*stamp));
-    if (file_path(path, sizeof(path), dir, name, ".state") < 0) {
+    if (state_path(path, sizeof(path), dir, name) < 0) {
         snprintf(err, errsize, "state file name too long for account %s", name);
         return -1;
     }
@@ -213,7 +219,7 @@ int state_save(const char *dir, const char *name, const struct account_state *st
     int dfd = -1;
     int rc = -1;
 
-    if (obj == NULL || file_path(path, sizeof(path), dir, name, ".state") < 0 ||
+    if (obj == NULL || state_path(path, sizeof(path), dir, name) < 0 ||
         file_path(tmp, sizeof(tmp), dir, name, ".state.tmp") < 0) {
         snprintf(err, errsize, "cannot save state for account %s: out of memory", name);
         goto out;
@@ -286,7 +292,7 @@ int state_stamp_changed(const char *dir, const char *name, const struct state_st
     char path[4096];
     struct stat sb;
 
-    if (file_path(path, sizeof(path), dir, name, ".state") < 0)
+    if (state_path(path, sizeof(path), dir, name) < 0)
         return 0;
     if (stat(path, &sb) < 0)
         return stamp->ino != 0;

@@ -40,6 +40,9 @@ struct state_stamp {
     struct timespec mtime;
 };
 
+/* state_path - the path of NAME.state in dir; -1 when it does not fit outsize */
+int state_path(char *out, size_t outsize, const char *dir, const char *name);
+
 /* state_load - read NAME.state; 0 loaded, 1 no file yet, -1 error (err says which file and why) */
 int state_load(const char *dir, const char *name, struct account_state *st,
                struct state_stamp *stamp, char *err, size_t errsize);
