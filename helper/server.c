@@ -1117,7 +1117,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.log_reload.level = LOGLIMIT_INFO;
     if (setup_signals() < 0)
         goto out;
-    if (state_prepare_dir(s.cfg, err, sizeof(err)) < 0) {
+    if (state_prepare_dir(s.cfg, s.cfg->run_uid, s.cfg->run_gid, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
     }
