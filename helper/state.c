@@ -130,7 +130,10 @@ int state_load(const char *dir, const char *name, struct account_state *st,
         snprintf(err, errsize, "out of memory reading %s", path);
         goto out;
     }
-    while (len < STATE_MAX_FILE && (n = read(fd, buf + len, STATE_MAX_FILE - len)) != 0) {
+    while (len < STATE_MAX_FILE) {
+        n = read(fd, buf + len, STATE_MAX_FILE - len);
+        if (n == 0)
+            break;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
