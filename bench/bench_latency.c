@@ -274,7 +274,8 @@ int main(int argc, char **argv)
     int opt;
     int fd;
 
-    while ((opt = getopt(argc, argv, "c:s:a:p:n:dF")) != -1) {
+    opt = getopt(argc, argv, "c:s:a:p:n:dF");
+    while (opt != -1) {
         switch (opt) {
         case 'c':
             config = optarg;
@@ -300,6 +301,7 @@ int main(int argc, char **argv)
         default:
             return 2;
         }
+        opt = getopt(argc, argv, "c:s:a:p:n:dF");
     }
     if (config == NULL || sock == NULL || account == NULL || plugin == NULL || n == 0 ||
         buf == NULL) {
@@ -313,9 +315,10 @@ int main(int argc, char **argv)
     v2 = calloc(n, sizeof(*v2));
     reqlen = snprintf(req, sizeof(req), "%zu:account %s,", strlen(account) + 8, account);
     fd = bench_connect(sock);
-    if (v1 == NULL || v2 == NULL || fd < 0 ||
-        (replylen = bench_ask(fd, req, (size_t)reqlen, buf, REPLY_MAX)) < 0 ||
-        strncmp(strchr(buf, ':') + 1, "OK ", 3) != 0) {
+    replylen = -1;
+    if (v1 != NULL && v2 != NULL && fd >= 0)
+        replylen = bench_ask(fd, req, (size_t)reqlen, buf, REPLY_MAX);
+    if (replylen < 0 || strncmp(strchr(buf, ':') + 1, "OK ", 3) != 0) {
         fprintf(stderr, "bench_latency: the daemon at %s does not serve %s\n", sock, account);
         return 1;
     }

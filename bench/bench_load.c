@@ -203,7 +203,8 @@ int main(int argc, char **argv)
             herd = strtoul(argv[i + 1], NULL, 10);
             argv[i] = (char *)"-x";
         }
-    while ((opt = getopt(argc, argv, "s:a:c:d:rx")) != -1) {
+    opt = getopt(argc, argv, "s:a:c:d:rx");
+    while (opt != -1) {
         switch (opt) {
         case 's':
             sock_path = optarg;
@@ -226,6 +227,7 @@ int main(int argc, char **argv)
         default:
             return 2;
         }
+        opt = getopt(argc, argv, "s:a:c:d:rx");
     }
     if (sock_path == NULL || n_accounts == 0 || clients == 0) {
         fprintf(stderr, "usage: bench_load -s SOCKET -a ACCOUNT[,...] -c CLIENTS -d SECONDS [-r]\n"

@@ -149,10 +149,11 @@ static int has_word(const char *list, const char *word)
     size_t wl = strlen(word);
     const char *p = list;
 
-    while ((p = strstr(p, word)) != NULL) {
+    p = strstr(p, word);
+    while (p != NULL) {
         if ((p == list || p[-1] == ' ') && (p[wl] == '\0' || p[wl] == ' '))
             return 1;
-        p += wl;
+        p = strstr(p + wl, word);
     }
     return 0;
 }
@@ -780,7 +781,9 @@ static authz_result browser_flow(const struct account_conf *acct, const struct a
     if (loopback_listen(opt->port, &lb, err, errsize) < 0)
         return AUTHZ_CONFIG;
     snprintf(redirect, sizeof(redirect), "http://localhost:%u", lb.port);
-    if (secrets_new(&s) < 0 || (url = authz_url(acct, redirect, s.state, s.challenge)) == NULL) {
+    if (secrets_new(&s) == 0)
+        url = authz_url(acct, redirect, s.state, s.challenge);
+    if (url == NULL) {
         snprintf(err, errsize, "cannot prepare the request: out of memory or no randomness");
         r = AUTHZ_TEMPORARY;
         goto out;
@@ -818,7 +821,9 @@ static authz_result paste_flow(const struct account_conf *acct, struct token_res
     memset(&reply, 0, sizeof(reply));
     if (acct->authorize_url == NULL)
         return no_authorize_url(acct, err, errsize);
-    if (secrets_new(&s) < 0 || (url = authz_url(acct, redirect, s.state, s.challenge)) == NULL) {
+    if (secrets_new(&s) == 0)
+        url = authz_url(acct, redirect, s.state, s.challenge);
+    if (url == NULL) {
         snprintf(err, errsize, "cannot prepare the request: out of memory or no randomness");
         r = AUTHZ_TEMPORARY;
         goto out;

@@ -439,7 +439,7 @@ static void note_failure(struct acct *a, const char *msg, long code)
     snprintf(a->last_failure_msg, sizeof(a->last_failure_msg), "%s", msg);
 }
 
-/* fail - record a failure that needs a person */
+/* fail_permanent - record a failure that needs a person */
 static void fail_permanent(struct acct *a, const char *msg, long code)
 {
     note_failure(a, msg, code);

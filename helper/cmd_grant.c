@@ -71,6 +71,7 @@ static helper_result store_grant(const struct config *cfg, const char *name,
                                  struct account_state *st)
 {
     char err[600];
+    char path[4096];
     helper_result rc = RESULT_OK;
     int r = state_store_grant(cfg, name, st, err, sizeof(err));
 
@@ -79,7 +80,8 @@ static helper_result store_grant(const struct config *cfg, const char *name,
         rc = r == STATE_STORE_DIR ? RESULT_CONFIG : RESULT_TEMPORARY;
     }
     if (rc == RESULT_OK) {
-        printf("account %s: refresh token stored in %s/%s.state\n", name, cfg->state_dir, name);
+        if (state_path(path, sizeof(path), cfg->state_dir, name) == 0)
+            printf("account %s: refresh token stored in %s\n", name, path);
         notify_daemon(cfg, name);
     }
     return rc;

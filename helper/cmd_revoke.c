@@ -89,8 +89,13 @@ helper_result cmd_revoke(const char *file, int argc, char **argv)
     rc = cli_load_account(file, argv[0], &cfg, &acct);
     if (rc != RESULT_OK)
         return rc;
+    if (state_path(path, sizeof(path), cfg->state_dir, argv[0]) < 0) {
+        fprintf(stderr, "oauth2-token-helper: state_dir %s is too long for account %s\n",
+                cfg->state_dir, argv[0]);
+        config_free(cfg);
+        return RESULT_CONFIG;
+    }
     fd = state_lock(cfg->state_dir, argv[0], 0, err, sizeof(err));
-    snprintf(path, sizeof(path), "%s/%s.state", cfg->state_dir, argv[0]);
     if (fd < 0 && access(path, F_OK) < 0 && errno == ENOENT) {
         had_state = 0; /* no state_dir, or nothing in it: never authorized */
     } else if (fd < 0) {

@@ -95,7 +95,9 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
         if (st == NULL) {
             struct acct *a;
 
-            if (c == NULL && (c = cache_new(cfg, NULL)) == NULL) {
+            if (c == NULL)
+                c = cache_new(cfg, NULL);
+            if (c == NULL) {
                 rc = -1;
                 break;
             }

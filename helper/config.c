@@ -564,6 +564,20 @@ static int https_ok(const char *url)
     return strncmp(url, "https://", 8) == 0 && url[8] != '\0' && strpbrk(url, " \t") == NULL;
 }
 
+/* The multi-tenant aliases of the Microsoft identity platform. */
+static const char *const tenant_aliases[] = {"common", "organizations", "consumers"};
+
+/* tenant_is_shared - a multi-tenant alias, where no app-only grant exists */
+static int tenant_is_shared(const char *t)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(tenant_aliases) / sizeof(tenant_aliases[0]); i++)
+        if (strcmp(t, tenant_aliases[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* tenant_ok - common, organizations, consumers, a GUID or a domain name */
 static int tenant_ok(const char *t)
 {
@@ -572,7 +586,7 @@ static int tenant_ok(const char *t)
     size_t dots = 0;
     size_t i;
 
-    if (strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 || strcmp(t, "consumers") == 0)
+    if (tenant_is_shared(t))
         return 1;
     if (len == 36) {
         for (i = 0; i < len; i++) {
@@ -600,13 +614,6 @@ static int tenant_ok(const char *t)
         }
     }
     return dots > 0 && label > 0 && t[len - 1] != '-';
-}
-
-/* tenant_is_shared - the multi-tenant aliases, where no app-only grant exists */
-static int tenant_is_shared(const char *t)
-{
-    return strcmp(t, "common") == 0 || strcmp(t, "organizations") == 0 ||
-           strcmp(t, "consumers") == 0;
 }
 
 /* authority_url - authority/TENANT/oauth2/v2.0/WHAT, malloc'd */

@@ -169,7 +169,7 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
 /* config_dump - print the effective configuration, one "key = value" per line */
 void config_dump(const struct config *cfg, FILE *fp);
 
-/* config_key_names - every key the table knows, for the documentation test */
+/* config_key_name - the table's i-th key (NULL past the end), for the documentation test */
 const char *config_key_name(size_t i, int *is_account);
 
 /* One key's entry in the table, for the documentation test. */

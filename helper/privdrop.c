@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state.h"
+
 /* The user to become, and where that choice came from (for messages). */
 struct target {
     uid_t uid;
@@ -94,35 +96,6 @@ static int daemon_user(const struct config *cfg, struct target *t)
     return 1;
 }
 
-/* own_state_dir - state_dir exists, 0700, owned by the target user; -1 with err */
-static int own_state_dir(const struct config *cfg, const struct target *t, char *err,
-                         size_t errsize)
-{
-    struct stat sb;
-    int fd;
-
-    if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errsize, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
-        return -1;
-    }
-    fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        snprintf(err, errsize, "cannot open state_dir %s: %s", cfg->state_dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    /* fchown on the open directory: nothing can swap the path in between. */
-    if (sb.st_uid != t->uid && fchown(fd, t->uid, t->gid) < 0) {
-        snprintf(err, errsize, "cannot give state_dir %s to %s (%s): %s", cfg->state_dir, t->name,
-                 t->why, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 /* become - set groups, gid, uid for good, and check that root cannot come back */
 static int become(const struct target *t, char *err, size_t errsize)
 {
@@ -169,7 +142,8 @@ int privdrop_to_daemon_user(const struct config *cfg, const char *what, char *er
                     what, cfg->path, cfg->state_dir, PRIVDROP_UNIT_USER, cfg->path);
         return 0;
     }
-    if (own_state_dir(cfg, &t, err, errsize) < 0 || become(&t, err, errsize) < 0)
+    /* The daemon's own check; state_dir is created for, or handed to, that user. */
+    if (state_prepare_dir(cfg, t.uid, t.gid, err, errsize) < 0 || become(&t, err, errsize) < 0)
         return -1;
     return 0;
 }

@@ -21,8 +21,10 @@
  *     daemon's user is, in this order: the config's "user"; the owner of
  *     state_dir when that is not root (systemd's StateDirectory= gives it
  *     to the unit's User=); the unit's user PRIVDROP_UNIT_USER when
- *     state_dir does not exist yet. state_dir is created (0700) for that
- *     user if missing. The process then loses root for good: supplementary
+ *     state_dir does not exist yet. state_dir goes through the daemon's
+ *     own state_prepare_dir(): created (0700) for that user if missing,
+ *     handed to it, and refused when another user owns it or group or
+ *     others may enter it. The process then loses root for good: supplementary
  *     groups, gid and uid (real, effective and saved) are set and checked,
  *     and regaining root must fail. State files it writes afterwards belong
  *     to the daemon's user, as the daemon's own do.

@@ -1010,9 +1010,12 @@ static int serve_loop(struct server *s, const char *config_file)
                 reload(s, config_file);
         }
         curl_multi_perform(s->multi, &running);
-        while ((msg = curl_multi_info_read(s->multi, &left)) != NULL)
+        msg = curl_multi_info_read(s->multi, &left);
+        while (msg != NULL) {
             if (msg->msg == CURLMSG_DONE)
                 cache_finish(s->cache, msg->easy_handle, msg->data.result);
+            msg = curl_multi_info_read(s->multi, &left);
+        }
         cache_run_timers(s->cache);
         loglimit_flush(&s->log_refused);
         loglimit_flush(&s->log_malformed);
@@ -1118,7 +1121,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
     s.log_reload.level = LOGLIMIT_INFO;
     if (setup_signals() < 0)
         goto out;
-    if (state_prepare_dir(s.cfg, err, sizeof(err)) < 0) {
+    if (state_prepare_dir(s.cfg, s.cfg->run_uid, s.cfg->run_gid, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
     }

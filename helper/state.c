@@ -37,6 +37,12 @@ static int file_path(char *out, size_t outsize, const char *dir, const char *nam
     return (n < 0 || (size_t)n >= outsize) ? -1 : 0;
 }
 
+/* state_path - STATE_DIR/NAME.state */
+int state_path(char *out, size_t outsize, const char *dir, const char *name)
+{
+    return file_path(out, outsize, dir, name, ".state");
+}
+
 /* stamp_of - fill a stamp from stat */
 static void stamp_of(const struct stat *sb, struct state_stamp *stamp)
 {
@@ -94,7 +100,7 @@ int state_load(const char *dir, const char *name, struct account_state *st,
     memset(st, 0, sizeof(*st));
     if (stamp != NULL)
         memset(stamp, 0, sizeof(*stamp));
-    if (file_path(path, sizeof(path), dir, name, ".state") < 0) {
+    if (state_path(path, sizeof(path), dir, name) < 0) {
         snprintf(err, errsize, "state file name too long for account %s", name);
         return -1;
     }
@@ -116,7 +122,10 @@ int state_load(const char *dir, const char *name, struct account_state *st,
         snprintf(err, errsize, "out of memory reading %s", path);
         goto out;
     }
-    while (len < STATE_MAX_FILE && (n = read(fd, buf + len, STATE_MAX_FILE - len)) != 0) {
+    while (len < STATE_MAX_FILE) {
+        n = read(fd, buf + len, STATE_MAX_FILE - len);
+        if (n == 0)
+            break;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -205,7 +214,7 @@ int state_save(const char *dir, const char *name, const struct account_state *st
     int dfd = -1;
     int rc = -1;
 
-    if (obj == NULL || file_path(path, sizeof(path), dir, name, ".state") < 0 ||
+    if (obj == NULL || state_path(path, sizeof(path), dir, name) < 0 ||
         file_path(tmp, sizeof(tmp), dir, name, ".state.tmp") < 0) {
         snprintf(err, errsize, "cannot save state for account %s: out of memory", name);
         goto out;
@@ -278,7 +287,7 @@ int state_stamp_changed(const char *dir, const char *name, const struct state_st
     char path[4096];
     struct stat sb;
 
-    if (file_path(path, sizeof(path), dir, name, ".state") < 0)
+    if (state_path(path, sizeof(path), dir, name) < 0)
         return 0;
     if (stat(path, &sb) < 0)
         return stamp->ino != 0;
@@ -335,39 +344,52 @@ void state_unlock(int fd)
 }
 
 /*
- * state_prepare_dir - create state_dir 0700 for the daemon's user, or say
- * why it cannot be used: not a directory, owned by someone else, open to
- * group or others. The daemon (as root, before it drops privileges) and
- * the CLI storing a grant both go through here.
+ * state_prepare_dir - create state_dir 0700 for uid:gid (the daemon's
+ * user; (uid_t)-1: leave the owner as it is), or say why it cannot be
+ * used: not a directory, owned by someone else, open to group or others.
+ * The daemon (as root, before it drops privileges), the CLI storing a
+ * grant and the CLI about to become the daemon's user (privdrop.c) all go
+ * through here. The checks and the fchown work on the open directory, so
+ * nothing can swap the path in between.
  */
-int state_prepare_dir(const struct config *cfg, char *err, size_t errsize)
+int state_prepare_dir(const struct config *cfg, uid_t uid, gid_t gid, char *err, size_t errsize)
 {
     struct stat sb;
+    int rc = -1;
+    int fd;
 
     if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
         snprintf(err, errsize, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
         return -1;
     }
-    if (stat(cfg->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+    fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOTDIR) {
         snprintf(err, errsize, "state_dir %s is not a directory", cfg->state_dir);
         return -1;
     }
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        snprintf(err, errsize, "cannot open state_dir %s: %s", cfg->state_dir, strerror(errno));
+        goto out;
+    }
     /* Without user =, files made here would go to the directory's owner. */
-    if (config_state_dir_owner(cfg, cfg->run_uid != (uid_t)-1 ? cfg->run_uid : geteuid(), &sb, err,
-                               errsize) < 0)
-        return -1;
-    if (cfg->run_uid != (uid_t)-1 && sb.st_uid != cfg->run_uid &&
-        chown(cfg->state_dir, cfg->run_uid, cfg->run_gid) < 0) {
-        snprintf(err, errsize, "cannot chown state_dir %s: %s", cfg->state_dir, strerror(errno));
-        return -1;
+    if (config_state_dir_owner(cfg, uid != (uid_t)-1 ? uid : geteuid(), &sb, err, errsize) < 0)
+        goto out;
+    if (uid != (uid_t)-1 && sb.st_uid != uid && fchown(fd, uid, gid) < 0) {
+        snprintf(err, errsize, "cannot chown state_dir %s to uid %u: %s", cfg->state_dir,
+                 (unsigned)uid, strerror(errno));
+        goto out;
     }
     if ((sb.st_mode & 0077) != 0) {
         snprintf(err, errsize,
                  "state_dir %s is open to group or others (mode %04o); fix: chmod 700 %s",
                  cfg->state_dir, (unsigned)(sb.st_mode & 07777), cfg->state_dir);
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 /*
@@ -385,7 +407,7 @@ int state_store_grant(const struct config *cfg, const char *name, struct account
 
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
-    if (state_prepare_dir(cfg, err, errsize) < 0) {
+    if (state_prepare_dir(cfg, cfg->run_uid, cfg->run_gid, err, errsize) < 0) {
         rc = STATE_STORE_DIR;
         goto out;
     }

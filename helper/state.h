@@ -40,6 +40,9 @@ struct state_stamp {
     struct timespec mtime;
 };
 
+/* state_path - the path of NAME.state in dir; -1 when it does not fit outsize */
+int state_path(char *out, size_t outsize, const char *dir, const char *name);
+
 /* state_load - read NAME.state; 0 loaded, 1 no file yet, -1 error (err says which file and why) */
 int state_load(const char *dir, const char *name, struct account_state *st,
                struct state_stamp *stamp, char *err, size_t errsize);
@@ -67,10 +70,11 @@ void state_unlock(int fd);
 struct config;
 
 /*
- * state_prepare_dir - create state_dir 0700 for the daemon's user; -1 with
- * err when it is not a directory, has another owner or is open to others
+ * state_prepare_dir - create state_dir 0700 and give it to uid:gid, the
+ * daemon's user ((uid_t)-1: keep its owner); -1 with err when it is not a
+ * directory, has another owner or is open to others
  */
-int state_prepare_dir(const struct config *cfg, char *err, size_t errsize);
+int state_prepare_dir(const struct config *cfg, uid_t uid, gid_t gid, char *err, size_t errsize);
 
 /* state_store_grant's failures: the state_dir cannot be used (a config fix), or the write failed */
 #define STATE_STORE_DIR (-2)

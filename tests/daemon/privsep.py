@@ -6,7 +6,8 @@ user, and nothing of ours leaves a core dump (issue 9, items 6 and 12) (TAP)
   run as root: while the request to the identity platform hangs (the mock's
   "hang" fault) or the listener waits, the process is the daemon's user
   (the owner of state_dir, as systemd's StateDirectory= makes it, or
-  "user ="), not uid 0; what they store belongs to that user;
+  "user ="), not uid 0; what they store belongs to that user; a state_dir
+  owned by another user is refused (state_prepare_dir), not handed over;
 - every command is non-dumpable with RLIMIT_CORE 0;
 - the daemon started as its own user (as the systemd unit starts it), core
   dumps enabled in its environment, holding a token: non-dumpable, and a
@@ -168,6 +169,25 @@ def test_user_setting(t, fx):
         fx.settings(fault="none")
 
 
+def test_foreign_state_dir(t, fx):
+    """user = nobody, state_dir owned by another user: refused, not taken over"""
+    other = pwd.getpwnam("daemon")
+    foreign = os.path.join(fx.dir, "state-foreign")
+    os.mkdir(foreign, 0o700)
+    os.chown(foreign, other.pw_uid, other.pw_gid)
+    conf = os.path.join(fx.dir, "foreign.conf")
+    with open(fx.conf) as src, open(conf, "w") as dst:
+        dst.write("user = nobody\n" + src.read().replace(fx.state, foreign))
+    r = subprocess.run([HELPER, "-c", conf, "import", ALICE], input=fx.grant(ALICE) + "\n",
+                       capture_output=True, text=True, timeout=60)
+    fx.stderr_seen += [r.stdout, r.stderr]
+    t.ok(r.returncode == 78 and "owned by daemon" in r.stderr and
+         os.stat(foreign).st_uid == other.pw_uid and os.listdir(foreign) == [],
+         "import as root, user = nobody, state_dir owned by daemon: refused with the fix, "
+         "the directory keeps its owner and gets no file (%d) %s"
+         % (r.returncode, r.stderr.strip()[-200:]))
+
+
 def test_daemon_core(t, fx):
     """the daemon started as its own user, core dumps on, holding a token: SIGABRT, no core"""
     cores = os.path.join(fx.dir, "cores")
@@ -221,6 +241,7 @@ def main():
         test_device(t, fx)
         test_browser(t, fx)
         test_user_setting(t, fx)
+        test_foreign_state_dir(t, fx)
         test_daemon_core(t, fx)
     return t.done()
 

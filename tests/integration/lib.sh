@@ -901,7 +901,7 @@ system_paths_lock() {
 # INST_HELPER, INST_PLUGIN_DIR (holding liboauth2helper.so), INST_EXAMPLES
 install_tree() {
     INST_ROOT=$T/root
-    make -s -C "$top_builddir" install DESTDIR="$INST_ROOT" >>"$T/logs/make-install.log" 2>&1 ||
+    build_make -s -C "$top_builddir" install DESTDIR="$INST_ROOT" >>"$T/logs/make-install.log" 2>&1 ||
         bail "make install DESTDIR=$INST_ROOT failed (see logs/make-install.log)"
     INST_HELPER=$(find "$INST_ROOT" -path '*/sbin/oauth2-token-helper' -type f | head -n 1)
     INST_PLUGIN_DIR=$(dirname "$(find "$INST_ROOT" -name liboauth2helper.so | head -n 1)")
@@ -913,13 +913,31 @@ install_tree() {
     chmod 0755 "$INST_ROOT"
 }
 
+# build_make ARGS... - make in the build tree as an admin runs it, whatever
+# make runs this test. Under "make -jN check" the test inherits MAKEFLAGS
+# ("w -jN --jobserver-auth=R,W -- TESTS=...") but not the jobserver's file
+# descriptors; a make started with them warns "jobserver unavailable" and
+# GNU make 4.3 then prints "make[N]: Entering directory ..." and "Leaving
+# directory" on stdout despite --no-print-directory: built_config_file
+# read three lines instead of one path, the test wrote its config under a
+# directory so named in its cwd, and the helper found no
+# /usr/local/etc/oauth2-token-helper.conf (only under make -jN check).
+build_make() {
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES make "$@"
+}
+
 # built_config_file - the config file this build reads by default
 # (configure's sysconfdir: /etc with README's --sysconfdir=/etc,
-# /usr/local/etc without); sets SYSTEM_CONFIG
+# /usr/local/etc without); sets SYSTEM_CONFIG, one absolute path or bail
 built_config_file() {
     SYSTEM_CONFIG=$(printf 'print-config-file:\n\t@echo $(config_file)\n' |
-        make -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-config-file)
-    [ -n "$SYSTEM_CONFIG" ] || bail "cannot read config_file from $top_builddir/Makefile"
+        build_make -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-config-file)
+    case $SYSTEM_CONFIG in
+    *[![:print:]]*)
+        bail "config_file from $top_builddir/Makefile is not one path: '$(printf %s "$SYSTEM_CONFIG" | tr -c '[:print:]' '|')'" ;;
+    /?*) ;;
+    *) bail "cannot read config_file from $top_builddir/Makefile (got '$SYSTEM_CONFIG')" ;;
+    esac
 }
 
 # claim_system_config FILE - install FILE as the build's default config

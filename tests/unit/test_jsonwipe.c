@@ -199,6 +199,13 @@ int main(void)
     test_parse();
     test_long_string();
     test_clear();
-    test_no_copy_left();
+    /* The heap scan reads freed memory on purpose, which AddressSanitizer
+     * rightly forbids; valgrind (memcheck.py) and the plain build run it. */
+    if (getenv("OAUTH2_SANITIZERS") != NULL) {
+        skip_by_design("the heap scan for copies of a parsed token", "sanitizer build");
+        skip_by_design("after jsonwipe_put no copy is left in the heap", "sanitizer build");
+    } else {
+        test_no_copy_left();
+    }
     return done_testing();
 }

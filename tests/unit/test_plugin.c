@@ -43,7 +43,7 @@
  * casts to). */
 #define TEST_CALLBACK(f) ((sasl_callback_ft)(void (*)(void))(f))
 
-/* fake_daemon - a socketmap server in a thread: one canned reply, the last request kept */
+/* fake - a socketmap server in a thread: one canned reply, the last request kept */
 static struct {
     pthread_mutex_t lock;
     pthread_t thread;

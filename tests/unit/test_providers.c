@@ -317,8 +317,9 @@ static void test_key_files(void)
     unlink(pass);
 }
 
-/* quiet - a report callback that counts */
 static int reports;
+
+/* quiet - a report callback that counts */
 static void quiet(void *ctx, const char *msg)
 {
     (void)ctx;
