@@ -12,17 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-/* now_ms - monotonic milliseconds */
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 /*
  * connect_one - connect a non-blocking UNIX stream socket before deadline; -1 with errno
@@ -50,7 +42,7 @@ static int connect_one(const char *path, long long deadline)
     while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         int saved = errno;
 
-        if ((saved == EAGAIN || saved == EINTR) && now_ms() < deadline) {
+        if ((saved == EAGAIN || saved == EINTR) && clock_mono_ms() < deadline) {
             poll(NULL, 0, 5);
             continue;
         }
@@ -74,7 +66,7 @@ static int wait_fd(int fd, short events, long long deadline)
     int rc;
 
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - clock_mono_ms();
 
         if (left <= 0)
             return 0;
@@ -110,7 +102,7 @@ static sockclient_result sockclient_query_errno(const char *path, const char *al
                                                 size_t datasize, char *err, size_t errsize,
                                                 int *connect_errno)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = clock_mono_ms() + timeout_ms;
     char req[SOCKETMAP_MAX_REQUEST + 16];
     char reqbody[SOCKETMAP_MAX_REQUEST + 1];
     char *buf = NULL;

@@ -22,11 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "clock.h"
+#include "b64.h"
 #include "clientauth.h"
 #include "http.h"
 #include "log.h"
 #include "loopback.h"
+#include "secret.h"
 #include "state.h"
 
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
@@ -117,7 +119,7 @@ static char *random_b64url(size_t nbytes)
 
     if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
         return NULL;
-    out = clientauth_b64url(b, nbytes);
+    out = b64_url(b, nbytes);
     explicit_bzero(b, sizeof(b));
     return out;
 }
@@ -132,7 +134,7 @@ int authz_pkce_challenge(const char *verifier, char *out, size_t outsize)
 
     if (EVP_Digest(verifier, strlen(verifier), md, &mdlen, EVP_sha256(), NULL) != 1)
         return -1;
-    b64 = clientauth_b64url(md, mdlen);
+    b64 = b64_url(md, mdlen);
     if (b64 != NULL && strlen(b64) < outsize) {
         snprintf(out, outsize, "%s", b64);
         rc = 0;
@@ -341,10 +343,10 @@ bad:
 /* pause_s - sleep, unless interrupted; -1 when interrupted */
 static int pause_s(long seconds)
 {
-    long long until = cache_now_ms() + seconds * 1000;
+    long long until = clock_mono_ms() + seconds * 1000;
 
     while (!authz_interrupted) {
-        long long left = until - cache_now_ms();
+        long long left = until - clock_mono_ms();
 
         if (left <= 0)
             return 0;
@@ -451,8 +453,8 @@ static authz_result redeem(const struct account_conf *acct, const char *code,
 /* progress - a "still waiting" line: rewritten in place on a terminal, once a minute otherwise */
 static void progress(long long deadline_ms, long long *last_shown)
 {
-    long long left = (deadline_ms - cache_now_ms()) / 1000;
-    long long now = cache_now_ms() / 1000;
+    long long left = (deadline_ms - clock_mono_ms()) / 1000;
+    long long now = clock_mono_ms() / 1000;
 
     if (left < 0)
         left = 0;
@@ -577,7 +579,7 @@ static authz_result device_flow(const struct account_conf *acct, struct token_re
     r = device_start(acct, &da, err, errsize);
     if (r != AUTHZ_OK)
         return r;
-    deadline = cache_now_ms() + da.expires_in * 1000;
+    deadline = clock_mono_ms() + da.expires_in * 1000;
     interval = da.interval;
     p[0] = (struct http_param){"device_code", da.device_code};
     for (;;) {
@@ -587,7 +589,7 @@ static authz_result device_flow(const struct account_conf *acct, struct token_re
             r = AUTHZ_INTERRUPTED;
             break;
         }
-        if (cache_now_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             snprintf(err, errsize,
                      "account %s: the code expired before the sign-in finished; nothing "
                      "stored. Run authorize again",
@@ -701,7 +703,7 @@ static authz_result wait_redirect(const struct account_conf *acct, const struct 
                                   long timeout_s, const char *want_state, struct authz_reply *r,
                                   char *err, size_t errsize)
 {
-    long long deadline = cache_now_ms() + timeout_s * 1000;
+    long long deadline = clock_mono_ms() + timeout_s * 1000;
     char target[LOOPBACK_MAX_REQUEST];
     int ignored = 0;
 

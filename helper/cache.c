@@ -12,33 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clientauth.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "secret.h"
 #include "tokenresp.h"
 
-/* system_mono_ms - CLOCK_MONOTONIC in milliseconds: deadlines and lifetimes */
-static long long system_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* system_wall_ms - CLOCK_REALTIME in milliseconds: only what is stored or shown */
-static long long system_wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const struct cache_clock system_clock = {system_mono_ms, system_wall_ms};
+static const struct cache_clock system_clock = {clock_mono_ms, clock_wall_ms};
 static const struct cache_clock *clock_now = &system_clock;
 
 /* cache_set_clock - replace the clocks (tests); NULL restores the system's */

@@ -23,33 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
+#include "clock.h"
 #include "regfile.h"
+#include "secret.h"
 #include "state.h"
 
 #define PASSPHRASE_MAX 1024
-
-/* clientauth_b64url - unpadded base64url */
-char *clientauth_b64url(const unsigned char *data, size_t len)
-{
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    char *out = malloc(cap);
-    size_t n;
-    size_t i;
-
-    if (out == NULL)
-        return NULL;
-    n = (size_t)EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    while (n > 0 && out[n - 1] == '=')
-        n--;
-    out[n] = '\0';
-    for (i = 0; i < n; i++) {
-        if (out[i] == '+')
-            out[i] = '-';
-        else if (out[i] == '/')
-            out[i] = '_';
-    }
-    return out;
-}
 
 /* clientauth_clear - wipe and free */
 void clientauth_clear(struct clientauth *ca)
@@ -223,7 +203,7 @@ static char *thumbprint(X509 *cert)
     char *out = NULL;
 
     if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) == 1)
-        out = clientauth_b64url(md, mdlen);
+        out = b64_url(md, mdlen);
     OPENSSL_free(der);
     return out;
 }
@@ -249,7 +229,7 @@ static char *json_part(json_object *obj)
     const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
 
-    return text != NULL ? clientauth_b64url((const unsigned char *)text, strlen(text)) : NULL;
+    return text != NULL ? b64_url((const unsigned char *)text, strlen(text)) : NULL;
 }
 
 /* signing_input - "b64url(header).b64url(claims)" */
@@ -314,7 +294,7 @@ static char *sign(const struct account_conf *acct, EVP_PKEY *key, const char *in
     if (sig == NULL ||
         EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
         goto out;
-    out = clientauth_b64url(sig, siglen);
+    out = b64_url(sig, siglen);
 out:
     free(sig);
     EVP_MD_CTX_free(md);
@@ -365,7 +345,7 @@ int clientauth_load(const struct account_conf *acct, struct clientauth *ca, char
 {
     memset(ca, 0, sizeof(*ca));
     if (acct->client_certificate_file[0] != '\0')
-        return clientauth_assertion(acct, (long long)time(NULL), &ca->assertion, err, errsize);
+        return clientauth_assertion(acct, clock_wall_s(), &ca->assertion, err, errsize);
     return config_secret_read(acct, &ca->secret, err, errsize);
 }
 
@@ -379,7 +359,7 @@ int clientauth_check(const struct account_conf *acct, long long *not_after, char
     *not_after = 0;
     if (acct->client_certificate_file[0] == '\0')
         return 0;
-    if (load_pair(acct, (long long)time(NULL), &cert, &key, err, errsize) < 0)
+    if (load_pair(acct, clock_wall_s(), &cert, &key, err, errsize) < 0)
         return -1;
     *not_after = cert_not_after(cert);
     EVP_PKEY_free(key);

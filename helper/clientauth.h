@@ -61,7 +61,4 @@ int clientauth_check(const struct account_conf *acct, long long *not_after, char
 /* clientauth_cert_expiry - notAfter of client_certificate_file; 0 when none or unreadable */
 long long clientauth_cert_expiry(const struct account_conf *acct);
 
-/* clientauth_b64url - unpadded base64url of len bytes, malloc'd; NULL on out of memory */
-char *clientauth_b64url(const unsigned char *data, size_t len);
-
 #endif

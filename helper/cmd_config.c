@@ -18,10 +18,10 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #include "cli.h"
 #include "clientauth.h"
+#include "clock.h"
 #include "config.h"
 
 /* report_problem - config-check's output line */
@@ -46,12 +46,11 @@ static int check_certificates(const struct config *cfg)
         if (clientauth_check(a, &not_after, err, sizeof(err)) < 0) {
             report_problem(err);
             problems++;
-        } else if (not_after != 0 && not_after - (long long)time(NULL) < 30 * 86400LL) {
+        } else if (not_after != 0 && not_after - clock_wall_s() < 30 * 86400LL) {
             fprintf(stderr,
                     "oauth2-token-helper: warning: account %s: client_certificate_file %s "
                     "expires in %lld days; upload a new certificate before then\n",
-                    a->name, a->client_certificate_file,
-                    (not_after - (long long)time(NULL)) / 86400);
+                    a->name, a->client_certificate_file, (not_after - clock_wall_s()) / 86400);
         }
     }
     return problems;

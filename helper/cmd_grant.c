@@ -25,14 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "authorize.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "daemonclient.h"
 #include "privdrop.h"
 #include "protocol.h"
+#include "secret.h"
 #include "state.h"
 #include "tokenresp.h"
 
@@ -213,7 +214,7 @@ helper_result cmd_authorize(const char *file, int argc, char **argv)
     memset(&st, 0, sizeof(st));
     st.refresh_token = res.refresh_token;
     st.access_token = res.access_token;
-    st.obtained_at = (long long)time(NULL);
+    st.obtained_at = clock_wall_s();
     st.expires_at = st.obtained_at + res.expires_in;
     res.refresh_token = NULL;
     res.access_token = NULL;

@@ -20,9 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "protocol.h"
 #include "smtptest.h"
@@ -73,7 +73,7 @@ helper_result cmd_test(const char *file, int argc, char **argv)
     fflush(stdout);
     rc = cmd_token_get(cfg, name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1, &expires);
     if (rc == RESULT_OK) {
-        printf("  token for %s, expires in %lldm\n", login, (expires - (long long)time(NULL)) / 60);
+        printf("  token for %s, expires in %lldm\n", login, (expires - clock_wall_s()) / 60);
         o.login = login;
         o.token = token;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

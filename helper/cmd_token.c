@@ -22,34 +22,32 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "cache.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "daemonclient.h"
 #include "log.h"
 #include "privdrop.h"
 #include "protocol.h"
 #include "saslwire.h"
+#include "secret.h"
 
 /* print_b64 - base64 of a SASL response, as typed into an SMTP session */
 static void print_b64(const char *data, size_t len)
 {
-    size_t cap = 4 * ((len + 2) / 3) + 1;
-    unsigned char *out = malloc(cap);
+    char *out = b64_std((const unsigned char *)data, len);
 
     if (out == NULL)
         return;
-    EVP_EncodeBlock(out, (const unsigned char *)data, (int)len);
     printf("%s\n", out);
-    explicit_bzero(out, cap);
-    free(out);
+    secret_free(out);
 }
 
 /* print_token - write the token in the requested format */
@@ -80,8 +78,7 @@ static helper_result print_token(const char *format, const char *account, const 
         json_object_object_add(o, "login", json_object_new_string(login));
         json_object_object_add(o, "access_token", json_object_new_string(token));
         json_object_object_add(o, "expires_at", json_object_new_int64(expires));
-        json_object_object_add(o, "expires_in",
-                               json_object_new_int64(expires - (long long)time(NULL)));
+        json_object_object_add(o, "expires_in", json_object_new_int64(expires - clock_wall_s()));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
         printf("%s\n", text);
@@ -155,7 +152,7 @@ helper_result cmd_token_get(struct config *cfg, const char *name, char *login, s
     } else if (status == SOCKETMAP_OK) {
         rc = RESULT_OK;
         if (protocol_decode_account(data, strlen(data), login, loginsize, token, tokensize,
-                                   expires) < 0) {
+                                    expires) < 0) {
             fprintf(stderr, "oauth2-token-helper: account %s: malformed reply from the daemon\n",
                     name);
             rc = RESULT_TEMPORARY;

@@ -27,6 +27,7 @@
 #include "paths.h"
 #include "regfile.h"
 #include "saslwire.h"
+#include "secret.h"
 #include "state.h"
 
 #define SECRET_MAX 4096

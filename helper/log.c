@@ -14,12 +14,15 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include "text.h"
 
 static const char *log_ident = "oauth2-token-helper";
 static int log_syslog;
@@ -138,20 +141,8 @@ void log_debug(const char *fmt, ...)
     va_end(ap);
 }
 
-/* log_clean - printable ASCII only, cut short */
+/* log_clean - printable ASCII only, cut short: text_clean for a log line */
 void log_clean(char *out, size_t outsize, const char *in, size_t inlen)
 {
-    size_t i;
-    size_t o = 0;
-
-    if (outsize == 0)
-        return;
-    for (i = 0; i < inlen && in[i] != '\0' && o + 1 < outsize; i++) {
-        unsigned char c = (unsigned char)in[i];
-
-        if (c == '\r' || c == '\n' || c == '\t')
-            c = ' ';
-        out[o++] = (c >= ' ' && c < 0x7f) ? (char)c : '?';
-    }
-    out[o] = '\0';
+    text_clean(out, outsize, in, inlen, SIZE_MAX, TEXT_WS_SPACE | TEXT_STOP_NUL);
 }

@@ -7,17 +7,14 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* loglimit_now - monotonic milliseconds, never 0 */
 static long long loglimit_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+    return clock_mono_ms() + 1;
 }
 
 /* loglimit_emit - one line at the kind's level */

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "clock.h"
 
 /* listen_one - bind and listen on one loopback address; the fd, or -1 with errno set */
 static int listen_one(int family, unsigned port)
@@ -129,7 +129,7 @@ static int wait_readable(const int *fds, size_t nfds, long long deadline_ms,
 {
     for (;;) {
         struct pollfd p[2];
-        long long left = deadline_ms - cache_now_ms();
+        long long left = deadline_ms - clock_mono_ms();
         size_t n = 0;
         size_t i;
         int ready;
@@ -150,7 +150,7 @@ static int wait_readable(const int *fds, size_t nfds, long long deadline_ms,
 /* read_request - the request head, up to the blank line; its length, or -1 */
 static ssize_t read_request(int cfd, char *buf, size_t size, const volatile sig_atomic_t *stop)
 {
-    long long deadline = cache_now_ms() + LOOPBACK_CONN_MS;
+    long long deadline = clock_mono_ms() + LOOPBACK_CONN_MS;
     size_t len = 0;
 
     while (len + 1 < size) {

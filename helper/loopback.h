@@ -43,7 +43,7 @@ void loopback_close(struct loopback *lb);
 
 /*
  * loopback_accept - wait for the next GET request on either address until
- * deadline_ms (cache_now_ms time) or until *stop is set; the connection's
+ * deadline_ms (clock_mono_ms time) or until *stop is set; the connection's
  * fd with the request target in target. -1 with err on timeout,
  * interruption or error.
  */

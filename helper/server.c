@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "loglimit.h"
@@ -130,7 +131,7 @@ static void sock_tmpname(char *out, size_t outsize, const char *base)
 
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         unsigned long long x =
-            (unsigned long long)cache_now_ms() ^ ((unsigned long long)getpid() << 20);
+            (unsigned long long)clock_mono_ms() ^ ((unsigned long long)getpid() << 20);
 
         for (i = 0; i < sizeof(rnd); i++, x >>= 6)
             rnd[i] = (unsigned char)x;
@@ -437,7 +438,7 @@ static void client_reply(struct client *cl, socketmap_status status, const char 
     cl->out = out;
     cl->out_len = out_len;
     cl->out_off = 0;
-    cl->deadline_ms = cache_now_ms() + CLIENT_WRITE_MS;
+    cl->deadline_ms = clock_mono_ms() + CLIENT_WRITE_MS;
 }
 
 /* answer - try to answer a waiting or new token request; 0 when it must keep waiting */
@@ -473,7 +474,7 @@ static void handle_token(struct server *s, struct client *cl, const struct proto
 {
     cl->req = req;
     cl->waiting = a;
-    cl->deadline_ms = cache_now_ms() + CLIENT_WAIT_MS;
+    cl->deadline_ms = clock_mono_ms() + CLIENT_WAIT_MS;
     answer(s, cl);
 }
 
@@ -604,7 +605,7 @@ static int client_busy(const struct client *cl)
 static int evict_idle(struct server *s)
 {
     size_t victim = s->n_clients;
-    long long now = cache_now_ms();
+    long long now = clock_mono_ms();
     size_t i;
 
     for (i = 0; i < s->n_clients; i++) {
@@ -677,7 +678,7 @@ static int evict_hog(struct server *s, uid_t newcomer)
 /* pause_accept - stop polling the listening socket; retry_ms 0 waits for a client to go */
 static void pause_accept(struct server *s, const char *why, long long retry_ms)
 {
-    long long now = cache_now_ms();
+    long long now = clock_mono_ms();
 
     s->accept_paused = 1;
     s->accept_resume_ms = retry_ms > 0 ? now + retry_ms : 0;
@@ -757,7 +758,7 @@ static void accept_clients(struct server *s)
         cl->fd = fd;
         cl->uid = cred.uid;
         cl->gid = cred.gid;
-        cl->since_ms = cache_now_ms();
+        cl->since_ms = clock_mono_ms();
         cl->deadline_ms = cl->since_ms + CLIENT_IDLE_MS;
         if (!peer_allowed(s, cred.uid, cred.gid)) {
             /* Answer its first request with the reason, then hang up. */
@@ -827,7 +828,7 @@ static int client_read(struct server *s, struct client *cl)
             return -1;
         cl->in_len += (size_t)n;
         if (!client_busy(cl))
-            cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+            cl->deadline_ms = clock_mono_ms() + CLIENT_IDLE_MS;
     }
 }
 
@@ -854,7 +855,7 @@ static int client_write(struct client *cl)
             return -1;
     }
     if (sent && cl->waiting == NULL)
-        cl->deadline_ms = cache_now_ms() + CLIENT_IDLE_MS;
+        cl->deadline_ms = clock_mono_ms() + CLIENT_IDLE_MS;
     return 0;
 }
 
@@ -939,7 +940,7 @@ static struct curl_waitfd *build_waitfds(struct server *s, unsigned *n)
 /* poll_timeout - milliseconds until the next timer, client deadline or curl timeout */
 static int poll_timeout(struct server *s)
 {
-    long long now = cache_now_ms();
+    long long now = clock_mono_ms();
     long long next = cache_next_timer_ms(s->cache);
     long curl_ms = -1;
     const struct loglimit *limits[] = {&s->log_refused, &s->log_malformed, &s->log_unknown,
@@ -1041,7 +1042,7 @@ static int serve_loop(struct server *s, const char *config_file)
                 continue;
             }
         }
-        now = cache_now_ms();
+        now = clock_mono_ms();
         if (s->accept_paused && s->accept_resume_ms != 0 && s->accept_resume_ms <= now)
             s->accept_paused = 0;
         if ((wfds[1].revents & CURL_WAIT_POLLIN) && !s->accept_paused)

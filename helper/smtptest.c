@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Replies worth explaining: reply code and enhanced status prefix. */
@@ -230,7 +231,7 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     char errbuf[CURL_ERROR_SIZE];
     char reason[CURL_ERROR_SIZE + 64];
     unsigned port = 587;
-    time_t now = time(NULL);
+    time_t now = (time_t)clock_wall_s();
     struct tm tm;
     smtptest_result result;
     long reply = 0;

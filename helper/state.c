@@ -16,17 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "jsonwipe.h"
-
-/* secret_free - wipe and free */
-void secret_free(char *s)
-{
-    if (s == NULL)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
+#include "secret.h"
 
 /* state_clear - wipe and free the tokens */
 void state_clear(struct account_state *st)
@@ -424,7 +417,7 @@ int state_store_grant(const struct config *cfg, const char *name, struct account
         rc = STATE_STORE_FAILED;
         goto out;
     }
-    st->rt_stored = (long long)time(NULL);
+    st->rt_stored = clock_wall_s();
     st->authorized = st->rt_stored;
     if (state_save(cfg->state_dir, name, st, NULL, err, errsize) < 0)
         rc = STATE_STORE_FAILED;

@@ -90,7 +90,4 @@ int state_store_grant(const struct config *cfg, const char *name, struct account
 /* state_clear - wipe and free the tokens */
 void state_clear(struct account_state *st);
 
-/* secret_free - wipe a NUL-terminated secret and free it; NULL is fine */
-void secret_free(char *s);
-
 #endif

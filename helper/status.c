@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clientauth.h"
+#include "clock.h"
 #include "tokenresp.h"
 
 /* last_result_name - the wire word for a last_result */
@@ -112,7 +113,7 @@ static void span(long long s, char *buf, size_t size)
  */
 static const char *when(long long t, int past, char *buf, size_t size)
 {
-    long long d = t - (long long)time(NULL);
+    long long d = t - clock_wall_s();
     char rel[64];
     char dur[48];
     struct tm tm;
@@ -241,11 +242,10 @@ void status_print(FILE *fp, json_object *st)
         fprintf(fp, "  access token:     none held\n");
     else if (obtained != 0)
         fprintf(fp, "  access token:     %s %s, obtained %s\n",
-                expires > (long long)time(NULL) ? "expires" : "expired",
-                when(expires, 0, b1, sizeof(b1)), when(obtained, 1, b2, sizeof(b2)));
+                expires > clock_wall_s() ? "expires" : "expired", when(expires, 0, b1, sizeof(b1)),
+                when(obtained, 1, b2, sizeof(b2)));
     else
-        fprintf(fp, "  access token:     %s %s\n",
-                expires > (long long)time(NULL) ? "expires" : "expired",
+        fprintf(fp, "  access token:     %s %s\n", expires > clock_wall_s() ? "expires" : "expired",
                 when(expires, 0, b1, sizeof(b1)));
     if (refreshed != 0)
         fprintf(fp, "  last refresh:     %s, %s\n", when(refreshed, 1, b1, sizeof(b1)),
@@ -281,7 +281,7 @@ void status_print(FILE *fp, json_object *st)
 static void consider(long long at, const char *what, long warn_days, long crit_days,
                      check_level *level, char *why, size_t whysize, long *days_left)
 {
-    long long now = (long long)time(NULL);
+    long long now = clock_wall_s();
     long days;
 
     if (at == 0)
@@ -337,7 +337,7 @@ check_level status_check(json_object *st, long warn_days, long crit_days, char *
         snprintf(why, whysize, "cannot get a token: %.200s", get_str(st, "last_error"));
         level = CHECK_CRITICAL;
     } else if (strcmp(last, "temporary") == 0) {
-        if (tok > (long long)time(NULL)) {
+        if (tok > clock_wall_s()) {
             snprintf(why, whysize, "refresh failing, current token still valid: %.200s",
                      without_prefix(get_str(st, "last_error")));
             level = CHECK_WARNING;

@@ -80,18 +80,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
 
+#include "clock.h"
 #include "ini.h"
 #include "netstring.h"
 #include "paths.h"
 #include "protocol.h"
 #include "saslwire.h"
 #include "sockclient.h"
+#include "text.h"
 #include "tokenlife.h"
 
 /* How long one daemon query may take, connect to last byte. */
@@ -200,45 +201,6 @@ static const char *oauth2_mech_name(oauth2_mech mech)
     return mech == OAUTH2_MECH_OAUTHBEARER ? "OAUTHBEARER" : "XOAUTH2";
 }
 
-/* oauth2_printable - copy untrusted text for a log line: printable ASCII, cut after max bytes */
-static void oauth2_printable(const char *in, size_t len, size_t max, char *out, size_t outsize)
-{
-    size_t i;
-    size_t n = 0;
-
-    if (outsize < 4) {
-        if (outsize > 0)
-            out[0] = '\0';
-        return;
-    }
-    for (i = 0; i < len && i < max && n + 4 < outsize; i++) {
-        unsigned char c = (unsigned char)in[i];
-
-        out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (i < len) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
-
-/* oauth2_name_ok - an account name the daemon can be asked about: printable, no white space */
-static int oauth2_name_ok(const char *name, size_t len)
-{
-    size_t i;
-
-    if (len == 0 || len > SASLWIRE_MAX_LOGIN)
-        return 0;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-
-        if (c <= ' ' || c >= 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 /*
  * oauth2_vreport - one diagnostic line: logged at SASL_LOG_ERR and kept
  * for sasl_errdetail(). The text never holds a token or the password:
@@ -304,15 +266,6 @@ static void oauth2_reach_reason(const oauth2_plugin *plugin, const struct sockcl
         snprintf(source, sizeof(source), "; %s", plugin->source);
     snprintf(out, outsize, "%s%s", r->connect_errno != 0 ? strerror(r->connect_errno) : r->err,
              source);
-}
-
-/* oauth2_mono_ms - CLOCK_MONOTONIC in milliseconds: deadlines a clock step cannot move */
-static long long oauth2_mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* oauth2_kept_lock - take the lock on plugin->kept; 0 when there is none (nothing is kept) */
@@ -386,8 +339,8 @@ static oauth2_kept *oauth2_kept_slot(oauth2_plugin *plugin)
 static void oauth2_keep(const sasl_utils_t *utils, oauth2_plugin *plugin, const char *account,
                         const char *login, const char *token, long long expires)
 {
-    long long now_ms = oauth2_mono_ms();
-    long long left_s = expires - (long long)time(NULL);
+    long long now_ms = clock_mono_ms();
+    long long left_s = expires - clock_wall_s();
     size_t len = strlen(token);
     oauth2_kept *k;
 
@@ -450,7 +403,7 @@ static long long oauth2_kept_take(const sasl_utils_t *utils, oauth2_plugin *plug
                                   const char *account, char *login, size_t loginsize, char *token,
                                   size_t tokensize)
 {
-    long long now_ms = oauth2_mono_ms();
+    long long now_ms = clock_mono_ms();
     long long left = -1;
     oauth2_kept *k;
 
@@ -535,10 +488,10 @@ static int oauth2_identify(oauth2_context *ctx, const sasl_utils_t *utils)
     /* Some callbacks leave the length unset. */
     if (len == 0)
         len = (unsigned)strnlen(name, SASLWIRE_MAX_LOGIN + 1);
-    if (!oauth2_name_ok(name, len)) {
+    if (!text_opaque_ok(name, len, SASLWIRE_MAX_LOGIN)) {
         char shown[80];
 
-        oauth2_printable(name, len, 64, shown, sizeof(shown));
+        text_clean(shown, sizeof(shown), name, len, 64, TEXT_ELLIPSIS);
         return oauth2_fail(utils, SASL_FAIL,
                            "oauth2-token-helper: account \"%s\": not a usable account name "
                            "(empty, over %d bytes, or with spaces or control characters); needs a "
@@ -562,7 +515,8 @@ static int oauth2_identify(oauth2_context *ctx, const sasl_utils_t *utils)
     if (secret == NULL || secret->len < prefixlen ||
         memcmp(secret->data, delegate_prefix, prefixlen) != 0)
         return SASL_OK;
-    if (!oauth2_name_ok((const char *)secret->data + prefixlen, secret->len - prefixlen))
+    if (!text_opaque_ok((const char *)secret->data + prefixlen, secret->len - prefixlen,
+                        SASLWIRE_MAX_LOGIN))
         return oauth2_fail(utils, SASL_FAIL,
                            "oauth2-token-helper: account %s: the password field starts with "
                            "\"account=\" but the rest is not a usable account name; needs a "
@@ -676,7 +630,7 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
     case SOCKETMAP_TEMP:
     case SOCKETMAP_TIMEOUT:
         oauth2_forget(utils, plugin, ctx->account);
-        oauth2_printable(reply, strlen(reply), OAUTH2_REASON_SHOW, reason, sizeof(reason));
+        text_clean(reason, sizeof(reason), reply, strlen(reply), OAUTH2_REASON_SHOW, TEXT_ELLIPSIS);
         rc = oauth2_fail(
             utils, SASL_TRYAGAIN,
             "oauth2-token-helper: %s: the token daemon has no token now (%s); " OAUTH2_TEMPORARY,
@@ -685,7 +639,7 @@ static int oauth2_query(oauth2_context *ctx, const sasl_utils_t *utils, char *lo
     case SOCKETMAP_PERM:
     default:
         oauth2_forget(utils, plugin, ctx->account);
-        oauth2_printable(reply, strlen(reply), OAUTH2_REASON_SHOW, reason, sizeof(reason));
+        text_clean(reason, sizeof(reason), reply, strlen(reply), OAUTH2_REASON_SHOW, TEXT_ELLIPSIS);
         rc = oauth2_fail(utils, SASL_FAIL,
                          "oauth2-token-helper: %s: the token daemon cannot get a token (%s); "
                          "needs a person: see the token daemon's log",
@@ -801,7 +755,7 @@ static int oauth2_step_error(oauth2_context *ctx, sasl_client_params_t *params,
     char who[2 * SASLWIRE_MAX_LOGIN + 40];
 
     oauth2_who(ctx, who, sizeof(who));
-    oauth2_printable(serverin, serverinlen, OAUTH2_CHALLENGE_SHOW, shown, sizeof(shown));
+    text_clean(shown, sizeof(shown), serverin, serverinlen, OAUTH2_CHALLENGE_SHOW, TEXT_ELLIPSIS);
     oauth2_report(utils,
                   "oauth2-token-helper: %s: the server rejected %s for login %s: %s; needs a "
                   "person if this repeats: check the login, the token's scope and that SMTP "

@@ -1,7 +1,7 @@
 /*
  * fuzz_jwt.c - libFuzzer target: the JWT client assertion (RFC 7523) the
  * helper signs for certificate credentials, and its base64url encoder
- * (clientauth_b64url, clientauth_assertion)
+ * (b64_url, clientauth_assertion)
  *
  * Input: a flags byte (PS256 or RS256), then the client_id and the token
  * endpoint, split at the first 0xff byte: the two config values that end
@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "b64.h"
 #include "clientauth.h"
 #include "config.h"
 
@@ -100,7 +101,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* check_b64url - the encoder's output for data */
 static void check_b64url(const uint8_t *data, size_t size)
 {
-    char *enc = clientauth_b64url(data, size);
+    char *enc = b64_url(data, size);
     unsigned char *dec;
     size_t len;
     long n;

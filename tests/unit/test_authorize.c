@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "authorize.h"
-#include "cache.h"
+#include "clock.h"
 #include "loopback.h"
 #include "tap.h"
 #include "tokenresp.h"
@@ -212,7 +212,7 @@ static void test_loopback(void)
         _exit(0);
     }
     close(pipefd[1]);
-    cfd = loopback_accept(&lb, cache_now_ms() + 10000, NULL, target, sizeof(target), err,
+    cfd = loopback_accept(&lb, clock_mono_ms() + 10000, NULL, target, sizeof(target), err,
                           sizeof(err));
     ok(cfd >= 0 && strcmp(target, "/?code=abc&state=xyz") == 0,
        "a POST and an oversized request are turned away; the GET's target is handed over");
@@ -230,16 +230,16 @@ static void test_loopback(void)
     waitpid(pid, NULL, 0);
     close(pipefd[0]);
     {
-        long long t0 = cache_now_ms();
+        long long t0 = clock_mono_ms();
 
         cfd = loopback_accept(&lb, t0 + 300, NULL, target, sizeof(target), err, sizeof(err));
-        ok(cfd < 0 && strstr(err, "timed out") != NULL && cache_now_ms() - t0 < 2000,
+        ok(cfd < 0 && strstr(err, "timed out") != NULL && clock_mono_ms() - t0 < 2000,
            "nobody comes: timed out at the deadline (%s)", err);
     }
     {
         volatile sig_atomic_t stop = 1;
 
-        cfd = loopback_accept(&lb, cache_now_ms() + 10000, &stop, target, sizeof(target), err,
+        cfd = loopback_accept(&lb, clock_mono_ms() + 10000, &stop, target, sizeof(target), err,
                               sizeof(err));
         ok(cfd < 0 && strcmp(err, "interrupted") == 0, "a signal ends the wait");
     }

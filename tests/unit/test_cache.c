@@ -28,6 +28,7 @@
 
 #include "cache.h"
 #include "cfgload.h"
+#include "secret.h"
 #include "tap.h"
 #include "tokenlife.h"
 #include "tokenresp.h"

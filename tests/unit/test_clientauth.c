@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "cfgload.h"
+#include "b64.h"
 #include "clientauth.h"
 #include "config.h"
+#include "secret.h"
 #include "state.h"
 #include "tap.h"
 
@@ -135,7 +137,7 @@ static char *cert_x5t(const char *cert_file)
         return NULL;
     }
     X509_free(cert);
-    return clientauth_b64url(md, mdlen);
+    return b64_url(md, mdlen);
 }
 
 static void test_assertion(const char *account, const char *cert, int pss)

@@ -14,6 +14,7 @@
 #include "cfgload.h"
 #include "config.h"
 #include "paths.h"
+#include "secret.h"
 #include "state.h"
 #include "tap.h"
 #include "tokenresp.h"

@@ -12,6 +12,7 @@
 #include "authorize.h"
 #include "cfgload.h"
 #include "config.h"
+#include "secret.h"
 #include "state.h"
 #include "tap.h"
 
