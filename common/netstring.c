@@ -58,8 +58,8 @@ netstring_status netstring_decode(const char *buf, size_t buflen, size_t maxlen,
 }
 
 /* socketmap_parse_request - split "name key" */
-int socketmap_parse_request(const char *payload, size_t len, char *name, size_t namesize,
-                            char *key, size_t keysize)
+int socketmap_parse_request(const char *payload, size_t len, char *name, size_t namesize, char *key,
+                            size_t keysize)
 {
     const char *sp = memchr(payload, ' ', len);
     size_t namelen;
@@ -85,9 +85,8 @@ static const struct {
     socketmap_status status;
     const char *word;
 } socketmap_words[] = {
-    {SOCKETMAP_OK, "OK"},         {SOCKETMAP_NOTFOUND, "NOTFOUND"},
-    {SOCKETMAP_TEMP, "TEMP"},     {SOCKETMAP_TIMEOUT, "TIMEOUT"},
-    {SOCKETMAP_PERM, "PERM"},
+    {SOCKETMAP_OK, "OK"},           {SOCKETMAP_NOTFOUND, "NOTFOUND"}, {SOCKETMAP_TEMP, "TEMP"},
+    {SOCKETMAP_TIMEOUT, "TIMEOUT"}, {SOCKETMAP_PERM, "PERM"},
 };
 
 /* socketmap_parse_reply - classify a reply */
@@ -101,8 +100,7 @@ int socketmap_parse_reply(const char *payload, size_t len, socketmap_status *sta
     for (i = 0; i < sizeof(socketmap_words) / sizeof(socketmap_words[0]); i++) {
         size_t wl = strlen(socketmap_words[i].word);
 
-        if (len > wl && memcmp(payload, socketmap_words[i].word, wl) == 0 &&
-            payload[wl] == ' ') {
+        if (len > wl && memcmp(payload, socketmap_words[i].word, wl) == 0 && payload[wl] == ' ') {
             *status = socketmap_words[i].status;
             *data = payload + wl + 1;
             *datalen = len - wl - 1;

@@ -42,8 +42,8 @@ typedef enum {
 } socketmap_status;
 
 /* socketmap_parse_request - split "name key"; -1 on a malformed or oversized request */
-int socketmap_parse_request(const char *payload, size_t len, char *name, size_t namesize,
-                            char *key, size_t keysize);
+int socketmap_parse_request(const char *payload, size_t len, char *name, size_t namesize, char *key,
+                            size_t keysize);
 
 /* socketmap_parse_reply - classify a reply; *data points into payload */
 int socketmap_parse_reply(const char *payload, size_t len, socketmap_status *status,

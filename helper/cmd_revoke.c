@@ -109,7 +109,8 @@ helper_result cmd_revoke(const char *file, int argc, char **argv)
         }
     }
     state_unlock(fd);
-    if (daemonclient_ask(cfg, PROTOCOL_FORGET, argv[0], &reply, err, sizeof(err)) == SOCKCLIENT_OK) {
+    if (daemonclient_ask(cfg, PROTOCOL_FORGET, argv[0], &reply, err, sizeof(err)) ==
+        SOCKCLIENT_OK) {
         status = reply.status;
         if (status == SOCKETMAP_NOTFOUND) {
             /* Added to the config without a reload: the daemon holds nothing for it. */

@@ -196,8 +196,8 @@ CURLcode http_request_perform(struct http_request *req)
  * transfer_failed - when the transfer itself failed, fill res (temporary
  * failure, naming the curl error and any HTTP status) and return 1
  */
-static int transfer_failed(struct http_request *req, CURLcode code, long status,
-                           long retry_after, struct token_result *res)
+static int transfer_failed(struct http_request *req, CURLcode code, long status, long retry_after,
+                           struct token_result *res)
 {
     char err[CURL_ERROR_SIZE + 64];
 
@@ -208,8 +208,8 @@ static int transfer_failed(struct http_request *req, CURLcode code, long status,
     else if (code == CURLE_ABORTED_BY_CALLBACK)
         snprintf(err, sizeof(err), "interrupted");
     else
-        snprintf(err, sizeof(err), "%s", req->curl_error[0] ? req->curl_error
-                                                             : curl_easy_strerror(code));
+        snprintf(err, sizeof(err), "%s",
+                 req->curl_error[0] ? req->curl_error : curl_easy_strerror(code));
     /* A partial reply (truncated body) is no reply. */
     tokenresp_parse(0, NULL, 0, err, retry_after, res);
     if (status != 0) {

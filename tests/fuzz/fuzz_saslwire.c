@@ -65,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long long expires;
     size_t n;
 
-    if (protocol_decode_account((const char *)data, size, login, sizeof(login), token, sizeof(token),
-                               &expires) == 0) {
+    if (protocol_decode_account((const char *)data, size, login, sizeof(login), token,
+                                sizeof(token), &expires) == 0) {
         if (!saslwire_login_ok(login, strlen(login)) || !saslwire_token_ok(token, strlen(token)) ||
             expires < 0)
             abort();

@@ -29,8 +29,7 @@ static void test_decode(void)
     ok(netstring_decode("5:hello,", 8, 100, &p, &plen, &used) == NETSTRING_OK && plen == 5 &&
            memcmp(p, "hello", 5) == 0 && used == 8,
        "decode a whole netstring");
-    ok(netstring_decode("5:hello,3:abc,", 14, 100, &p, &plen, &used) == NETSTRING_OK &&
-           used == 8,
+    ok(netstring_decode("5:hello,3:abc,", 14, 100, &p, &plen, &used) == NETSTRING_OK && used == 8,
        "decode stops after the first of two");
     ok(netstring_decode("5:hel", 5, 100, &p, &plen, &used) == NETSTRING_MORE,
        "a prefix asks for more");
@@ -46,8 +45,7 @@ static void test_decode(void)
        "a non-digit length is an error");
     ok(netstring_decode("101:", 4, 100, &p, &plen, &used) == NETSTRING_ERROR,
        "a length over the maximum is refused before reading the payload");
-    ok(netstring_decode("99999999999999999999:", 21, 1u << 30, &p, &plen, &used) ==
-           NETSTRING_ERROR,
+    ok(netstring_decode("99999999999999999999:", 21, 1u << 30, &p, &plen, &used) == NETSTRING_ERROR,
        "an absurd length does not overflow");
     ok(netstring_decode("0:,", 3, 100, &p, &plen, &used) == NETSTRING_OK && plen == 0,
        "the empty netstring decodes");

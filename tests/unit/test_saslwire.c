@@ -80,8 +80,7 @@ static void test_account(void)
            exp == 1700000000LL,
        "parse an account reply");
     r = "login=alice expires=17x token=abc";
-    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
-           0,
+    ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) < 0,
        "a bad expiry is refused");
     r = "login=alice expires=1";
     ok(protocol_decode_account(r, strlen(r), login, sizeof(login), token, sizeof(token), &exp) <
