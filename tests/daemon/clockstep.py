@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import HELPER, Fixture, Tap  # noqa: E402
+from fixture import HELPER, Fixture, Tap, wait_for  # noqa: E402
 
 ACCOUNT = "alice@contoso.test"
 LIFETIME = 10
@@ -64,14 +64,6 @@ def skip(reason):
     print("1..0 # SKIP %s" % reason, flush=True)
     return 0
 
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def build_shim(d):

@@ -24,6 +24,16 @@ HELPER = os.path.join(TOP_BUILDDIR, "helper", "oauth2-token-helper")
 CLIENT_ID = "00000000-0000-0000-0000-00000000a11c"
 
 
+def wait_for(pred, timeout, step=0.1):
+    """wait_for - poll pred until it is true or timeout seconds pass; its last value"""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 class Tap:
     """Tap - a minimal TAP emitter"""
 

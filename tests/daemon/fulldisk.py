@@ -21,18 +21,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, Tap, skip_all  # noqa: E402
+from fixture import Fixture, Tap, skip_all, wait_for  # noqa: E402
 
 ACCOUNT = "alice@contoso.test"
 
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def fill(path):

@@ -20,10 +20,9 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import HELPER, Fixture, Tap  # noqa: E402
+from fixture import HELPER, Fixture, Tap, wait_for  # noqa: E402
 from flows import Flow, authorize_url, state_file, user_code  # noqa: E402
 
 ALICE = "alice@contoso.test"
@@ -58,15 +57,6 @@ def non_dumpable(pid):
     return os.stat("/proc/%d/status" % pid).st_uid == 0
 
 
-def wait_until(cond, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
 def as_daemon_user(t, fx, pid, what):
     """as_daemon_user - pid runs as nobody for good, and cannot dump core"""
     uids, gids = proc_ids(pid)
@@ -87,7 +77,7 @@ def test_token(t, fx):
     p = subprocess.Popen([HELPER, "-c", fx.conf, "token", ALICE], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     try:
-        t.ok(wait_until(lambda: fx.token_requests("fault_hang") > hung),
+        t.ok(wait_for(lambda: fx.token_requests("fault_hang") > hung, 20),
              "token without a daemon: the refresh reaches the (hanging) mock")
         as_daemon_user(t, fx, p.pid, "token's refresh")
     finally:
@@ -112,7 +102,7 @@ def test_device(t, fx):
     f = Flow(fx, BOB, "--device")
     try:
         code = user_code(f)
-        t.ok(code is not None and wait_until(lambda: fx.token_requests("fault_hang") > hung),
+        t.ok(code is not None and wait_for(lambda: fx.token_requests("fault_hang") > hung, 20),
              "authorize --device shows a code and polls the (hanging) mock")
         as_daemon_user(t, fx, f.p.pid, "authorize --device")
     finally:
@@ -161,7 +151,7 @@ def test_user_setting(t, fx):
     p = subprocess.Popen([HELPER, "-c", conf, "token", ALICE], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: fx.token_requests("fault_hang") > hung)
+        wait_for(lambda: fx.token_requests("fault_hang") > hung, 20)
         as_daemon_user(t, fx, p.pid, "token with user = nobody")
     finally:
         p.kill()

@@ -18,19 +18,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import Fixture, Tap  # noqa: E402
+from fixture import Fixture, Tap, wait_for  # noqa: E402
+
 
 ACCOUNT = "alice@contoso.test"
 HAMMER_S = float(os.environ.get("RELOAD_HAMMER_S", "8"))
-
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def hammer(fx, seconds):
@@ -57,7 +49,7 @@ def main():
         # No access token yet: the first request refreshes, fails, backs off.
         reply = fx.ask("token", ACCOUNT)
         t.ok(reply.startswith("TEMP"), "a failing identity platform gives TEMP: %s" % reply[:80])
-        t.ok(wait_for(lambda: fx.token_requests() >= 1, 5), "one token request was made")
+        t.ok(wait_for(lambda: fx.token_requests() >= 1, 5, 0.05), "one token request was made")
         before = fx.token_requests()
         lines_before = fx.logtext().count("\n")
         n = hammer(fx, HAMMER_S)
@@ -76,9 +68,9 @@ def main():
         # A revoked grant needs a person: reloads must not retry it.
         fx.settings(fault="none")
         fx.mockctl("revoke", "--user", ACCOUNT)
-        t.ok(wait_for(lambda: fx.token_requests("revoked") >= 1, 45),
+        t.ok(wait_for(lambda: fx.token_requests("revoked") >= 1, 45, 0.05),
              "the next attempt meets the revoked grant")
-        t.ok(wait_for(lambda: fx.ask("token", ACCOUNT).startswith("PERM"), 5),
+        t.ok(wait_for(lambda: fx.ask("token", ACCOUNT).startswith("PERM"), 5, 0.05),
              "the account then needs a person (PERM)")
         before = fx.token_requests()
         n = hammer(fx, HAMMER_S / 2)
@@ -95,7 +87,7 @@ def main():
         started = time.time()
         fx.import_rt(ACCOUNT)
         fx.ask("reload", ACCOUNT)
-        t.ok(wait_for(lambda: fx.token_requests("ok") > ok0, 3),
+        t.ok(wait_for(lambda: fx.token_requests("ok") > ok0, 3, 0.05),
              "after import the new refresh token is used at once (%.1f s)"
              % (time.time() - started))
         reply = fx.ask("token", ACCOUNT)
