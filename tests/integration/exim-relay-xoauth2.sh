@@ -28,18 +28,7 @@ RUNTIME=${EXIM_RUNTIME:-$((LIFETIME * 3 / 2 + 1))}
 OUTAGE_MESSAGES=2
 SNIPPET=$top_srcdir/conf/exim/xoauth2-smarthost.conf
 
-EXIM_ROOT=$(bash "$ITDIR/fetch-exim.sh" 2>>"$T/logs/fetch-exim.log") ||
-    missing "no Exim 4.96 to run: $(tail -n 1 "$T/logs/fetch-exim.log")"
-EXIM_BIN=$EXIM_ROOT/usr/sbin/exim4
-# The binary's compiled-in user must exist, or Exim will not start.
-if ! getent passwd Debian-exim >/dev/null; then
-    useradd --system --user-group --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin Debian-exim >>"$T/logs/fetch-exim.log" 2>&1 ||
-        missing "cannot create the user Debian-exim that Exim is built for"
-fi
-"$EXIM_BIN" -C /dev/null -bV >"$T/logs/exim-version.log" 2>&1
-grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
-    missing "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
+need_exim
 
 # Exim runs the helper as Debian-exim, which may not reach the build tree
 # (a clone under a 0700 directory): run a copy from the test's own dir.

@@ -8,6 +8,7 @@
 #
 #   need_env; setup; need_product   skip/fail early, make $T, arm the trap
 #   missing REASON, need_swaks_tls  a tool is absent: skip, or fail under CI=true
+#   need_exim                   Exim 4.96 unpacked (EXIM_ROOT, EXIM_BIN)
 #   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
@@ -881,6 +882,23 @@ SYSTEM_CONFIG=/etc/oauth2-token-helper.conf # set to the build's by built_config
 SYSTEM_QUEUE=/var/spool/postfix
 SYSTEM_STATE_DIR=/var/lib/oauth2-token-helper
 SYSTEM_LOCK=${SYSTEM_LOCK:-/run/lock/oauth2-token-helper-tests.lock}
+
+# need_exim - Debian's Exim 4.96, unpacked by fetch-exim.sh, and its
+# compiled-in user; sets EXIM_ROOT and EXIM_BIN (missing() when it cannot run)
+need_exim() {
+    EXIM_ROOT=$(bash "$ITDIR/fetch-exim.sh" 2>>"$T/logs/fetch-exim.log") ||
+        missing "no Exim 4.96 to run: $(tail -n 1 "$T/logs/fetch-exim.log")"
+    EXIM_BIN=$EXIM_ROOT/usr/sbin/exim4
+    # The binary's compiled-in user must exist, or Exim will not start.
+    if ! getent passwd Debian-exim >/dev/null; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin Debian-exim >>"$T/logs/fetch-exim.log" 2>&1 ||
+            missing "cannot create the user Debian-exim that Exim is built for"
+    fi
+    "$EXIM_BIN" -C /dev/null -bV >"$T/logs/exim-version.log" 2>&1
+    grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
+        missing "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
+}
 
 # system_paths_lock - wait (up to 15 min) for the machine-wide lock of the
 # tests that use system paths. A small process of ours holds it (flock)

@@ -28,17 +28,7 @@ N=${SHIPPED_MESSAGES:-3}
 RELAY=relay@contoso.test
 unset OAUTH2_TOKEN_HELPER_CONFIG
 
-EXIM_ROOT=$(bash "$ITDIR/fetch-exim.sh" 2>>"$T/logs/fetch-exim.log") ||
-    missing "no Exim 4.96 to run: $(tail -n 1 "$T/logs/fetch-exim.log")"
-EXIM_BIN=$EXIM_ROOT/usr/sbin/exim4
-if ! getent passwd Debian-exim >/dev/null; then
-    useradd --system --user-group --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin Debian-exim >>"$T/logs/fetch-exim.log" 2>&1 ||
-        missing "cannot create the user Debian-exim that Exim is built for"
-fi
-"$EXIM_BIN" -C /dev/null -bV >"$T/logs/exim-version.log" 2>&1
-grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
-    missing "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
+need_exim
 
 system_paths_lock
 install_tree
