@@ -310,6 +310,21 @@ class Fixture:
             if own:
                 s.close()
 
+    def timed_token(self, account, timeout):
+        """timed_token - one "token ACCOUNT" request on a fresh connection, never
+        raising; (reply or "ERR why", seconds taken)"""
+        t0 = time.time()
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(self.sock)
+            s.sendall(netstring(("token %s" % account).encode()))
+            reply = read_netstring(s, timeout=timeout)
+            s.close()
+        except (OSError, EOFError, ValueError) as e:
+            reply = "ERR %s" % e
+        return reply, time.time() - t0
+
     def logtext(self):
         return open(self.log).read() if os.path.exists(self.log) else ""
 

@@ -107,17 +107,7 @@ print(n)
 
 def legit(fx):
     """legit - one request as root; (reply, seconds)"""
-    t0 = time.time()
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(LEGIT_S * 5)
-        s.connect(fx.sock)
-        s.sendall(netstring(("token %s" % ACCOUNT).encode()))
-        reply = read_netstring(s, timeout=LEGIT_S * 5)
-        s.close()
-    except (OSError, EOFError, ValueError) as e:
-        reply = "ERR %s" % e
-    return reply, time.time() - t0
+    return fx.timed_token(ACCOUNT, LEGIT_S * 5)
 
 
 def open_fds(fx):

@@ -49,17 +49,7 @@ def ok_memory(t, cond, what):
 
 def legit(fx, account=ACCOUNT):
     """legit - one legitimate request; (reply, seconds)"""
-    t0 = time.time()
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(LEGIT_S * 5)
-        s.connect(fx.sock)
-        s.sendall(netstring(("token %s" % account).encode()))
-        reply = read_netstring(s, timeout=LEGIT_S * 5)
-        s.close()
-    except (OSError, EOFError, ValueError) as e:
-        reply = "ERR %s" % e
-    return reply, time.time() - t0
+    return fx.timed_token(account, LEGIT_S * 5)
 
 
 def served(fx, t, what, account=ACCOUNT):
