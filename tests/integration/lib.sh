@@ -733,7 +733,18 @@ prepare_sender() {
 start_sender() {
     local filter=${1:-} user=${2:-$ALICE}
     [ -n "$SENDER_DIR" ] || prepare_sender
-    echo "[127.0.0.1]:$RECEIVER_PORT $user:unused" >"$SENDER_DIR/conf/sasl_passwd"
+    sender_relay_to_receiver "$user" unused "$filter" \
+        "SASL_PATH=$SASL_DIR OAUTH2_TOKEN_HELPER_CONFIG=${HELPER_CONF:-$T/helper/helper.conf}"
+    postfix_start "$SENDER_DIR" "$SENDER_PORT"
+}
+
+# sender_relay_to_receiver USER PASSWORD FILTER ENV [MAIN_CF_EXTRA] - the
+# sender's sasl_passwd, listener and main.cf lines relaying to the receiver
+# as USER through the plugin; ENV is what import_environment adds (the
+# plugin's directory, its config)
+sender_relay_to_receiver() {
+    local user=$1 password=$2 filter=$3 env=$4 extra=${5:-}
+    echo "[127.0.0.1]:$RECEIVER_PORT $user:$password" >"$SENDER_DIR/conf/sasl_passwd"
     chmod 0600 "$SENDER_DIR/conf/sasl_passwd"
     postfix_listen "$SENDER_DIR" "$SENDER_PORT"
     cat >>"$SENDER_DIR/conf/main.cf" <<EOF
@@ -747,9 +758,9 @@ smtp_tls_CAfile = $CA
 smtp_tls_loglevel = 1
 # One connection, so one AUTH, per message: every message is verified.
 smtp_connection_cache_on_demand = no
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=$SASL_DIR OAUTH2_TOKEN_HELPER_CONFIG=${HELPER_CONF:-$T/helper/helper.conf}
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME $env
+$extra
 EOF
-    postfix_start "$SENDER_DIR" "$SENDER_PORT"
 }
 
 # inject N [INTERVAL] [FROM] - N messages into the sender's smtpd (from FROM)
@@ -1024,22 +1035,7 @@ start_system_sender() {
     SENDER_PORT=$(free_port)
     rmdir "$SENDER_DIR/queue"
     sed -i "s|^queue_directory = .*|queue_directory = $SYSTEM_QUEUE|" "$SENDER_DIR/conf/main.cf"
-    echo "[127.0.0.1]:$RECEIVER_PORT $user:" >"$SENDER_DIR/conf/sasl_passwd"
-    chmod 0600 "$SENDER_DIR/conf/sasl_passwd"
-    postfix_listen "$SENDER_DIR" "$SENDER_PORT"
-    cat >>"$SENDER_DIR/conf/main.cf" <<EOC
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:$RECEIVER_PORT
-smtp_sasl_auth_enable = yes
-smtp_sasl_password_maps = texthash:$SENDER_DIR/conf/sasl_passwd
-smtp_sasl_mechanism_filter = $filter
-smtp_tls_security_level = encrypt
-smtp_tls_CAfile = $CA
-smtp_tls_loglevel = 1
-smtp_connection_cache_on_demand = no
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME SASL_PATH=$INST_PLUGIN_DIR
-$extra
-EOC
+    sender_relay_to_receiver "$user" "" "$filter" "SASL_PATH=$INST_PLUGIN_DIR" "$extra"
     postfix -c "$SENDER_DIR/conf" check </dev/null >>"$T/logs/sender-postfix.log" 2>&1
     postfix -c "$SENDER_DIR/conf" start </dev/null >>"$T/logs/sender-postfix.log" 2>&1 ||
         bail "postfix sender did not start on $SYSTEM_QUEUE (see logs/sender-postfix.log)"
