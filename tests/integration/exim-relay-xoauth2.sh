@@ -66,17 +66,7 @@ run_helper
 # connection would make Exim re-execute itself as Debian-exim with -C).
 EXIM_CONF=$EXIM_DIR/exim.conf
 {
-    cat <<EOF
-# Exim for integration test $TEST_NAME: sends only, no daemon
-exim_path = $EXIM_BIN
-spool_directory = $EXIM_DIR/spool
-log_file_path = $T/logs/exim/%slog
-primary_hostname = exim-sender.test
-qualify_domain = sender.test
-domainlist local_domains = exim-sender.test
-keep_environment =
-log_selector = +outgoing_port +smtp_protocol_error
-EOF
+    exim_main_section
     sed -e "s|/usr/sbin/oauth2-token-helper token|$EXIM_HELPER_BIN -c $HELPER_CONF token|" \
         -e "s|relay@contoso\\.com|$ALICE|g" \
         -e "s|smtp\\.office365\\.com byname|127.0.0.1|" \

@@ -8,7 +8,7 @@
 #
 #   need_env; setup; need_product   skip/fail early, make $T, arm the trap
 #   missing REASON, need_swaks_tls  a tool is absent: skip, or fail under CI=true
-#   need_exim                   Exim 4.96 unpacked (EXIM_ROOT, EXIM_BIN)
+#   need_exim, exim_main_section  Exim 4.96 unpacked (EXIM_ROOT, EXIM_BIN), its config
 #   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
@@ -909,6 +909,22 @@ need_exim() {
     "$EXIM_BIN" -C /dev/null -bV >"$T/logs/exim-version.log" 2>&1
     grep -q '^Exim version 4\.96' "$T/logs/exim-version.log" ||
         missing "$EXIM_BIN is not a working Exim 4.96 ($(head -n 1 "$T/logs/exim-version.log"))"
+}
+
+# exim_main_section - the main section of a test's Exim config: a sender
+# only (no daemon), spool and logs under $T/logs/exim (EXIM_DIR, EXIM_BIN set)
+exim_main_section() {
+    cat <<EOF
+# Exim for test $TEST_NAME: sends only, no daemon
+exim_path = $EXIM_BIN
+spool_directory = $EXIM_DIR/spool
+log_file_path = $T/logs/exim/%slog
+primary_hostname = exim-sender.test
+qualify_domain = sender.test
+domainlist local_domains = exim-sender.test
+keep_environment =
+log_selector = +outgoing_port +smtp_protocol_error
+EOF
 }
 
 # system_paths_lock - wait (up to 15 min) for the machine-wide lock of the

@@ -125,17 +125,7 @@ check "no line added to the snippet" test "$(grep -c '^> ' "$T/logs/snippet.diff
 check "the helper's command line keeps its shape (no -c)" \
     grep -q -- "{$INST_HELPER token $RELAY --format json}" "$EXIM_DIR/snippet.conf"
 {
-    cat <<EOC
-# Exim for test $TEST_NAME: sends only, no daemon
-exim_path = $EXIM_BIN
-spool_directory = $EXIM_DIR/spool
-log_file_path = $T/logs/exim/%slog
-primary_hostname = exim-sender.test
-qualify_domain = sender.test
-domainlist local_domains = exim-sender.test
-keep_environment =
-log_selector = +outgoing_port +smtp_protocol_error
-EOC
+    exim_main_section
     cat "$EXIM_DIR/snippet.conf"
     printf '\nbegin retry\n*   *   F,1h,1m\n'
 } >"$EXIM_CONF"
