@@ -453,14 +453,15 @@ postfix_listen() {
     grep -q "^127.0.0.1:$2 inet" "$1/conf/master.cf" || bail "cannot set the smtpd port in $1/conf/master.cf"
 }
 
-# postfix_start DIR PORT - start an instance, wait until smtpd listens
+# postfix_start DIR PORT [STOP] - start an instance, wait until smtpd
+# listens; STOP (default "postfix_stop DIR") runs at exit
 postfix_start() {
-    local dir=$1 port=$2 name
+    local dir=$1 port=$2 stop=${3:-postfix_stop $1} name
     name=$(basename "$dir")
     postfix -c "$dir/conf" check </dev/null >>"$T/logs/$name-postfix.log" 2>&1
     postfix -c "$dir/conf" start </dev/null >>"$T/logs/$name-postfix.log" 2>&1 ||
         bail "postfix $name did not start (see logs/$name-postfix.log)"
-    on_exit "postfix_stop $dir"
+    on_exit "$stop"
     # Our instance, not whatever else might hold the port.
     wait_until 20 smtp_banner_has "$port" "$(basename "$T")/$name" ||
         bail "postfix $name does not answer on port $port (see logs/$name-maillog.log)"
@@ -1052,12 +1053,7 @@ start_system_sender() {
     rmdir "$SENDER_DIR/queue"
     sed -i "s|^queue_directory = .*|queue_directory = $SYSTEM_QUEUE|" "$SENDER_DIR/conf/main.cf"
     sender_relay_to_receiver "$user" "" "$filter" "SASL_PATH=$INST_PLUGIN_DIR" "$extra"
-    postfix -c "$SENDER_DIR/conf" check </dev/null >>"$T/logs/sender-postfix.log" 2>&1
-    postfix -c "$SENDER_DIR/conf" start </dev/null >>"$T/logs/sender-postfix.log" 2>&1 ||
-        bail "postfix sender did not start on $SYSTEM_QUEUE (see logs/sender-postfix.log)"
-    on_exit "_stop_system_sender $SENDER_DIR"
-    wait_until 20 smtp_banner_has "$SENDER_PORT" "$(basename "$T")/sender" ||
-        bail "postfix sender does not answer on port $SENDER_PORT (see logs/sender-maillog.log)"
+    postfix_start "$SENDER_DIR" "$SENDER_PORT" "_stop_system_sender $SENDER_DIR"
 }
 
 # _stop_system_sender DIR - stop it and leave the real queue as it was: empty
