@@ -13,6 +13,7 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *     oauth2-token-helper [-c FILE] metrics [--output FILE]
  *     oauth2-token-helper [-c FILE] help [COMMAND]
  *
  * DESCRIPTION
@@ -170,6 +171,11 @@ static const struct command {
      "  --to ADDRESS         also send a short test message to ADDRESS\n"
      "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
      cmd_test},
+    {"metrics", "[--output FILE]",
+     "Prometheus metrics of the daemon and every account (text format)",
+     "  --output FILE   write them atomically to FILE (for node_exporter's textfile\n"
+     "                  collector) instead of standard output\n",
+     cmd_metrics},
     {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
 };
 
