@@ -20,7 +20,8 @@
  *     (failures in a row, whether it serves the account, its counters)
  *     while it does not answer. With the daemon down the accounts are read
  *     from their state files, as status does, and
- *     oauth2_token_helper_up is 0.
+ *     oauth2_token_helper_up is 0. A daemon that refuses us (the socket's
+ *     mode, allow_users) is not "down": that is an error, and no page.
  *
  *     --output FILE writes the page atomically for node_exporter's
  *     textfile collector: a temporary file in FILE's directory (a name
@@ -364,10 +365,12 @@ helper_result cmd_metrics(const char *file, int argc, char **argv)
         rc = RESULT_TEMPORARY;
         goto out;
     }
-    if (d.running < 0) {
+    /* Refused, by the socket's mode or by the daemon (a PERM reply): not "down". */
+    if (d.running < 0 || (d.running == 1 && d.error[0] != '\0')) {
         fprintf(stderr,
-                "oauth2-token-helper: the token daemon on %s refused us (%s); run metrics as "
-                "root or a user in allow_users of %s (or in a group of allow_groups)\n",
+                "oauth2-token-helper: the token daemon on %s did not let us ask (%s); run "
+                "metrics as root or as a user in allow_users of %s (or in a group of "
+                "allow_groups) who may open the socket\n",
                 cfg->socket, d.error, cfg->path);
         rc = RESULT_CONFIG;
         goto out;

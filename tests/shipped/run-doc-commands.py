@@ -38,7 +38,8 @@ token") refers to the command: its "SUBCOMMAND --help" must exit 0.
 How each is judged: any command must parse (exit status not 64, no usage
 text). Those that can work here must succeed: token (its output in the
 format asked for), status (--json: a JSON array), check (exit 0, an
-"OK" line), config-check, import (a fresh grant from the mock on stdin),
+"OK" line), config-check, import (a fresh grant from the mock on stdin), metrics
+(the daemon up and the account on the page; --output to a scratch file),
 revoke (then the grant is imported again), test --smtp (the receiver
 verifies the token; --to delivers a message), authorize (device flow:
 approved at the mock; --browser: the mock redirects to its listener;
@@ -413,6 +414,9 @@ def substitute(env, line, conf):
             w = "127.0.0.1:" + env.port
         elif prev == "--cafile" and w in ("<file>", "FILE"):
             w = env.ca
+        elif prev == "--output":
+            # metrics --output: a scratch file, never the config or the system's textfile dir
+            w = os.path.join(env.work, "metrics.prom")
         elif prev == "--port" and w in ("<port>", "N", "PORT"):
             w = env.free_ports.pop() if env.free_ports else "0"
         elif prev == "-w" and w in ("<days>", "DAYS"):
@@ -673,6 +677,16 @@ def judge(env, table, argv):
     if sub == "config-check":
         rc, out, err = run(env, argv)
         return rc == 0, "exit %d" % rc
+    if sub == "metrics":
+        out_file = argv[argv.index("--output") + 1] if "--output" in argv else None
+        if out_file and os.path.exists(out_file):
+            os.unlink(out_file)
+        rc, out, err = run(env, argv)
+        if out_file:
+            out = open(out_file).read() if os.path.exists(out_file) else ""
+        return rc == 0 and "oauth2_token_helper_up 1" in out \
+            and 'account="%s"' % env.account in out, \
+            "the daemon up and the account in the Prometheus page, exit %d" % rc
     rc, out, err = run(env, argv)
     return not usage_error(rc, err), "parses (exit %d)" % rc
 
