@@ -344,8 +344,9 @@ def test_units(t, fx):
     rules = found.get("oauth2-token-helper.rules.yml")
     t.ok(svc and timer and "/systemd/system/" in svc and "/systemd/system/" in timer,
          "make install puts the metrics service and timer with the other units")
-    t.ok(rules is not None and "/examples/prometheus/" in rules,
-         "and the example rules under examples/prometheus")
+    t.ok(rules is not None and "/examples/prometheus/" in rules
+         and open(rules, "rb").read() == open(RULES, "rb").read(),
+         "and the example rules under examples/prometheus, byte for byte")
     if not (svc and timer):
         return
     units = os.path.join(fx.dir, "units")
