@@ -52,6 +52,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "daemonclient.h"
 #include "status.h"
 
 #define PREFIX "oauth2_token_helper_"
@@ -376,6 +377,9 @@ helper_result cmd_metrics(const char *file, int argc, char **argv)
         goto out;
     }
     up = d.running == 1;
+    /* With no account nothing was asked: whether the daemon listens is all we can know. */
+    if (cfg->n_accounts == 0)
+        up = daemonclient_pid(cfg->socket) > 0;
     fp = open_memstream(&text, &len);
     if (fp == NULL) {
         rc = RESULT_TEMPORARY;

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixture import TOP_BUILDDIR, TOP_SRCDIR, Fixture, Tap, skip_all, skip_one  # noqa: E402
+from fixture import HELPER, TOP_BUILDDIR, TOP_SRCDIR, Fixture, Tap, skip_all, skip_one  # noqa: E402
 
 GOOD = "alice@contoso.test"     # a token, and a client secret expiring in 20 days
 NEEDY = "dave@contoso.test"     # its grant is refused: a person is needed
@@ -294,6 +294,36 @@ def test_output(t, fx):
     return out
 
 
+def test_edges(t, fx):
+    """an account added without a reload; a config with no account"""
+    late = "late@contoso.test"
+    with open(fx.conf, "a") as fh:
+        fh.write("\n".join(["", "[account %s]" % late, "tenant = contoso.test",
+                             "client_id = 00000000-0000-0000-0000-00000000a11c",
+                             "authority = https://127.0.0.1:%d" % fx.port,
+                             "ca_file = %s" % fx.ca, ""]))
+    r = fx.cli("metrics")
+    samples, _, _ = parse(r.stdout)
+    t.ok(r.returncode == 0 and value(samples, P + "up") == 1
+         and value(samples, P + "account_served", account=late) == 0
+         and value(samples, P + "account_served", account=GOOD) == 1
+         and value(samples, P + "consecutive_refresh_failures", account=late) is None,
+         "an account added without a reload: served 0, its failures in a row left out")
+    promtool_check(t, r.stdout, "an account the daemon does not know")
+    for sock, up in ((fx.sock, 1), (os.path.join(fx.dir, "nobody-listens"), 0)):
+        conf = os.path.join(fx.dir, "zero.conf")
+        with open(conf, "w") as fh:
+            fh.write("socket = %s\nstate_dir = %s\n" % (sock, fx.state))
+        r = subprocess.run([HELPER, "-c", conf, "metrics"], capture_output=True,
+                           text=True, timeout=60)
+        fx.stderr_seen.append(r.stdout + r.stderr)
+        samples, _, _ = parse(r.stdout)
+        t.ok(r.returncode == 0 and value(samples, P + "up") == up
+             and all(n == P + "up" for n, _ in samples),
+             "a config with no account: up %d when %s, nothing else" %
+             (up, "the daemon listens" if up else "nothing listens"))
+
+
 def test_rules(t, names):
     """the shipped rules: promtool check rules, and the unit tests of metrics-rules.test.yml"""
     r = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True)
@@ -430,6 +460,7 @@ def main():
         test_counters(t, fx)
         test_output(t, fx)
         test_units(t, fx)
+        test_edges(t, fx)
 
         fx.stop()
         status = status_json(fx)
