@@ -117,7 +117,7 @@ helper_result cmd_revoke(const char *file, int argc, char **argv)
         } else if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply.data);
             rc = RESULT_NEEDS_PERSON;
-        } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
+        } else if (had_state || config_app_only(acct)) {
             printf("account %s: the running daemon dropped its tokens\n", argv[0]);
             had_state = 1; /* it may have held a token in memory */
         }
