@@ -38,7 +38,8 @@ enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
 /*
  * What a file a key names is to the daemon, for config-check's
  * permission audit and the fix it names. FILE_SECRET is read as one line
- * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key of at most
+ * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key (or a JSON key
+ * file holding one, service_account_file) of at most
  * CONFIG_KEY_MAX bytes; both must be closed to everybody but the daemon.
  * FILE_CERT and FILE_CA are public, but only root or the daemon may
  * change them. FILE_CONFIG is the config file itself.
@@ -128,7 +129,7 @@ static const struct config_key {
     {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
      "the device-code URL, https (default: derived from the provider)", NULL},
     {"service_account_file", KEY_ACCOUNT, offsetof(struct account_conf, service_account_file), "",
-     FILE_SECRET, "a Google service account's JSON key file (grant = jwt_bearer)", NULL},
+     FILE_KEY, "a Google service account's JSON key file (grant = jwt_bearer)", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -1422,7 +1423,10 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
         return 0;
     fd = regfile_open(file, &st, why, sizeof(why));
     if (fd < 0) {
-        snprintf(err, errsize, "account %s: %s: %s", acct->name, key, why);
+        int missing = errno == ENOENT;
+
+        snprintf(err, errsize, "account %s: %s: %s%s%s", acct->name, key, why,
+                 missing ? "; fix: put the file there, or correct " : "", missing ? key : "");
         return -1;
     }
     if (check_secret_stat(acct, key, file, &st, err, errsize) < 0)

@@ -33,7 +33,9 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
     if (type == CURLINFO_HEADER_IN) {
         log_clean(line, sizeof(line), data, size);
         fprintf(t->out, "  <- %s\n", line);
-        snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
+        /* QUIT's 221 after a failure would hide the reply that explains it. */
+        if (strncmp(line, "221", 3) != 0 || t->last_reply[0] == '\0')
+            snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
         if (strncmp(line, "235", 3) == 0)
             t->authenticated = 1;
     } else if (type == CURLINFO_HEADER_OUT) {
