@@ -192,6 +192,18 @@ def test_refused(t, fx):
              "%s: the daemon's log line names the fix" % name)
 
 
+def test_revoke_and_no_daemon(t, fx):
+    r = fx.cli("revoke", "alerts")
+    t.ok(r.returncode == 0 and "Manage domain-wide delegation" in r.stdout and
+         "Keys: delete the key" in r.stdout,
+         "revoke: says how to stop the service account (key, delegation)")
+    fx.stop()
+    r = fx.cli("token", "alerts")
+    t.ok(r.returncode == 0 and len(r.stdout.strip()) >= 1500,
+         "token without a daemon: the CLI makes the JWT bearer grant itself (exit %d)"
+         % r.returncode)
+
+
 def main():
     t = Tap()
     fx = Fixture(accounts=())
@@ -206,6 +218,7 @@ def main():
         fx.start()
         test_grant(t, fx)
         test_refused(t, fx)
+        test_revoke_and_no_daemon(t, fx)
     return t.done()
 
 
