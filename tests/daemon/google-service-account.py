@@ -132,7 +132,12 @@ def test_config_check(t, fx):
         with open(path, "w") as fh:
             fh.write(text)
         os.chmod(path, mode)
+    key_file(fx, "elsewhere.json", "sa.key", SA_EMAIL, "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+             token_uri="https://oauth2.googleapis.com.attacker.test/token")
     cases = (
+        (section(fx, "elsewhere", login=MAILBOX, key="elsewhere.json").replace(
+            "token_endpoint = https://127.0.0.1:%d/token\n" % fx.port, ""),
+         "names token_uri on a host that is not Google's", "token_uri on another host"),
         (section(fx, "missing", login=MAILBOX, key="nonexistent.json"), "nonexistent.json",
          "missing file"),
         (section(fx, "lax", login=MAILBOX, key="lax.json"), "chmod 600", "file open to others"),
