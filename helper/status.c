@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clientauth.h"
+#include "explain.h"
 #include "clock.h"
 #include "tokenresp.h"
 
@@ -52,7 +53,7 @@ json_object *status_json(const struct acct *a)
 {
     json_object *o = json_object_new_object();
     long long used = a->st.last_success ? a->st.last_success : a->st.authorized;
-    const char *hint = tokenresp_hint(a->last_code);
+    const struct explain *hint = explain_aadsts(a->last_code);
 
     if (o == NULL)
         return NULL;
@@ -62,8 +63,7 @@ json_object *status_json(const struct acct *a)
     /* An app-only account needs nobody's authorization: its credential is in the config. */
     json_object_object_add(
         o, "authorized",
-        json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
-                                a->st.refresh_token != NULL));
+        json_object_new_boolean(config_app_only(a->conf) || a->st.refresh_token != NULL));
     add_int(o, "authorized_at", a->st.authorized);
     add_int(o, "token_expires_at", cache_expires_wall(a));
     add_int(o, "token_obtained_at", a->st.access_token ? a->st.obtained_at : 0);
@@ -72,7 +72,7 @@ json_object *status_json(const struct acct *a)
     json_object_object_add(o, "last_error",
                            json_object_new_string(a->last == LAST_OK ? "" : a->last_error));
     add_int(o, "last_error_code", a->last_code);
-    json_object_object_add(o, "last_error_hint", json_object_new_string(hint ? hint : ""));
+    json_object_object_add(o, "last_error_hint", json_object_new_string(hint ? hint->text : ""));
     add_int(o, "last_failure_at", a->last_failure);
     add_int(o, "refresh_token_last_used", a->st.last_success);
     add_int(o, "refresh_token_lapses_at",
