@@ -890,10 +890,11 @@ static char *maincf_set(const char *text, size_t len, const char *name, const ch
         i = end;
     }
     if (best == (size_t)-1 && !*appended) {
+        /* A blank line, then the block migrate adds. */
         ll = snprintf(line, sizeof(line),
-                      "%s\n# oauth2-token-helper migrate: log in with OAuth2 (XOAUTH2) through "
+                      "\n# oauth2-token-helper migrate: log in with OAuth2 (XOAUTH2) through "
                       "the SASL plugin\n%s = %s\n",
-                      len > 0 && text[len - 1] != '\n' ? "" : "", name, value);
+                      name, value);
         *appended = 1;
     } else {
         ll = snprintf(line, sizeof(line), "%s = %s\n", name, value);
