@@ -223,14 +223,13 @@ static void migration_free(struct migration *m)
 {
     size_t i;
 
-    free(m->relayhost);
-    free(m->sasl_enable);
-    free(m->sasl_maps);
-    free(m->sender_auth);
-    free(m->relay_maps);
-    free(m->mech_filter);
-    free(m->tls_level);
-    free(m->enforce_tls);
+    /* A static: or inline: table in a setting would hold a password: wipe them all. */
+    char **settings[] = {&m->relayhost,  &m->sasl_enable, &m->sasl_maps, &m->sender_auth,
+                         &m->relay_maps, &m->mech_filter, &m->tls_level, &m->enforce_tls};
+
+    for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+        if (*settings[i] != NULL)
+            pfmap_wipe_free(*settings[i], strlen(*settings[i]));
     free(m->maincf_path);
     pfmap_wipe_free(m->maincf, m->maincf_len);
     pfmap_wipe_free(m->new_maincf, m->new_maincf_len);
@@ -357,7 +356,7 @@ static int read_settings(struct migration *m)
                       &m->relay_maps, &m->mech_filter, &m->tls_level, &m->enforce_tls};
     char err[600];
     char *out = NULL;
-    size_t outlen;
+    size_t outlen = 0;
     const char *p;
     size_t i;
     int rc = run_postfix(m, "postconf", args, &out, &outlen, err, sizeof(err));
@@ -366,7 +365,7 @@ static int read_settings(struct migration *m)
         say("cannot read Postfix's settings in %s: %s; fix: check that %s/main.cf exists "
             "(-C names the Postfix configuration directory)",
             m->confdir, err, m->confdir);
-        free(out);
+        pfmap_wipe_free(out, outlen);
         return -1;
     }
     p = out;
@@ -374,11 +373,11 @@ static int read_settings(struct migration *m)
         *slots[i] = next_line(&p);
         if (*slots[i] == NULL) {
             say("postconf -c %s printed fewer values than asked for", m->confdir);
-            free(out);
+            pfmap_wipe_free(out, outlen);
             return -1;
         }
     }
-    free(out);
+    pfmap_wipe_free(out, outlen);
     return 0;
 }
 
@@ -394,18 +393,19 @@ static int check_master_overrides(struct migration *m)
                                           "smtp_sasl_mechanism_filter"};
     char err[600];
     char *out = NULL;
-    size_t outlen;
+    size_t outlen = 0;
     const char *p;
     char *line;
     int bad = 0;
 
     if (run_postfix(m, "postconf", args, &out, &outlen, err, sizeof(err)) != 0) {
-        free(out);
+        pfmap_wipe_free(out, outlen);
         return 0; /* no master.cf parameters to read: nothing overridden */
     }
     p = out;
     for (line = next_line(&p); line != NULL; line = bad ? NULL : next_line(&p)) {
         char *slash = strrchr(line, '/');
+        size_t linelen = strlen(line);
         size_t i;
 
         if (slash != NULL) {
@@ -425,9 +425,9 @@ static int check_master_overrides(struct migration *m)
                     break;
                 }
         }
-        free(line);
+        pfmap_wipe_free(line, linelen);
     }
-    free(out);
+    pfmap_wipe_free(out, outlen);
     return bad ? -1 : 0;
 }
 
