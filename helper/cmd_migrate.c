@@ -354,7 +354,7 @@ static int read_settings(struct migration *m)
                                        NULL};
     char **slots[] = {&m->relayhost,  &m->sasl_enable, &m->sasl_maps, &m->sender_auth,
                       &m->relay_maps, &m->mech_filter, &m->tls_level, &m->enforce_tls};
-    char err[600];
+    char err[600] = "";
     char *out = NULL;
     size_t outlen = 0;
     const char *p;
@@ -391,7 +391,7 @@ static int check_master_overrides(struct migration *m)
                                           "sender_dependent_relayhost_maps",
                                           "smtp_sender_dependent_authentication",
                                           "smtp_sasl_mechanism_filter"};
-    char err[600];
+    char err[600] = "";
     char *out = NULL;
     size_t outlen = 0;
     const char *p;
@@ -511,7 +511,7 @@ static const struct relay_provider *relayhost_provider(const struct migration *m
 /* table_read - a table's entries, from its source file or postmap -s; 0 or -1 with a message */
 static int table_read(struct migration *m, struct table *t, const char *param)
 {
-    char err[600];
+    char err[600] = "";
     struct stat st;
     char resolved[PATH_MAX];
     int rc;
@@ -823,6 +823,8 @@ static int classify(struct migration *m)
                 return -1;
             }
             if (account_add(m, t->text + e->value, login_len, prov, relay, rlen) == NULL) {
+                say("out of memory, or more than %d logins to move; nothing was changed",
+                    MIGRATE_MAX_ACCOUNTS);
                 pfmap_wipe_free(out, t->len);
                 return -1;
             }
@@ -945,7 +947,7 @@ static int filter_has_xoauth2(const char *f)
 /* plan_maincf - main.cf's new text (NULL when unchanged); 0, or -1 with a message */
 static int plan_maincf(struct migration *m)
 {
-    char err[600];
+    char err[600] = "";
     struct stat st;
     char resolved[PATH_MAX];
     char path[PATH_MAX + 16];
@@ -962,7 +964,7 @@ static int plan_maincf(struct migration *m)
     if (m->maincf_path == NULL)
         return -1;
     if (read_file(m->maincf_path, &m->maincf, &m->maincf_len, &st, err, sizeof(err)) != 0) {
-        say("%s", err);
+        say("%s", err[0] ? err : "main.cf is missing");
         return -1;
     }
     /* The filter: XOAUTH2 only when no password login is left; else XOAUTH2 added to a list. */
@@ -1006,8 +1008,11 @@ static int plan_maincf(struct migration *m)
         size_t nlen;
         char *next = maincf_set(cur, curlen, sets[i][0], sets[i][1], &nlen, &appended);
 
-        if (next == NULL)
+        if (next == NULL) {
+            say("cannot write %s = %.64s into %s (too long, or out of memory)", sets[i][0],
+                sets[i][1], m->maincf_path);
             return -1;
+        }
         free(m->new_maincf);
         m->new_maincf = next;
         m->new_maincf_len = nlen;
@@ -1018,11 +1023,17 @@ static int plan_maincf(struct migration *m)
 /* plan_config - the helper config's new text with the new [account] sections; 0 or -1 */
 static int plan_config(struct migration *m)
 {
-    size_t cap = m->conf_len + 1024 + m->n_acct * 1600;
+    size_t cap = m->conf_len + 1024;
     char *out;
     size_t o = 0;
     size_t i;
     int any = 0;
+
+    for (i = 0; i < m->n_acct; i++)
+        cap += 1200 + 3 * strlen(m->acct[i].login) + strlen(m->acct[i].relay) +
+               (m->acct[i].secret_file != NULL ? strlen(m->acct[i].secret_file) : 0) +
+               (m->acct[i].client_id != NULL ? strlen(m->acct[i].client_id) : 0) +
+               (m->acct[i].tenant != NULL ? strlen(m->acct[i].tenant) : 0);
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -1098,7 +1109,7 @@ full:
 /* load_helper_config - the helper's config, when it exists; 0, or -1 with a message */
 static int load_helper_config(struct migration *m)
 {
-    char err[1024];
+    char err[1024] = "";
     struct stat st;
     int rc = read_file(m->helper_conf, &m->conf_text, &m->conf_len, &st, err, sizeof(err));
 
@@ -1151,8 +1162,12 @@ static helper_result analyse(struct migration *m)
             m->sasl_maps, m->relayhost[0] ? m->relayhost : "(empty)");
         return RESULT_NEEDS_PERSON;
     }
-    if (plan_maincf(m) < 0 || plan_config(m) < 0)
-        return RESULT_CONFIG;
+    if (plan_maincf(m) < 0)
+        return RESULT_CONFIG; /* read_file said why, or out of memory */
+    if (plan_config(m) < 0) {
+        say("out of memory planning %s; nothing was changed", m->helper_conf);
+        return RESULT_TEMPORARY;
+    }
     return RESULT_OK;
 }
 
@@ -1419,7 +1434,7 @@ static int make_backup(const struct migration *m, const struct target *tg, size_
                        size_t dirsize)
 {
     char stamp[32];
-    char err[PATH_MAX + 200];
+    char err[PATH_MAX + 200] = "";
     char path[PATH_MAX + 64];
     time_t now = time(NULL);
     struct tm tm;
@@ -1529,7 +1544,7 @@ static int restore_backup(const char *dir, const char *confdir, int quiet)
     char *text = NULL;
     size_t len = 0;
     struct stat st;
-    char err[PATH_MAX + 200];
+    char err[PATH_MAX + 200] = "";
     char *line;
     char *save = NULL;
     int failed = 0;
@@ -1620,7 +1635,7 @@ static int restore_backup(const char *dir, const char *confdir, int quiet)
 /* run_postmap - postmap TYPE:NAME for a table whose source changed; 0 or -1 */
 static int run_postmap(const struct migration *m, const struct table *t)
 {
-    char err[600];
+    char err[600] = "";
     char spec[PATH_MAX + 32];
     const char *args[] = {spec, NULL};
     char *out = NULL;
@@ -1654,7 +1669,7 @@ static void config_mode(mode_t *mode, gid_t *gid)
 /* write_new_files - every new text into place; 0 or -1 (message given) */
 static int write_new_files(const struct migration *m, const struct target *tg, size_t n)
 {
-    char err[PATH_MAX + 200];
+    char err[PATH_MAX + 200] = "";
     size_t i;
     size_t k;
 
@@ -1822,7 +1837,7 @@ static int newest_backup(const char *root, const char *confdir, char *buf, size_
         char *text = NULL;
         size_t len = 0;
         struct stat st;
-        char err[PATH_MAX + 100];
+        char err[PATH_MAX + 100] = "";
 
         if (strncmp(de->d_name, "migrate-", 8) != 0 || strlen(de->d_name) >= sizeof(best))
             continue;
@@ -1871,7 +1886,7 @@ static void default_confdir(char *buf, size_t size)
     char *argv[] = {(char *)"postconf", (char *)"-h", (char *)"config_directory", NULL};
     char *out = NULL;
     size_t len = 0;
-    char err[300];
+    char err[300] = "";
 
     snprintf(buf, size, "/etc/postfix");
     if (pfmap_run(pfmap_tool("postconf", path, sizeof(path)), argv, &out, &len, 4096, err,

@@ -179,6 +179,9 @@ check "sender-dependent: and says the backup keeps the old password table" \
 bdir=$(ls -d "$BK"/migrate-* | tail -n 1)
 check "sender-dependent: the backup directory is 0700, its files 0600" \
     test "$(stat -c %a "$bdir")" = 700 -a "$(stat -c %a "$bdir"/* | sort -u)" = 600
+migrate_run senders -C "$C2"
+check "sender-dependent: run again, nothing is left to move (exit 0)" \
+    test "$RC" = 0 -a -n "$(grep 'nothing to do' "$T/logs/migrate-senders.out")"
 migrate_run senders -C "$C2" --rollback
 check_num "sender-dependent: --rollback (the newest backup) exits 0" "$RC" -eq 0
 check "sender-dependent: every file is back byte for byte, with its mode and owner" \
@@ -308,6 +311,12 @@ check "relay: the password is gone from sasl_passwd" \
     grep -qxF "[127.0.0.1]:$RECEIVER_PORT $ALICE:" "$SENDER_DIR/conf/sasl_passwd"
 check "relay: smtp_sasl_mechanism_filter = xoauth2" \
     test "$(postconf -c "$SENDER_DIR/conf" -h smtp_sasl_mechanism_filter)" = xoauth2
+bdir=$(ls -d "$BK"/migrate-* | tail -n 1)
+bfile=$(awk -F'\t' -v p="$SENDER_DIR/conf/sasl_passwd" '$1 == "file" && $8 == p { print $7 }' "$bdir/MANIFEST")
+check "relay: the backup holds the old password table as it was (MANIFEST names it)" \
+    cmp "$T/orig/sasl_passwd" "$bdir/${bfile:-none}"
+check "relay: the MANIFEST records its mode and owner" \
+    grep -qP "^file\t0600\t0\t0\t.*\t$SENDER_DIR/conf/sasl_passwd\$" "$bdir/MANIFEST"
 # The stand-in for Entra: only the login host and its CA differ from the real one.
 awk -v hdr="[account $ALICE]" -v url="$MOCK_URL" -v ca="$CA" \
     '{ print } $0 == hdr { print "authority = " url; print "ca_file = " ca }' \
