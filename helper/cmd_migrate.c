@@ -1029,14 +1029,15 @@ static int plan_config(struct migration *m)
     size_t i;
     int any = 0;
 
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
     for (i = 0; i < m->n_acct; i++)
         cap += 1200 + 3 * strlen(m->acct[i].login) + strlen(m->acct[i].relay) +
                (m->acct[i].secret_file != NULL ? strlen(m->acct[i].secret_file) : 0) +
                (m->acct[i].client_id != NULL ? strlen(m->acct[i].client_id) : 0) +
                (m->acct[i].tenant != NULL ? strlen(m->acct[i].tenant) : 0);
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
 
     for (i = 0; i < m->n_acct; i++)
         if (!m->acct[i].exists)
