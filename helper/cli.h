@@ -74,5 +74,6 @@ helper_result cmd_revoke(const char *file, int argc, char **argv);
 helper_result cmd_test(const char *file, int argc, char **argv);
 helper_result cmd_help(const char *file, int argc, char **argv);
 helper_result cmd_metrics(const char *file, int argc, char **argv);
+helper_result cmd_migrate(const char *file, int argc, char **argv);
 
 #endif
