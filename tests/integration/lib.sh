@@ -986,13 +986,18 @@ built_config_file() {
     esac
 }
 
-# claim_system_config FILE - install FILE as the build's default config
-# (/etc/oauth2-token-helper.conf; root, 0644) and remove it at exit. Never replaces an admin's file: one
+# claim_system_config FILE [PATH] - install FILE as the build's default config
+# (/etc/oauth2-token-helper.conf; root, 0644), or as PATH (an installed
+# package's), and remove it at exit. Never replaces an admin's file: one
 # there already is left alone and the test skips (fails under CI), unless
 # it is a leftover of a killed test run (its marker names a dead pid).
 claim_system_config() {
     local src=$1 owner
-    built_config_file
+    if [ -n "${2:-}" ]; then
+        SYSTEM_CONFIG=$2
+    else
+        built_config_file
+    fi
     mkdir -p "$(dirname "$SYSTEM_CONFIG")"
     if [ -e "$SYSTEM_CONFIG" ] || [ -L "$SYSTEM_CONFIG" ]; then
         owner=$(sed -n 's/^# oauth2-token-helper test file, pid \([0-9]*\)$/\1/p' "$SYSTEM_CONFIG" 2>/dev/null | head -n 1)
