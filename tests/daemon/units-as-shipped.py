@@ -20,6 +20,7 @@ read the certificate, openssl failed, then ExecStartPre failed with
 "Permission denied".
 """
 
+import fcntl
 import os
 import pwd
 import re
@@ -146,8 +147,30 @@ def missing_tool():
     return None
 
 
+def system_paths_lock():
+    """Wait (up to 15 min) for the machine-wide lock of the tests that create
+    system users and use system paths (lib.sh system_paths_lock): the Debian
+    package test removes the user oauth2-helper that this test needs when it
+    did not exist before. Held until this process exits."""
+    path = os.environ.get("SYSTEM_LOCK", "/run/lock/oauth2-token-helper-tests.lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    f = open(path, "a")
+    deadline = time.monotonic() + 900
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1)
+
+
 def main():
     why = missing_tool()
+    lock = why is None and system_paths_lock()
+    if why is None and lock is None:
+        why = "another test held the system paths lock for 15 minutes"
     if why:
         return skip_all(why)
     t = Tap()
