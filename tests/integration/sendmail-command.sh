@@ -10,7 +10,9 @@
 #    mock set to that length before its first refresh): "sendmail -f
 #    SENDER RCPT" and "sendmail -t -i" each deliver (exit 0), verified by
 #    Dovecot at the mock; -t took To, Cc and Bcc, the Bcc header is gone,
-#    a lone "." line did not end the message. The receiver's smtpd takes
+#    a lone "." line did not end the message. Linked as "sendmail" and run
+#    with cron's flags, the account is the one the From: names. The
+#    receiver's smtpd takes
 #    SASL responses up to 64 KB (smtpd_sasl_response_limit; Postfix's
 #    default of 12,288 would refuse a 10,000-character token's response).
 # 2. Which account: -f picks the account whose login it is (without -f,
@@ -165,6 +167,19 @@ n=$(grep -l "^Still the body" "$SINK"/inbox/new/* | wc -l)
 check_num "a lone '.' line did not end any message" "$n" -eq "$delivered"
 n=$(for f in "$SINK"/inbox/new/*; do grep -c "^From:" "$f"; done | grep -c -v '^1$')
 check_num "each message kept its own From header, and only it" "$n" -eq 0
+
+# Cron runs /usr/sbin/sendmail with its own flags: the program linked under that name.
+ln -s oauth2-token-helper "$T/bin/sendmail"
+before=$(delivered_count)
+printf 'From: root (Cron Daemon) <tok4500@contoso.test>\nTo: someone@example.net\nSubject: Cron <nobody@host> report\n\nJob output.\n' |
+    OAUTH2_TOKEN_HELPER_CONFIG=$HELPER_CONF setpriv --reuid="$RUNAS" --regid="$RUNAS_GROUP" \
+        --clear-groups "$T/bin/sendmail" -FCronDaemon -i -B8BITMIME -oem -oi -t >"$T/sm.out" 2>"$T/sm.err"
+rc=$?
+{ echo "== sendmail (as cron) -> $rc"; cat "$T/sm.out" "$T/sm.err"; } >>"$OUT"
+check_num "linked as sendmail, cron's flags, as $RUNAS: exit 0" "$rc" -eq 0
+wait_delivered $((before + 1)) 30
+check_num "cron's message delivered, sent as the account its From: names" \
+    "$(receiver_log | grep -c 'sasl_username=tok4500@contoso.test')" -eq 3
 
 # ---- 2. which account -----------------------------------------------------
 
