@@ -30,6 +30,7 @@
 #include "autoconfig.h"
 
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "log.h"
 #include "protocol.h"
 #include "submit.h"
 
@@ -169,6 +171,30 @@ static helper_result report(const struct account_conf *acct, const struct submit
     return RESULT_TEMPORARY;
 }
 
+/*
+ * log_outcome - one line in the mail log (syslog, facility mail) per
+ * message, as an MTA logs it: cron's and PHP's standard error often goes
+ * nowhere. Addresses and the server's reply; never the body or the token.
+ */
+static void log_outcome(const struct account_conf *acct, const char *sender,
+                        const struct submit_rcpts *rcpts, size_t size,
+                        const struct submit_outcome *out)
+{
+    const char *status = out->status == SUBMIT_OK          ? "sent"
+                         : out->status == SUBMIT_PERMANENT ? "bounced"
+                                                           : "deferred";
+    const char *why = out->reply[0] != '\0' ? out->reply : out->reason;
+
+    log_open("oauth2-token-helper", 1, 0);
+    log_quiet(0);
+    if (out->status == SUBMIT_OK)
+        log_info("account=%s relay=%s from=<%s> nrcpt=%zu size=%zu status=%s (%s)", acct->name,
+                 acct->relay, sender, rcpts->n, size, status, why);
+    else
+        log_warn("account=%s relay=%s from=<%s> nrcpt=%zu size=%zu status=%s (after %s: %s)",
+                 acct->name, acct->relay, sender, rcpts->n, size, status, out->step, why);
+}
+
 /* token_result - what a failure to get a token means for the message */
 static helper_result token_result(helper_result rc, const char *name)
 {
@@ -197,6 +223,8 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     int r;
 
     memset(&m, 0, sizeof(m));
+    /* A relay that goes away mid-write must give an exit status, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     if (submit_parse_args(argc, argv, &a, err, sizeof(err)) < 0) {
         fprintf(stderr, PREFIX "%s\n", err);
         return cli_usage();
@@ -264,6 +292,7 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     submit_send(&o, &m, &rcpts, &out);
     curl_global_cleanup();
     rc = report(acct, &out);
+    log_outcome(acct, o.sender, &rcpts, m.len, &out);
 out:
     if (token != NULL) {
         explicit_bzero(token, PROTOCOL_MAX_TOKEN + 1);

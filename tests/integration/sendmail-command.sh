@@ -23,7 +23,8 @@
 #    550 to RCPT -> 69 with "said: 550 5.7.60 ..." on stderr; 451 to RCPT
 #    -> 75; 451 and 550 at the end of DATA -> 75 and 69; one refused
 #    recipient among good ones: 69 and nothing delivered to anyone.
-#    A relay certificate that relay_ca_file does not trust -> 75, saying so.
+#    A relay certificate that relay_ca_file does not trust, or one for
+#    another host name (faultsmtp.py on 127.0.0.2) -> 75, saying so.
 # 4. faultsmtp.py (a relay that fails on purpose, verifying tokens at the
 #    mock): the AUTH line carries no initial response with a 10,000-
 #    character token (the response follows the 334); a connection dropped
@@ -220,6 +221,19 @@ message "untrusted" | sm "$UNTRUSTED_CONF" "${A[@]}" someone@example.net
 check_num "a certificate relay_ca_file does not trust: exit 75" "$?" -eq 75
 check "stderr: not trusted, stays queued, fix relay_ca_file" \
     grep -q "relay 127.0.0.1:$RECEIVER_PORT: its certificate is not trusted .*stays queued.*relay_ca_file" "$T/sm.err"
+# A relay whose certificate (IP:127.0.0.1, DNS:localhost) does not name it.
+mkdir -p "$T/wrongname"
+"$PYTHON3" "$ITDIR/faultsmtp.py" --cert "$T/ca/server.pem" --key "$T/ca/server.key" --host 127.0.0.2 \
+    --port-file "$T/wrongname/port" --record-dir "$T/wrongname" </dev/null >>"$T/logs/faultsmtp-wrongname.log" 2>&1 &
+on_exit "stop_pid $!"
+wait_until 20 test -s "$T/wrongname/port" || bail "faultsmtp.py on 127.0.0.2 did not start"
+WRONGNAME_CONF=$T/helper/wrongname.conf
+conf_variant "$WRONGNAME_CONF" "127.0.0.2:$(cat "$T/wrongname/port")" "$CA"
+message "wrong name" | sm "$WRONGNAME_CONF" "${A[@]}" someone@example.net
+check_num "a trusted certificate for another host name: exit 75" "$?" -eq 75
+check "stderr: not trusted (the host name is checked)" grep -q "certificate is not trusted" "$T/sm.err"
+check_num "the relay with the wrong name got nothing" \
+    "$(find "$T/wrongname/accepted" -name '*.eml' 2>/dev/null | wc -l)" -eq 0
 sleep 2
 check_num "none of the refused messages was delivered" "$(delivered_count)" -eq "$before"
 
