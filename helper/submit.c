@@ -319,6 +319,15 @@ int submit_read(int fd, size_t max, struct submit_msg *m, char *err, size_t errs
         buf[len++] = '\r';
         buf[len++] = '\n';
     }
+    if (len >= 5 && memcmp(buf, "From ", 5) == 0) {
+        /* An mbox "From sender date" line (Exim's pipe default message_prefix): not
+           part of the message, as sendmail and Postfix treat it. */
+        char *eol = memchr(buf, '\n', len);
+        size_t cut = eol != NULL ? (size_t)(eol - buf) + 1 : len;
+
+        memmove(buf, buf + cut, len - cut);
+        len -= cut;
+    }
     he = find_header_end(buf, len, &insert);
     if (insert) {
         memmove(buf + he + 2, buf + he, len - he);

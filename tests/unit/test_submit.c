@@ -126,6 +126,11 @@ static void test_read(void)
     ok(read_string("To: a@b,\n c@d\nSubject: s\n\nx\n", 1000, &m) == 0 && m.header_end == 30,
        "a folded field stays in the header");
     submit_msg_free(&m);
+    ok(read_string("From relay@contoso.com Sun Nov 29 21:00:00 2026\nSubject: x\n\nFrom here\n",
+                   1000, &m) == 0 &&
+           is(&m, "Subject: x\r\n\r\nFrom here\r\n"),
+       "a leading mbox From_ line is dropped (not one in the body)");
+    submit_msg_free(&m);
     ok(read_string("", 1000, &m) == 0 && m.len == 2 && m.header_end == 2,
        "an empty message: an empty header");
     submit_msg_free(&m);
