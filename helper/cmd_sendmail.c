@@ -196,11 +196,13 @@ static void log_outcome(const struct account_conf *acct, const char *sender,
 }
 
 /* token_result - what a failure to get a token means for the message */
-static helper_result token_result(helper_result rc, const char *name)
+static helper_result token_result(helper_result rc, const struct account_conf *acct)
 {
     if (rc == RESULT_UNKNOWN_ACCOUNT || rc == RESULT_CONFIG)
         return rc;
-    fprintf(stderr, PREFIX "account %s: no token now; the message stays queued (exit 75)\n", name);
+    fprintf(stderr,
+            PREFIX "account %s: relay %s: no token now; the message stays queued (exit 75)\n",
+            acct->name, acct->relay);
     return RESULT_TEMPORARY;
 }
 
@@ -274,7 +276,12 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     rc = cmd_token_get(cfg, acct->name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1,
                        &expires);
     if (rc != RESULT_OK) {
-        rc = token_result(rc, acct->name);
+        rc = token_result(rc, acct);
+        memset(&out, 0, sizeof(out));
+        out.status = SUBMIT_TEMPORARY;
+        snprintf(out.step, sizeof(out.step), "token");
+        snprintf(out.reason, sizeof(out.reason), "no token from the daemon");
+        log_outcome(acct, o.sender, &rcpts, m.len, &out);
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
