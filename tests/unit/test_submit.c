@@ -3,6 +3,7 @@
  * recipients from the header, Bcc removal and the headers sendmail adds
  * (helper/submit.c)
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,12 @@ static int read_string(const char *s, size_t max, struct submit_msg *m)
 static int is(const struct submit_msg *m, const char *want)
 {
     return m->len == strlen(want) && memcmp(m->data, want, m->len) == 0;
+}
+
+/* has - whether the message (not a C string) holds needle */
+static int has(const struct submit_msg *m, const char *needle)
+{
+    return memmem(m->data, m->len, needle, strlen(needle)) != NULL;
 }
 
 /* test_read - line ends, the end, the header's end */
@@ -226,13 +233,13 @@ static void test_header(void)
        "From: the sender's address, for picking the account");
     submit_rcpts_free(&r);
     submit_strip_bcc(&m);
-    ok(strstr(m.data, "hidden") == NULL && strstr(m.data, "Subject: Bcc: is not") != NULL &&
-           strstr(m.data, "\r\nBcc: body-too@example.net\r\n") != NULL,
+    ok(!has(&m, "hidden") && has(&m, "Subject: Bcc: is not") &&
+           has(&m, "\r\nBcc: body-too@example.net\r\n"),
        "Bcc removed with its folded line; the body and other fields untouched");
     ok(m.header_end > 0 && memcmp(m.data + m.header_end - 4, "\r\n\r\n", 4) == 0,
        "the header's end moved with it");
     ok(submit_add_headers(&m, "relay@contoso.com", "Cron", 1790000000LL) == 0 &&
-           strstr(m.data, "From: \"Cron\"") == NULL && strncmp(m.data, "Date: ", 6) == 0,
+           !has(&m, "From: \"Cron\"") && strncmp(m.data, "Date: ", 6) == 0,
        "a message with From gets only Date");
     submit_msg_free(&m);
 
