@@ -1,7 +1,7 @@
 /*
  * test_submit.c - sendmail's command line, the message as read, -t's
  * recipients from the header, Bcc removal and the headers sendmail adds
- * (helper/submit.c)
+ * (helper/submit.c), and the relay settings (helper/config.c)
  */
 #define _GNU_SOURCE /* memmem */
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "submit.h"
 #include "tap.h"
 
@@ -264,11 +265,87 @@ static void test_header(void)
     submit_msg_free(&m);
 }
 
+/* load_text - a config from text; NULL with msg */
+static struct config *load_text(const char *text, char *msg, size_t msgsize)
+{
+    FILE *fp = fmemopen((void *)text, strlen(text), "r");
+    struct config *cfg;
+
+    if (fp == NULL)
+        return NULL;
+    cfg = config_load_stream(fp, "relay.conf", msg, msgsize);
+    fclose(fp);
+    return cfg;
+}
+
+/* test_relay - relay: the provider's preset, HOST:PORT and [IPv6]:PORT, refused otherwise */
+static void test_relay(void)
+{
+    static const char accounts[] =
+        "allow_users = root\n"
+        "[account a@contoso.com]\ntenant = contoso.com\n"
+        "client_id = 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+        "[account gov@contoso.us]\nprovider = microsoft-usgov\ntenant = contoso.us\n"
+        "client_id = 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+        "[account cn@contoso.cn]\nprovider = microsoft-china\ntenant = contoso.cn\n"
+        "client_id = 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+        "[account g@gmail.com]\nprovider = google\nclient_id = 1-x.apps.googleusercontent.com\n"
+        "[account c@example.org]\nprovider = custom\nclient_id = c\nscope = mail\n"
+        "token_endpoint = https://idp.example.org/token\n"
+        "[account r@example.org]\nprovider = custom\nclient_id = c\nscope = mail\n"
+        "token_endpoint = https://idp.example.org/token\nrelay = [2001:db8::25]:2525\n"
+        "relay_ca_file = /etc/ssl/certs/ca-certificates.crt\n";
+    char msg[1024];
+    char host[256];
+    unsigned port = 0;
+    struct config *cfg = load_text(accounts, msg, sizeof(msg));
+
+    if (!ok(cfg != NULL, "a config with relay settings loads (%s)", cfg ? "" : msg))
+        return;
+    ok(strcmp(config_find(cfg, "a@contoso.com")->relay, "smtp.office365.com:587") == 0 &&
+           strcmp(config_find(cfg, "gov@contoso.us")->relay, "smtp.office365.us:587") == 0 &&
+           strcmp(config_find(cfg, "cn@contoso.cn")->relay, "smtp.partner.outlook.cn:587") == 0 &&
+           strcmp(config_find(cfg, "g@gmail.com")->relay, "smtp.gmail.com:587") == 0,
+       "relay: each provider's preset");
+    ok(config_find(cfg, "c@example.org")->relay == NULL, "relay: none for provider custom");
+    ok(strcmp(config_find(cfg, "r@example.org")->relay_ca_file,
+              "/etc/ssl/certs/ca-certificates.crt") == 0 &&
+           strcmp(config_find(cfg, "a@contoso.com")->relay_ca_file, "") == 0,
+       "relay_ca_file: as set; empty (the system's CAs) by default");
+    ok(config_relay_parse(config_find(cfg, "r@example.org")->relay, host, sizeof(host), &port, msg,
+                          sizeof(msg)) == 0 &&
+           strcmp(host, "[2001:db8::25]") == 0 && port == 2525,
+       "relay = [IPv6]:PORT");
+    config_free(cfg);
+    ok(config_relay_parse("smtp.office365.com:587", host, sizeof(host), &port, msg, sizeof(msg)) ==
+               0 &&
+           strcmp(host, "smtp.office365.com") == 0 && port == 587,
+       "relay = HOST:PORT");
+    ok(config_relay_parse("smtp.office365.com", host, sizeof(host), &port, msg, sizeof(msg)) < 0,
+       "relay without a port: refused");
+    ok(config_relay_parse("smtp.example.com:0", host, sizeof(host), &port, msg, sizeof(msg)) < 0 &&
+           config_relay_parse("smtp.example.com:65536", host, sizeof(host), &port, msg,
+                              sizeof(msg)) < 0,
+       "relay port 0 or over 65535: refused");
+    ok(config_relay_parse("2001:db8::25:587", host, sizeof(host), &port, msg, sizeof(msg)) < 0 &&
+           strstr(msg, "brackets") != NULL,
+       "an IPv6 relay without brackets: refused, saying how");
+    ok(config_relay_parse("smtp/x:587", host, sizeof(host), &port, msg, sizeof(msg)) < 0,
+       "a relay host with a slash (a URL path): refused");
+    cfg = load_text("allow_users = root\n[account a@contoso.com]\ntenant = contoso.com\n"
+                    "client_id = 6731de76-14a6-49ae-97bc-6eba6914391e\nrelay = smtp:x\n",
+                    msg, sizeof(msg));
+    ok(cfg == NULL && strstr(msg, "relay") != NULL && strstr(msg, "HOST:PORT") != NULL,
+       "a bad relay: the config is refused, naming the key and the fix (%s)", msg);
+    config_free(cfg);
+}
+
 int main(void)
 {
     test_args();
     test_read();
     test_address_list();
     test_header();
+    test_relay();
     return done_testing();
 }
