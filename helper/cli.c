@@ -13,6 +13,7 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *     oauth2-token-helper [-c FILE] sendmail [--account NAME] [-f SENDER] [-t] [-i] [RCPT...]
  *     oauth2-token-helper [-c FILE] metrics [--output FILE]
  *     oauth2-token-helper [-c FILE] migrate [-C DIR] [--client-id ID] [--host HOST]
  *                                   [--backup-dir DIR] [--dry-run|--apply|--rollback [BACKUP]]
@@ -173,6 +174,20 @@ static const struct command {
      "  --to ADDRESS         also send a short test message to ADDRESS\n"
      "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
      cmd_test},
+    {"sendmail", "[--account NAME] [-f SENDER] [-F NAME] [-t] [-i | -oi] [-v] [--] [RECIPIENT...]",
+     "send the message on standard input through the account's relay (sendmail-compatible)",
+     "  --account NAME   the account to send with (default: the one whose login or name\n"
+     "                   is the sender (-f, else the From: address), else the only one)\n"
+     "  -f SENDER        the envelope sender (default: the account's login); -r too\n"
+     "  -F NAME          the full name in a From: header added when the message has none\n"
+     "  -t               also send to the To, Cc and Bcc addresses of the header\n"
+     "  -i, -oi          a line with a lone dot does not end the message (always so here)\n"
+     "  -v               show the SMTP dialogue on standard error (never the token)\n"
+     "  -c FILE          the configuration file, as before the command\n"
+     "  -odi, -oem, -B 8BITMIME, -N ..., other sendmail options: accepted and ignored\n"
+     "exit: 0 sent, 75 not now (stays queued), 69 refused by the relay (5xx), 65 too\n"
+     "large, 64 usage, 67 unknown account, 78 configuration\n",
+     cmd_sendmail},
     {"metrics", "[--output FILE]",
      "Prometheus metrics of the daemon and every account (text format)",
      "  --output FILE   write them atomically to FILE (for node_exporter's textfile\n"
@@ -306,6 +321,14 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
+/* invoked_as_sendmail - whether the program's name (argv[0]'s last part) is "sendmail" */
+static int invoked_as_sendmail(const char *argv0)
+{
+    const char *slash = strrchr(argv0, '/');
+
+    return strcmp(slash != NULL ? slash + 1 : argv0, "sendmail") == 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL;
@@ -316,6 +339,14 @@ int main(int argc, char **argv)
     if (privdrop_nodump(err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
         return result_exit(RESULT_TEMPORARY);
+    }
+
+    /* Linked as /usr/sbin/sendmail (cron and mailx call that name): the sendmail command. */
+    if (argc > 0 && invoked_as_sendmail(argv[0])) {
+        current = find_command("sendmail");
+        log_open("oauth2-token-helper", 0, 0);
+        log_quiet(1);
+        return result_exit(cmd_sendmail(config_path(NULL), argc - 1, argv + 1));
     }
 
     while (i < argc && argv[i][0] == '-') {
