@@ -13,6 +13,7 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
+ *     oauth2-token-helper [-c FILE] sendmail [--account NAME] [-f SENDER] [-t] [-i] [RCPT...]
  *     oauth2-token-helper [-c FILE] help [COMMAND]
  *
  * DESCRIPTION
@@ -170,6 +171,20 @@ static const struct command {
      "  --to ADDRESS         also send a short test message to ADDRESS\n"
      "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
      cmd_test},
+    {"sendmail", "[--account NAME] [-f SENDER] [-F NAME] [-t] [-i | -oi] [-v] [--] [RECIPIENT...]",
+     "send the message on standard input through the account's relay (sendmail-compatible)",
+     "  --account NAME   the account to send with (default: the one whose login or name\n"
+     "                   is the sender, else the only account)\n"
+     "  -f SENDER        the envelope sender (default: the account's login); -r too\n"
+     "  -F NAME          the full name in a From: header added when the message has none\n"
+     "  -t               also send to the To, Cc and Bcc addresses of the header\n"
+     "  -i, -oi          a line with a lone dot does not end the message (always so here)\n"
+     "  -v               show the SMTP dialogue on standard error (never the token)\n"
+     "  -c FILE          the configuration file, as before the command\n"
+     "  -odi, -oem, -B 8BITMIME, -N ..., other sendmail options: accepted and ignored\n"
+     "exit: 0 sent, 75 not now (stays queued), 69 refused by the relay (5xx), 65 too\n"
+     "large, 64 usage, 67 unknown account, 78 configuration\n",
+     cmd_sendmail},
     {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
 };
 

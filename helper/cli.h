@@ -62,6 +62,7 @@ helper_result cmd_status(const char *file, int argc, char **argv);
 helper_result cmd_check(const char *file, int argc, char **argv);
 helper_result cmd_revoke(const char *file, int argc, char **argv);
 helper_result cmd_test(const char *file, int argc, char **argv);
+helper_result cmd_sendmail(const char *file, int argc, char **argv);
 helper_result cmd_help(const char *file, int argc, char **argv);
 
 #endif

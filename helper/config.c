@@ -126,6 +126,10 @@ static const struct config_key {
      FILE_NONE, "the authorization URL, https (default: derived from the provider)", NULL},
     {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
      "the device-code URL, https (default: derived from the provider)", NULL},
+    {"relay", KEY_ACCOUNT, offsetof(struct account_conf, relay), NULL, FILE_NONE,
+     "sendmail: the SMTP submission server, HOST:PORT (default: the provider's)", NULL},
+    {"relay_ca_file", KEY_ACCOUNT, offsetof(struct account_conf, relay_ca_file), "", FILE_CA,
+     "sendmail: CA certificates to verify the relay with (default: the system's)", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -166,6 +170,20 @@ static const struct provider {
      "https://accounts.google.com/o/oauth2/v2/auth", "https://oauth2.googleapis.com/device/code",
      "", "https://mail.google.com/", NULL, OFFLINE_ACCESS_TYPE},
     {"custom", NULL, NULL, NULL, NULL, "", NULL, NULL, OFFLINE_SCOPE},
+};
+
+/*
+ * The SMTP submission server of each provider, relay's default (sendmail).
+ * Microsoft's national clouds have their own; custom has none.
+ */
+static const struct {
+    const char *provider;
+    const char *relay;
+} provider_relays[] = {
+    {"microsoft", "smtp.office365.com:587"},
+    {"microsoft-usgov", "smtp.office365.us:587"},
+    {"microsoft-china", "smtp.partner.outlook.cn:587"},
+    {"google", "smtp.gmail.com:587"},
 };
 
 /* slot - the char * a key's value lives in */
@@ -833,6 +851,75 @@ static void check_not_special(struct loader *ld, struct account_conf *a, const c
             a->name, key, file, regfile_kind(st.st_mode), key);
 }
 
+/*
+ * config_relay_parse - "HOST:PORT" or "[IPv6]:PORT" into host (brackets
+ * kept, as a URL wants them) and port; -1 with err
+ */
+int config_relay_parse(const char *relay, char *host, size_t hostsize, unsigned *port, char *err,
+                       size_t errsize)
+{
+    const char *colon = strrchr(relay, ':');
+    const char *p;
+    size_t hostlen;
+    unsigned long v;
+    char *end;
+
+    if (colon == NULL || colon == relay || (relay[0] == '[' && colon[-1] != ']')) {
+        snprintf(err, errsize, "\"%.128s\" is not HOST:PORT", relay);
+        return -1;
+    }
+    hostlen = (size_t)(colon - relay);
+    for (p = relay; p < colon; p++) {
+        int ok = isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_' ||
+                 (relay[0] == '[' && (*p == ':' || *p == '[' || *p == ']'));
+
+        if (!ok) {
+            snprintf(err, errsize,
+                     "the host in \"%.128s\" may hold letters, digits, '.', '-' (an IPv6 address "
+                     "goes in brackets: [::1]:587)",
+                     relay);
+            return -1;
+        }
+    }
+    errno = 0;
+    v = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || v == 0 || v > 65535) {
+        snprintf(err, errsize, "the port in \"%.128s\" must be 1 to 65535", relay);
+        return -1;
+    }
+    if (hostlen >= hostsize) {
+        snprintf(err, errsize, "the host in \"%.64s...\" is too long", relay);
+        return -1;
+    }
+    memcpy(host, relay, hostlen);
+    host[hostlen] = '\0';
+    *port = (unsigned)v;
+    return 0;
+}
+
+/* check_relay - relay: the provider's preset when unset, else HOST:PORT */
+static void check_relay(struct loader *ld, struct account_conf *a)
+{
+    char host[256];
+    char err[300];
+    unsigned port;
+    size_t i;
+
+    if (a->relay == NULL) {
+        for (i = 0; i < sizeof(provider_relays) / sizeof(provider_relays[0]); i++)
+            if (strcmp(provider_relays[i].provider, a->provider) == 0) {
+                a->relay = strdup(provider_relays[i].relay);
+                if (a->relay == NULL)
+                    problem(ld, 0, "out of memory");
+            }
+        return;
+    }
+    if (config_relay_parse(a->relay, host, sizeof(host), &port, err, sizeof(err)) < 0)
+        problem(ld, acct_line(ld->cfg, a, "relay"),
+                "account %s: relay %s; fix: relay = HOST:PORT, such as smtp.office365.com:587",
+                a->name, err);
+}
+
 /* finish_account - apply the provider preset and check one account */
 static void finish_account(struct loader *ld, struct account_conf *a)
 {
@@ -930,6 +1017,7 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     for (i = 0; i < N_KEYS; i++)
         if (config_keys[i].scope == KEY_ACCOUNT && config_keys[i].file != FILE_NONE)
             check_not_special(ld, a, config_keys[i].name, *slot(a, &config_keys[i]));
+    check_relay(ld, a);
     return;
 oom:
     problem(ld, 0, "out of memory");

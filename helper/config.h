@@ -64,6 +64,8 @@ struct account_conf {
     char *assertion_alg;
     char *authorize_endpoint;
     char *device_endpoint;
+    char *relay;         /* sendmail: HOST:PORT; NULL when the provider has no preset */
+    char *relay_ca_file; /* sendmail: "" for the system's CAs */
     /* Derived by config_load: */
     char *endpoint;           /* the token endpoint actually used */
     long long secret_expires; /* client_secret_expires as unix time, 0 if unset */
@@ -165,6 +167,13 @@ int config_secret_read(const struct account_conf *acct, char **secret, char *err
  */
 int config_secret_file_read(const struct account_conf *acct, const char *key, const char *file,
                             size_t max, int one_line, char **out, char *err, size_t errsize);
+
+/*
+ * config_relay_parse - split a relay setting "HOST:PORT" ("[IPv6]:PORT"
+ * too) into host (brackets kept) and port; -1 with err saying what is wrong
+ */
+int config_relay_parse(const char *relay, char *host, size_t hostsize, unsigned *port, char *err,
+                       size_t errsize);
 
 /* config_dump - print the effective configuration, one "key = value" per line */
 void config_dump(const struct config *cfg, FILE *fp);

@@ -40,6 +40,7 @@ static const struct {
     [RESULT_CHECK_WARNING] = {CHECK_WARNING, "check: warning"},
     [RESULT_CHECK_CRITICAL] = {CHECK_CRITICAL, "check: critical"},
     [RESULT_CHECK_UNKNOWN] = {CHECK_UNKNOWN, "check: unknown"},
+    [RESULT_DATA_ERROR] = {EX_DATAERR, "the message cannot be sent as it is"},
 };
 
 #define N_RESULTS (sizeof(results) / sizeof(results[0]))

@@ -40,6 +40,7 @@ typedef enum {
     RESULT_CHECK_WARNING,   /* check: Nagios WARNING, 1 */
     RESULT_CHECK_CRITICAL,  /* check: Nagios CRITICAL, 2 */
     RESULT_CHECK_UNKNOWN,   /* check: Nagios UNKNOWN, 3 */
+    RESULT_DATA_ERROR,      /* sendmail: the message cannot be sent as it is (too large): 65 */
 } helper_result;
 
 /* result_exit - the exit status of r */

@@ -1,0 +1,842 @@
+/*
+ * submit.c - sendmail-compatible submission (see submit.h)
+ *
+ * The message is read whole into memory (at most SUBMIT_MAX_MESSAGE):
+ * -t needs its header before the first SMTP command, the size goes into
+ * MAIL FROM (SIZE=), and an over-long message is refused before anything
+ * is sent. Line ends become CRLF here, so that libcurl's dot-stuffing
+ * (it escapes "\r\n." only) and the end-of-data marker are right whatever
+ * the caller wrote.
+ */
+#include "autoconfig.h"
+
+#include "submit.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define READ_CHUNK 65536
+
+/* Flags that take no value and are accepted in a cluster ("-ti"). */
+#define FLAG_LETTERS "tivmnGU"
+
+/* option_value - "-fVALUE" or "-f VALUE"; NULL when the value is missing */
+static const char *option_value(int argc, char **argv, int *i)
+{
+    if (argv[*i][2] != '\0')
+        return argv[*i] + 2;
+    if (*i + 1 >= argc)
+        return NULL;
+    (*i)++;
+    return argv[*i];
+}
+
+/* parse_sender - -f/-r: strip <>; "" and "<>" are the null sender */
+static int parse_sender(const char *v, struct submit_args *a, char *err, size_t errsize)
+{
+    static char buf[SUBMIT_MAX_ADDRESS + 1];
+    size_t len = strlen(v);
+
+    if (len >= 2 && v[0] == '<' && v[len - 1] == '>') {
+        v++;
+        len -= 2;
+    }
+    if (len > SUBMIT_MAX_ADDRESS) {
+        snprintf(err, errsize, "-f: the sender address is longer than %d bytes",
+                 SUBMIT_MAX_ADDRESS);
+        return -1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    if (len > 0 && !submit_address_ok(buf)) {
+        snprintf(err, errsize,
+                 "-f: \"%.64s\" is not an address (no spaces, control characters, <, >, "
+                 "commas or parentheses)",
+                 buf);
+        return -1;
+    }
+    a->sender = buf;
+    return 0;
+}
+
+/* submit_parse_args - the sendmail(1) options we act on, and those we accept and ignore */
+int submit_parse_args(int argc, char **argv, struct submit_args *a, char *err, size_t errsize)
+{
+    const char *v;
+    int i;
+
+    memset(a, 0, sizeof(*a));
+    for (i = 0; i < argc; i++) {
+        const char *s = argv[i];
+
+        if (strcmp(s, "--") == 0) {
+            i++;
+            break;
+        }
+        if (s[0] != '-' || s[1] == '\0')
+            break;
+        if (strcmp(s, "--account") == 0 || strncmp(s, "--account=", 10) == 0) {
+            if (s[9] == '=')
+                v = s + 10;
+            else
+                v = i + 1 < argc ? argv[++i] : NULL;
+            if (v == NULL || v[0] == '\0') {
+                snprintf(err, errsize, "--account needs an account name");
+                return -1;
+            }
+            a->account = v;
+            continue;
+        }
+        if (s[1] == '-') {
+            snprintf(err, errsize, "unknown option %.64s", s);
+            return -1;
+        }
+        if (strspn(s + 1, FLAG_LETTERS) == strlen(s + 1)) {
+            if (strchr(s + 1, 't') != NULL)
+                a->extract = 1;
+            if (strchr(s + 1, 'v') != NULL)
+                a->verbose = 1;
+            /* -i: a lone "." never ends the message (we read to the end anyway);
+               -m, -n, -G, -U: meaningless without local delivery or aliases. */
+            continue;
+        }
+        switch (s[1]) {
+        case 'c':
+        case 'f':
+        case 'r':
+        case 'F':
+            v = option_value(argc, argv, &i);
+            if (v == NULL) {
+                snprintf(err, errsize, "-%c needs a value", s[1]);
+                return -1;
+            }
+            if (s[1] == 'c')
+                a->config = v;
+            else if (s[1] == 'F')
+                a->fullname = v;
+            else if (parse_sender(v, a, err, errsize) < 0)
+                return -1;
+            break;
+        case 'o':
+            /* -oi, -oem, -oee, -odi, -odb, -oQDIR, ...: sendmail's options; we
+               deliver at once and report by exit status, so none applies. */
+            if (s[2] == '\0') {
+                snprintf(err, errsize, "-o needs an option letter, such as -oi");
+                return -1;
+            }
+            break;
+        case 'e':
+        case 'A':
+            break; /* -em, -oem's short form; -Ac/-Am */
+        case 'B':
+        case 'N':
+        case 'R':
+        case 'V':
+        case 'L':
+        case 'h':
+        case 'O':
+        case 'X':
+            /* body type, DSN notify/return/envid, log tag, hop count, option, traffic log */
+            if (option_value(argc, argv, &i) == NULL) {
+                snprintf(err, errsize, "-%c needs a value", s[1]);
+                return -1;
+            }
+            break;
+        case 'b':
+            if (strcmp(s, "-bm") == 0)
+                break;
+            snprintf(err, errsize,
+                     "%.16s is not supported: this sendmail only submits a message (-bm, the "
+                     "default)",
+                     s);
+            return -1;
+        case 'C':
+            snprintf(err, errsize,
+                     "-C is sendmail's configuration; give oauth2-token-helper's with -c FILE");
+            return -1;
+        default:
+            snprintf(err, errsize, "unknown option %.64s", s);
+            return -1;
+        }
+    }
+    a->rcpts = argv + i;
+    a->n_rcpts = argc - i;
+    return 0;
+}
+
+/* submit_address_ok - an envelope address we may put in MAIL FROM or RCPT TO */
+int submit_address_ok(const char *addr)
+{
+    size_t len = strlen(addr);
+    size_t i;
+
+    if (len == 0 || len > SUBMIT_MAX_ADDRESS)
+        return 0;
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)addr[i];
+
+        if (c <= ' ' || c == 0x7f || strchr("<>,()", c) != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* msg_reserve - room for n more bytes in a buffer growing by doubling; -1 on memory */
+static int msg_reserve(char **buf, size_t *cap, size_t len, size_t n)
+{
+    size_t want = len + n;
+    char *p;
+
+    if (want <= *cap)
+        return 0;
+    if (*cap == 0)
+        *cap = READ_CHUNK;
+    while (*cap < want)
+        *cap *= 2;
+    p = realloc(*buf, *cap);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    return 0;
+}
+
+/* field_line - whether the line at p (len bytes, no CRLF) starts a header field "name:" */
+static int field_line(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (c == ':')
+            return i > 0;
+        if (c <= ' ' || c > '~')
+            return 0;
+    }
+    return 0;
+}
+
+/*
+ * find_header_end - where the header ends: just past its empty line, or,
+ * when a line that is no header field comes first, at that line, where a
+ * CRLF must go (*insert set)
+ */
+static size_t find_header_end(const char *d, size_t len, int *insert)
+{
+    size_t pos = 0;
+
+    *insert = 0;
+    while (pos < len) {
+        const char *eol = memchr(d + pos, '\n', len - pos);
+        size_t end = eol != NULL ? (size_t)(eol - d) + 1 : len;
+        size_t linelen = end - pos;
+
+        if (linelen >= 2 && d[end - 2] == '\r')
+            linelen -= 2;
+        else if (eol != NULL)
+            linelen -= 1;
+        if (linelen == 0)
+            return end;
+        if (!(pos > 0 && (d[pos] == ' ' || d[pos] == '\t')) && !field_line(d + pos, linelen)) {
+            *insert = 1;
+            return pos;
+        }
+        pos = end;
+    }
+    *insert = 1; /* a header and no body: the empty line is missing */
+    return len;
+}
+
+/* submit_read - the whole message, CRLF line ends, with a header and an empty line after it */
+int submit_read(int fd, size_t max, struct submit_msg *m, char *err, size_t errsize)
+{
+    char chunk[READ_CHUNK];
+    char *buf = NULL;
+    size_t cap = 0;
+    size_t len = 0;
+    int over = 0;
+    int insert;
+    size_t he;
+
+    memset(m, 0, sizeof(*m));
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        ssize_t i;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errsize, "reading the message from standard input: %s", strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        if (over)
+            continue; /* drain it, so that the caller's write does not fail first */
+        if (len + 2 * (size_t)n > max + 2 * (size_t)READ_CHUNK && len + (size_t)n > max) {
+            over = 1;
+            continue;
+        }
+        if (msg_reserve(&buf, &cap, len, 2 * (size_t)n + 4) < 0) {
+            snprintf(err, errsize, "out of memory reading the message");
+            free(buf);
+            return -1;
+        }
+        for (i = 0; i < n; i++) {
+            if (chunk[i] == '\n' && (len == 0 || buf[len - 1] != '\r'))
+                buf[len++] = '\r';
+            buf[len++] = chunk[i];
+        }
+        if (len > max)
+            over = 1;
+    }
+    if (over) {
+        free(buf);
+        snprintf(err, errsize,
+                 "the message is larger than %lu bytes (%lu MB, Exchange Online's "
+                 "limit); send the file another way",
+                 (unsigned long)max, (unsigned long)(max / (1024 * 1024)));
+        return -2;
+    }
+    if (msg_reserve(&buf, &cap, len, 4) < 0) {
+        snprintf(err, errsize, "out of memory reading the message");
+        free(buf);
+        return -1;
+    }
+    if (len > 0 && (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')) {
+        if (buf[len - 1] == '\r')
+            len--;
+        buf[len++] = '\r';
+        buf[len++] = '\n';
+    }
+    he = find_header_end(buf, len, &insert);
+    if (insert) {
+        memmove(buf + he + 2, buf + he, len - he);
+        buf[he] = '\r';
+        buf[he + 1] = '\n';
+        len += 2;
+        he += 2;
+    }
+    m->data = buf;
+    m->len = len;
+    m->header_end = he;
+    return 0;
+}
+
+/* submit_msg_free - release a message */
+void submit_msg_free(struct submit_msg *m)
+{
+    free(m->data);
+    memset(m, 0, sizeof(*m));
+}
+
+/* submit_rcpts_add - append a copy of addr unless it is there already; -1 with err */
+int submit_rcpts_add(struct submit_rcpts *r, const char *addr, char *err, size_t errsize)
+{
+    char **v;
+    size_t i;
+
+    if (!submit_address_ok(addr)) {
+        snprintf(err, errsize,
+                 "recipient \"%.64s\" is not an address (no spaces, control characters, <, >, "
+                 "commas or parentheses)",
+                 addr);
+        return -1;
+    }
+    for (i = 0; i < r->n; i++)
+        if (strcasecmp(r->v[i], addr) == 0)
+            return 0;
+    if (r->n >= SUBMIT_MAX_RCPTS) {
+        snprintf(err, errsize, "more than %d recipients; send the message in parts",
+                 SUBMIT_MAX_RCPTS);
+        return -1;
+    }
+    v = realloc(r->v, (r->n + 1) * sizeof(*v));
+    if (v == NULL)
+        goto oom;
+    r->v = v;
+    r->v[r->n] = strdup(addr);
+    if (r->v[r->n] == NULL)
+        goto oom;
+    r->n++;
+    return 0;
+oom:
+    snprintf(err, errsize, "out of memory");
+    return -1;
+}
+
+/* submit_rcpts_free - release the list */
+void submit_rcpts_free(struct submit_rcpts *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++)
+        free(r->v[i]);
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+/* emit_address - one element of an address list: the part in <>, else the bare text */
+static int emit_address(char *addr, size_t len, struct submit_rcpts *r, char *err, size_t errsize)
+{
+    char *p = addr;
+    char *colon;
+
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    p[len] = '\0';
+    if (len == 0)
+        return 0; /* empty element, "<>", or a group with nobody in it */
+    /* An obsolete source route <@a,@b:user@c>: the address is after the colon. */
+    colon = strrchr(p, ':');
+    if (p[0] == '@' && colon != NULL)
+        p = colon + 1;
+    return submit_rcpts_add(r, p, err, errsize);
+}
+
+/* submit_address_list - RFC 5322 address-list: display names, groups, comments, quotes */
+int submit_address_list(const char *value, size_t len, struct submit_rcpts *r, char *err,
+                        size_t errsize)
+{
+    char cur[SUBMIT_MAX_ADDRESS + 2];
+    size_t n = 0;
+    int quoted = 0;
+    int comment = 0;
+    int angle = 0;
+    int had_angle = 0;
+    int overflow = 0;
+    size_t i;
+
+    for (i = 0; i <= len; i++) {
+        char c = i < len ? value[i] : ',';
+
+        if (comment > 0) {
+            if (c == '\\' && i + 1 < len)
+                i++;
+            else if (c == '(')
+                comment++;
+            else if (c == ')')
+                comment--;
+            if (i == len) /* unclosed comment */
+                c = ',';
+            else
+                continue;
+        }
+        if (quoted) {
+            if (c == '\\' && i + 1 < len) {
+                if (!had_angle || angle) {
+                    if (n + 2 < sizeof(cur)) {
+                        cur[n++] = c;
+                        cur[n++] = value[i + 1];
+                    } else {
+                        overflow = 1;
+                    }
+                }
+                i++;
+                continue;
+            }
+            if (c == '"')
+                quoted = 0;
+            if (i < len) {
+                if ((!had_angle || angle) && n + 1 < sizeof(cur))
+                    cur[n++] = c;
+                continue;
+            }
+            quoted = 0; /* unclosed quote: end the element */
+        }
+        if (c == '(') {
+            comment = 1;
+        } else if (c == '"') {
+            quoted = 1;
+            if ((!had_angle || angle) && n + 1 < sizeof(cur))
+                cur[n++] = c;
+        } else if (c == '<' && !angle) {
+            angle = 1;
+            had_angle = 1;
+            n = 0; /* what came before was the display name */
+        } else if (c == '>' && angle) {
+            angle = 0;
+        } else if (c == ':' && !angle) {
+            n = 0; /* "group name:" */
+            had_angle = 0;
+        } else if ((c == ',' || c == ';') && !angle) {
+            if (overflow || n > SUBMIT_MAX_ADDRESS) {
+                snprintf(err, errsize, "an address in the header is longer than %d bytes",
+                         SUBMIT_MAX_ADDRESS);
+                return -1;
+            }
+            if (emit_address(cur, n, r, err, errsize) < 0)
+                return -1;
+            n = 0;
+            had_angle = 0;
+            overflow = 0;
+        } else if (!had_angle || angle) {
+            if (n + 1 < sizeof(cur))
+                cur[n++] = c;
+            else
+                overflow = 1;
+        }
+    }
+    return 0;
+}
+
+/* field_is - whether the field at p (a header line) is called name */
+static int field_is(const char *p, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+
+    return len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':';
+}
+
+/* field_end - where the field starting at pos ends (past its folded lines) */
+static size_t field_end(const struct submit_msg *m, size_t pos)
+{
+    size_t limit = m->header_end >= 2 ? m->header_end - 2 : 0;
+
+    while (pos < limit) {
+        const char *eol = memchr(m->data + pos, '\n', limit - pos);
+
+        pos = eol != NULL ? (size_t)(eol - m->data) + 1 : limit;
+        if (pos >= limit || (m->data[pos] != ' ' && m->data[pos] != '\t'))
+            break;
+    }
+    return pos;
+}
+
+/* submit_has_header - whether the header has a field called name */
+int submit_has_header(const struct submit_msg *m, const char *name)
+{
+    size_t limit = m->header_end >= 2 ? m->header_end - 2 : 0;
+    size_t pos = 0;
+
+    while (pos < limit) {
+        size_t end = field_end(m, pos);
+
+        if (field_is(m->data + pos, end - pos, name))
+            return 1;
+        pos = end;
+    }
+    return 0;
+}
+
+/* submit_header_rcpts - the addresses of To, Cc and Bcc */
+int submit_header_rcpts(const struct submit_msg *m, struct submit_rcpts *r, char *err,
+                        size_t errsize)
+{
+    static const char *const names[] = {"To", "Cc", "Bcc"};
+    size_t limit = m->header_end >= 2 ? m->header_end - 2 : 0;
+    size_t pos = 0;
+    size_t k;
+
+    while (pos < limit) {
+        size_t end = field_end(m, pos);
+
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            size_t skip = strlen(names[k]) + 1;
+            char *value;
+            size_t vl = 0;
+            size_t j;
+            int rc;
+
+            if (!field_is(m->data + pos, end - pos, names[k]))
+                continue;
+            value = malloc(end - pos);
+            if (value == NULL) {
+                snprintf(err, errsize, "out of memory");
+                return -1;
+            }
+            for (j = pos + skip; j < end; j++) /* unfold */
+                if (m->data[j] != '\r' && m->data[j] != '\n')
+                    value[vl++] = m->data[j];
+            rc = submit_address_list(value, vl, r, err, errsize);
+            free(value);
+            if (rc < 0) {
+                size_t used = strlen(err);
+
+                snprintf(err + used, errsize - used, " (in %s:)", names[k]);
+                return -1;
+            }
+        }
+        pos = end;
+    }
+    return 0;
+}
+
+/* submit_strip_bcc - remove Bcc and Resent-Bcc fields */
+void submit_strip_bcc(struct submit_msg *m)
+{
+    size_t pos = 0;
+
+    while (m->header_end >= 2 && pos < m->header_end - 2) {
+        size_t end = field_end(m, pos);
+
+        if (field_is(m->data + pos, end - pos, "Bcc") ||
+            field_is(m->data + pos, end - pos, "Resent-Bcc")) {
+            memmove(m->data + pos, m->data + end, m->len - end);
+            m->len -= end - pos;
+            m->header_end -= end - pos;
+            continue;
+        }
+        pos = end;
+    }
+}
+
+/* submit_add_headers - From and Date when missing, as sendmail adds them */
+int submit_add_headers(struct submit_msg *m, const char *sender, const char *fullname,
+                       long long now)
+{
+    char add[SUBMIT_MAX_ADDRESS + 400];
+    size_t n = 0;
+    char *p;
+
+    add[0] = '\0';
+    if (!submit_has_header(m, "From") && sender != NULL && sender[0] != '\0') {
+        if (fullname != NULL && fullname[0] != '\0') {
+            char q[200];
+            size_t k = 0;
+            size_t i;
+
+            for (i = 0; fullname[i] != '\0' && k + 3 < sizeof(q); i++) {
+                unsigned char c = (unsigned char)fullname[i];
+
+                if (c < ' ' || c == 0x7f)
+                    return -1;
+                if (c == '"' || c == '\\')
+                    q[k++] = '\\';
+                q[k++] = (char)c;
+            }
+            q[k] = '\0';
+            n += (size_t)snprintf(add + n, sizeof(add) - n, "From: \"%s\" <%s>\r\n", q, sender);
+        } else {
+            n += (size_t)snprintf(add + n, sizeof(add) - n, "From: %s\r\n", sender);
+        }
+    }
+    if (!submit_has_header(m, "Date") && n < sizeof(add)) {
+        time_t t = (time_t)now;
+        struct tm tm;
+
+        localtime_r(&t, &tm);
+        n += strftime(add + n, sizeof(add) - n, "Date: %a, %d %b %Y %H:%M:%S %z\r\n", &tm);
+    }
+    if (n == 0)
+        return 0;
+    if (n >= sizeof(add))
+        return -1;
+    p = realloc(m->data, m->len + n);
+    if (p == NULL)
+        return -1;
+    memmove(p + n, p, m->len);
+    memcpy(p, add, n);
+    m->data = p;
+    m->len += n;
+    m->header_end += n;
+    return 0;
+}
+
+/* dialogue - what the SMTP session said, as libcurl's debug callback sees it */
+struct dialogue {
+    struct submit_outcome *out;
+    int verbose;
+    int in_data;  /* the server answered 354: the next reply is to the end of data */
+    int accepted; /* a 2xx to the end of data */
+    int refused;  /* a 4xx or 5xx came: keep it (and its step), whatever follows (QUIT) */
+};
+
+/* The commands we name on stderr; anything else (an AUTH response) is never shown. */
+static const char *const smtp_verbs[] = {"EHLO",    "HELO", "STARTTLS", "AUTH", "MAIL FROM",
+                                         "RCPT TO", "DATA", "QUIT",     "RSET", "NOOP"};
+
+/* on_debug - follow the dialogue: server lines, our commands by name, never data or a token */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    struct dialogue *d = arg;
+    char line[512];
+    size_t i;
+
+    (void)h;
+    while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
+        size--;
+    if (type == CURLINFO_HEADER_IN) {
+        if (size < 3 || !isdigit((unsigned char)data[0]))
+            return 0;
+        log_clean(line, sizeof(line), data, size);
+        if (d->verbose)
+            fprintf(stderr, "oauth2-token-helper: sendmail: <- %s\n", line);
+        if (d->refused)
+            return 0;
+        snprintf(d->out->reply, sizeof(d->out->reply), "%s", line);
+        if ((data[0] == '4' || data[0] == '5') && (size < 4 || data[3] != '-'))
+            d->refused = 1;
+        if (d->in_data && data[0] == '2')
+            d->accepted = 1;
+        if (strcmp(d->out->step, "DATA") == 0 && strncmp(data, "354", 3) == 0) {
+            snprintf(d->out->step, sizeof(d->out->step), "end of data");
+            d->in_data = 1;
+        }
+    } else if (type == CURLINFO_HEADER_OUT) {
+        for (i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++) {
+            size_t vl = strlen(smtp_verbs[i]);
+
+            if (size >= vl && strncasecmp(data, smtp_verbs[i], vl) == 0) {
+                if (!d->refused && strcmp(smtp_verbs[i], "QUIT") != 0)
+                    snprintf(d->out->step, sizeof(d->out->step), "%s", smtp_verbs[i]);
+                break;
+            }
+        }
+        if (!d->verbose)
+            return 0;
+        if (i == sizeof(smtp_verbs) / sizeof(smtp_verbs[0]))
+            fprintf(stderr,
+                    "oauth2-token-helper: sendmail: -> (the %s response, hidden, %zu "
+                    "bytes)\n",
+                    d->out->step, size);
+        else if (strcmp(smtp_verbs[i], "MAIL FROM") == 0 || strcmp(smtp_verbs[i], "RCPT TO") == 0 ||
+                 strcmp(smtp_verbs[i], "EHLO") == 0) {
+            log_clean(line, sizeof(line), data, size);
+            fprintf(stderr, "oauth2-token-helper: sendmail: -> %s\n", line);
+        } else {
+            /* AUTH's line holds only the mechanism: SASL_IR is off. Show that it does. */
+            log_clean(line, sizeof(line), data, size < 40 ? size : 40);
+            fprintf(stderr, "oauth2-token-helper: sendmail: -> %s%s\n", line,
+                    size > 40 ? " ..." : "");
+        }
+    } else if (type == CURLINFO_TEXT && d->verbose) {
+        log_clean(line, sizeof(line), data, size);
+        if (strstr(line, "SSL connection using") != NULL || strstr(line, "Connected to") != NULL)
+            fprintf(stderr, "oauth2-token-helper: sendmail: .. %s\n", line);
+    }
+    return 0;
+}
+
+/* reader - the message for libcurl */
+struct reader {
+    const struct submit_msg *m;
+    size_t off;
+};
+
+/* on_read - feed the message to libcurl */
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+    struct reader *rd = arg;
+    size_t n = size * nmemb;
+
+    if (n > rd->m->len - rd->off)
+        n = rd->m->len - rd->off;
+    memcpy(buf, rd->m->data + rd->off, n);
+    rd->off += n;
+    return n;
+}
+
+/* message_step - whether a 5xx at this step is about this message (permanent) */
+static int message_step(const char *step)
+{
+    return strcmp(step, "MAIL FROM") == 0 || strcmp(step, "RCPT TO") == 0 ||
+           strcmp(step, "DATA") == 0 || strcmp(step, "end of data") == 0;
+}
+
+/* submit_send - one SMTP transaction: STARTTLS, AUTH, MAIL, RCPT..., DATA */
+submit_status submit_send(const struct submit_opts *o, const struct submit_msg *m,
+                          const struct submit_rcpts *rcpts, struct submit_outcome *out)
+{
+    struct dialogue d;
+    struct reader rd;
+    struct curl_slist *list = NULL;
+    char url[400];
+    char from[SUBMIT_MAX_ADDRESS + 3];
+    char opts[32];
+    char errbuf[CURL_ERROR_SIZE];
+    CURLcode rc;
+    CURL *h;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    memset(&d, 0, sizeof(d));
+    d.out = out;
+    d.verbose = o->verbose;
+    snprintf(out->step, sizeof(out->step), "greeting");
+    out->status = SUBMIT_TEMPORARY;
+    errbuf[0] = '\0';
+    rd.m = m;
+    rd.off = 0;
+    snprintf(url, sizeof(url), "%s://%s:%u", o->port == 465 ? "smtps" : "smtp", o->host, o->port);
+    snprintf(from, sizeof(from), "<%s>", o->sender);
+    snprintf(opts, sizeof(opts), "AUTH=%s", o->mechanism);
+    for (i = 0; i < rcpts->n; i++) {
+        char to[SUBMIT_MAX_ADDRESS + 3];
+        struct curl_slist *l;
+
+        snprintf(to, sizeof(to), "<%s>", rcpts->v[i]);
+        l = curl_slist_append(list, to);
+        if (l == NULL) {
+            curl_slist_free_all(list);
+            snprintf(out->reason, sizeof(out->reason), "out of memory");
+            return SUBMIT_TEMPORARY;
+        }
+        list = l;
+    }
+    h = curl_easy_init();
+    if (h == NULL) {
+        curl_slist_free_all(list);
+        snprintf(out->reason, sizeof(out->reason), "libcurl could not start");
+        return SUBMIT_TEMPORARY;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    /* STARTTLS or nothing, and the certificate and host name verified. */
+    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (o->ca_file != NULL && o->ca_file[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
+    curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, opts);
+    curl_easy_setopt(h, CURLOPT_USERNAME, o->login);
+    curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, o->token);
+    /* "AUTH XOAUTH2", then the response after the 334: no line limit can bite. */
+    curl_easy_setopt(h, CURLOPT_SASL_IR, 0L);
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, list);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->len);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &rd);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, o->timeout_s);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o->timeout_s);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, &d);
+    rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(list);
+    if (rc == CURLE_OK || d.accepted) {
+        /* The relay took responsibility: whatever came after (QUIT) does not matter. */
+        out->status = SUBMIT_OK;
+        return SUBMIT_OK;
+    }
+    snprintf(out->reason, sizeof(out->reason), "%s",
+             errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    out->untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
+    if (out->reply[0] == '5' && message_step(out->step) && !out->untrusted)
+        out->status = SUBMIT_PERMANENT;
+    else
+        out->status = SUBMIT_TEMPORARY;
+    return out->status;
+}
