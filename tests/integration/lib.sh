@@ -577,6 +577,12 @@ smtpd_sasl_path = $dv/run/auth-client
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_sasl_authenticated_header = yes
+# A test receiver's limit, not the product's: the SASL response of a
+# 10,000-character token is 13,400 bytes in base64, over smtpd's default
+# of 12,288. (Dovecot's auth protocol takes lines of at most 16,384
+# bytes, compiled in, so Dovecot verifies tokens of up to about 12,200
+# characters; relay-long-tokens.sh says what it does beyond.)
+smtpd_sasl_response_limit = 65536
 mynetworks = 192.0.2.1/32
 smtpd_client_restrictions =
 smtpd_helo_restrictions =
@@ -947,6 +953,8 @@ exim_prepare() {
     HELPER_ALLOW_USERS="Debian-exim root"
     HELPER_SOCKET_GROUP=Debian-exim
     write_helper_config
+    # Where "oauth2-token-helper sendmail" (xoauth2-pipe.conf) delivers.
+    printf 'relay = 127.0.0.1:%s\nrelay_ca_file = %s\n' "$RECEIVER_PORT" "$CA" >>"$HELPER_CONF"
     chgrp Debian-exim "$HELPER_CONF"
     helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
     import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
@@ -980,19 +988,21 @@ exim_use_example() {
         bail "Exim refuses the configuration (see logs/exim-version.log)"
 }
 
+EXIM_SENDER=sender@sender.test
+
 # exim ARGS... - this test's Exim
 exim() {
     "$EXIM_BIN" -C "$EXIM_CONF" "$@"
 }
 
-# exim_submit TAG [RCPT...] - one message into Exim's queue (default
-# recipient RCPT), then a queue run as root (a set-uid re-execution for
+# exim_submit TAG [RCPT...] - one message from EXIM_SENDER into Exim's
+# queue (default recipient RCPT), then a queue run as root (a set-uid re-execution for
 # -odi would run as Debian-exim and lose root for -C); 0 when Exim took it
 exim_submit() {
     local tag=$1 rc
     shift
-    exim -odq -oi -f "sender@sender.test" "${@:-$RCPT}" >>"$T/logs/exim-cli.log" 2>&1 <<EOM
-From: sender@sender.test
+    exim -odq -oi -f "$EXIM_SENDER" "${@:-$RCPT}" >>"$T/logs/exim-cli.log" 2>&1 <<EOM
+From: $EXIM_SENDER
 To: ${*:-$RCPT}
 Subject: $TEST_NAME message $tag
 
