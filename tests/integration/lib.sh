@@ -953,8 +953,9 @@ exim_prepare() {
     HELPER_ALLOW_USERS="Debian-exim root"
     HELPER_SOCKET_GROUP=Debian-exim
     write_helper_config
-    # Where "oauth2-token-helper sendmail" (xoauth2-pipe.conf) delivers.
-    printf 'relay = 127.0.0.1:%s\nrelay_ca_file = %s\n' "$RECEIVER_PORT" "$CA" >>"$HELPER_CONF"
+    # Where "oauth2-token-helper sendmail" (xoauth2-pipe.conf) delivers:
+    # the receiver, or EXIM_RELAY_PORT (faultsmtp.py).
+    printf 'relay = 127.0.0.1:%s\nrelay_ca_file = %s\n' "${EXIM_RELAY_PORT:-$RECEIVER_PORT}" "$CA" >>"$HELPER_CONF"
     chgrp Debian-exim "$HELPER_CONF"
     helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
     import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
