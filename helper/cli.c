@@ -174,7 +174,7 @@ static const struct command {
     {"sendmail", "[--account NAME] [-f SENDER] [-F NAME] [-t] [-i | -oi] [-v] [--] [RECIPIENT...]",
      "send the message on standard input through the account's relay (sendmail-compatible)",
      "  --account NAME   the account to send with (default: the one whose login or name\n"
-     "                   is the sender, else the only account)\n"
+     "                   is the sender (-f, else the From: address), else the only one)\n"
      "  -f SENDER        the envelope sender (default: the account's login); -r too\n"
      "  -F NAME          the full name in a From: header added when the message has none\n"
      "  -t               also send to the To, Cc and Bcc addresses of the header\n"

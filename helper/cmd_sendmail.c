@@ -47,25 +47,44 @@
 
 #define PREFIX "oauth2-token-helper: sendmail: "
 
-/* pick_account - --account, else the account whose login or name is the sender, else the only one
- */
-static helper_result pick_account(const struct config *cfg, const struct submit_args *a,
-                                  const struct account_conf **acct)
+/* account_for - the account whose login or name is addr, or NULL */
+static const struct account_conf *account_for(const struct config *cfg, const char *addr)
 {
     size_t i;
 
+    for (i = 0; i < cfg->n_accounts; i++)
+        if (strcasecmp(cfg->accounts[i].login, addr) == 0 ||
+            strcasecmp(cfg->accounts[i].name, addr) == 0)
+            return &cfg->accounts[i];
+    return NULL;
+}
+
+/*
+ * pick_account - --account; else the account whose login or name is the
+ * sender (-f), or, with no -f, the address of the message's From:; else
+ * the only one
+ */
+static helper_result pick_account(const struct config *cfg, const struct submit_args *a,
+                                  const struct submit_msg *m, const struct account_conf **acct)
+{
     if (a->account != NULL) {
         *acct = cli_find_account(cfg, a->account);
         return *acct != NULL ? RESULT_OK : RESULT_UNKNOWN_ACCOUNT;
     }
+    *acct = NULL;
     if (a->sender != NULL && a->sender[0] != '\0') {
-        for (i = 0; i < cfg->n_accounts; i++)
-            if (strcasecmp(cfg->accounts[i].login, a->sender) == 0 ||
-                strcasecmp(cfg->accounts[i].name, a->sender) == 0) {
-                *acct = &cfg->accounts[i];
-                return RESULT_OK;
-            }
+        *acct = account_for(cfg, a->sender);
+    } else if (a->sender == NULL) {
+        struct submit_rcpts from = {NULL, 0};
+        char err[400];
+
+        /* The header's sender, as sendmail -t takes recipients from it: one From: address. */
+        if (submit_header_addresses(m, "From", &from, err, sizeof(err)) == 0 && from.n == 1)
+            *acct = account_for(cfg, from.v[0]);
+        submit_rcpts_free(&from);
     }
+    if (*acct != NULL)
+        return RESULT_OK;
     if (cfg->n_accounts == 1) {
         *acct = &cfg->accounts[0];
         return RESULT_OK;
@@ -81,8 +100,8 @@ static helper_result pick_account(const struct config *cfg, const struct submit_
                 cfg->path, a->sender, cfg->n_accounts);
     else
         fprintf(stderr,
-                PREFIX "%s has %zu accounts: say which one sends; fix: give --account NAME, or "
-                       "-f with an account's login\n",
+                PREFIX "%s has %zu accounts and the message's From: names none of them: say "
+                       "which one sends; fix: give --account NAME, or -f with an account's login\n",
                 cfg->path, cfg->n_accounts);
     return RESULT_USAGE;
 }
@@ -192,7 +211,7 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
         rc = RESULT_CONFIG;
         goto out;
     }
-    rc = pick_account(cfg, &a, &acct);
+    rc = pick_account(cfg, &a, &m, &acct);
     if (rc != RESULT_OK)
         goto out;
     if (acct->relay == NULL || acct->relay[0] == '\0') {

@@ -534,46 +534,54 @@ int submit_has_header(const struct submit_msg *m, const char *name)
     return 0;
 }
 
+/* submit_header_addresses - the addresses of every field called name */
+int submit_header_addresses(const struct submit_msg *m, const char *name, struct submit_rcpts *r,
+                            char *err, size_t errsize)
+{
+    size_t limit = m->header_end >= 2 ? m->header_end - 2 : 0;
+    size_t skip = strlen(name) + 1;
+    size_t pos = 0;
+
+    while (pos < limit) {
+        size_t end = field_end(m, pos);
+        char *value;
+        size_t vl = 0;
+        size_t j;
+        int rc;
+
+        if (!field_is(m->data + pos, end - pos, name)) {
+            pos = end;
+            continue;
+        }
+        value = malloc(end - pos);
+        if (value == NULL) {
+            snprintf(err, errsize, "out of memory");
+            return -1;
+        }
+        for (j = pos + skip; j < end; j++) /* unfold */
+            if (m->data[j] != '\r' && m->data[j] != '\n')
+                value[vl++] = m->data[j];
+        rc = submit_address_list(value, vl, r, err, errsize);
+        free(value);
+        if (rc < 0) {
+            size_t used = strlen(err);
+
+            snprintf(err + used, errsize - used, " (in %s:)", name);
+            return -1;
+        }
+        pos = end;
+    }
+    return 0;
+}
+
 /* submit_header_rcpts - the addresses of To, Cc and Bcc */
 int submit_header_rcpts(const struct submit_msg *m, struct submit_rcpts *r, char *err,
                         size_t errsize)
 {
-    static const char *const names[] = {"To", "Cc", "Bcc"};
-    size_t limit = m->header_end >= 2 ? m->header_end - 2 : 0;
-    size_t pos = 0;
-    size_t k;
-
-    while (pos < limit) {
-        size_t end = field_end(m, pos);
-
-        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-            size_t skip = strlen(names[k]) + 1;
-            char *value;
-            size_t vl = 0;
-            size_t j;
-            int rc;
-
-            if (!field_is(m->data + pos, end - pos, names[k]))
-                continue;
-            value = malloc(end - pos);
-            if (value == NULL) {
-                snprintf(err, errsize, "out of memory");
-                return -1;
-            }
-            for (j = pos + skip; j < end; j++) /* unfold */
-                if (m->data[j] != '\r' && m->data[j] != '\n')
-                    value[vl++] = m->data[j];
-            rc = submit_address_list(value, vl, r, err, errsize);
-            free(value);
-            if (rc < 0) {
-                size_t used = strlen(err);
-
-                snprintf(err + used, errsize - used, " (in %s:)", names[k]);
-                return -1;
-            }
-        }
-        pos = end;
-    }
+    if (submit_header_addresses(m, "To", r, err, errsize) < 0 ||
+        submit_header_addresses(m, "Cc", r, err, errsize) < 0 ||
+        submit_header_addresses(m, "Bcc", r, err, errsize) < 0)
+        return -1;
     return 0;
 }
 

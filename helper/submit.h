@@ -100,6 +100,10 @@ void submit_rcpts_free(struct submit_rcpts *r);
 int submit_header_rcpts(const struct submit_msg *m, struct submit_rcpts *r, char *err,
                         size_t errsize);
 
+/* submit_header_addresses - the addresses of every field called name, appended to r */
+int submit_header_addresses(const struct submit_msg *m, const char *name, struct submit_rcpts *r,
+                            char *err, size_t errsize);
+
 /* submit_address_list - the addresses of one field's value, appended to r; -1 with err */
 int submit_address_list(const char *value, size_t len, struct submit_rcpts *r, char *err,
                         size_t errsize);

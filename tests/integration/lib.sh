@@ -17,6 +17,7 @@
 #   start_sender [FILTER] [USER]  Postfix with the stock chrooted master.cf,
 #                               relaying to the receiver through our plugin
 #   inject N, wait_delivered N, deferral_count, queue_size, flush_sender
+#   start_faultsmtp [SPEC...]   faultsmtp.py: a relay that fails on purpose
 #   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
 #   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
 #   system_paths_lock, install_tree, claim_system_config, start_system_sender,
@@ -633,6 +634,37 @@ _delivered_at_least() {
 probe_auth() {
     "$PYTHON3" "$ITDIR/smtpclient.py" auth --port "$RECEIVER_PORT" --ca "$CA" \
         --mech "$1" --user "$2" 2>>"$T/logs/smtpclient.log"
+}
+
+# ---- fault-injecting relay (faultsmtp.py) --------------------------------
+
+# start_faultsmtp [SPEC...] - tests/integration/faultsmtp.py on a free port
+# with the test CA's certificate, verifying tokens at the mock; faults from
+# the SPECs and from FAULT_FILE (reread per connection, empty at first).
+# Sets FAULT_PORT, FAULT_DIR (accepted/N.eml, N.json, sessions.log),
+# FAULT_FILE. Needs start_mock.
+start_faultsmtp() {
+    local spec args=()
+    FAULT_DIR=$T/faultsmtp
+    FAULT_FILE=$FAULT_DIR/faults
+    mkdir -p "$FAULT_DIR"
+    : >"$FAULT_FILE"
+    for spec in "$@"; do
+        args+=(--fault "$spec")
+    done
+    "$PYTHON3" "$ITDIR/faultsmtp.py" --cert "$T/ca/server.pem" --key "$T/ca/server.key" \
+        --port-file "$FAULT_DIR/port" --record-dir "$FAULT_DIR" --fault-file "$FAULT_FILE" \
+        --introspect "$MOCK_URL/introspect" --ca "$CA" "${args[@]}" \
+        </dev/null >>"$T/logs/faultsmtp.log" 2>&1 &
+    local pid=$!
+    on_exit "stop_pid $pid"
+    wait_until 20 test -s "$FAULT_DIR/port" || bail "faultsmtp.py did not start (see logs/faultsmtp.log)"
+    FAULT_PORT=$(cat "$FAULT_DIR/port")
+}
+
+# faultsmtp_accepted - how many messages faultsmtp.py accepted (250 to the end of DATA)
+faultsmtp_accepted() {
+    find "$FAULT_DIR/accepted" -name '*.eml' 2>/dev/null | wc -l
 }
 
 # ---- helper daemon -------------------------------------------------------
