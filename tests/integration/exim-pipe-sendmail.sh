@@ -29,6 +29,10 @@ check_num "in the example's settings only the command line changed (helper's pat
     "$(grep '^> ' "$T/logs/exim-example.diff" | grep -c -v '^> #')" -eq 1
 grep -q -- "-c $HELPER_CONF sendmail --account $ALICE " "$EXIM_CONF" || bail "could not adapt xoauth2-pipe.conf"
 diag "receiver :$RECEIVER_PORT, mock $MOCK_URL"
+sed -n '/^office365_pipe:$/,$p' "$top_srcdir/conf/exim/xoauth2-pipe.conf" | sed '/^$/,$d' >"$T/example-transport.txt"
+readme_section_blocks '### Exim' | awk '/^----$/ { if (on) exit; next } /^office365_pipe:$/ { on = 1 } on' >"$T/readme-transport.txt"
+check "README's Exim pipe transport is the example's, word for word" \
+    diff "$T/example-transport.txt" "$T/readme-transport.txt"
 
 # with_token_length N - the daemon's next token has N characters
 with_token_length() {
