@@ -14,7 +14,9 @@
 #   the connection dropped in the middle of DATA, and after the whole
 #     message without a reply: deferred, then exactly one copy;
 #   a relay certificate the account's relay_ca_file does not trust:
-#     deferred, nothing sent, then delivered once the file is right.
+#     deferred, nothing sent, then delivered once the file is right;
+#   a token of 16,384 characters, the helper's limit: delivered once, the
+#     relay verified it (Dovecot, the usual receiver, cannot take it).
 . "$(dirname "$0")/lib.sh"
 need_env
 setup
@@ -46,6 +48,11 @@ accepted() {
         tr -d '\r' <"$f" | sed '/^$/q' | grep -q -x "Subject: $TEST_NAME message $1" && n=$((n + 1))
     done
     echo "$n"
+}
+
+# _token_length_is LEN - the daemon serves a token of LEN characters now
+_token_length_is() {
+    [ "$(helper token "$ALICE" 2>>"$T/logs/helper-cli.log" | tr -d '\n' | wc -c)" -eq "$1" ]
 }
 
 # ---- 550 for one recipient of two ----------------------------------------
@@ -102,6 +109,15 @@ check_num "untrusted certificate: not sent" "$(accepted untrusted)" -eq 0
 sed -i "s|^relay_ca_file = .*|relay_ca_file = $CA|" "$HELPER_CONF"
 exim -qff >>"$T/logs/exim-cli.log" 2>&1
 check_num "the right CA file, then a queue run: delivered once" "$(accepted untrusted)" -eq 1
+
+# ---- a token of the largest length the helper takes ----------------------
+mockctl settings --token-length 16384 >/dev/null || bail "mock settings failed"
+import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
+wait_until 20 _token_length_is 16384
+exim_submit longest || diag "exim refused message longest"
+check_num "a 16,384-character token: delivered once" "$(accepted longest)" -eq 1
+check_num "a 16,384-character token: verified at the mock, sent after the 334" \
+    "$(grep -c '"auth_initial_response": false.*"token_length": 16384, .*"auth": "ok"' "$FAULT_DIR/sessions.log")" -eq 1
 
 check_num "nothing frozen (mainlog)" "$(exim_count frozen)" -eq 0
 check_num "only the 550 bounced" "$(exim_count bounced)" -eq 1
