@@ -298,6 +298,14 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
+/* invoked_as_sendmail - whether the program's name (argv[0]'s last part) is "sendmail" */
+static int invoked_as_sendmail(const char *argv0)
+{
+    const char *slash = strrchr(argv0, '/');
+
+    return strcmp(slash != NULL ? slash + 1 : argv0, "sendmail") == 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = NULL;
@@ -308,6 +316,14 @@ int main(int argc, char **argv)
     if (privdrop_nodump(err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
         return result_exit(RESULT_TEMPORARY);
+    }
+
+    /* Linked as /usr/sbin/sendmail (cron and mailx call that name): the sendmail command. */
+    if (argc > 0 && invoked_as_sendmail(argv[0])) {
+        current = find_command("sendmail");
+        log_open("oauth2-token-helper", 0, 0);
+        log_quiet(1);
+        return result_exit(cmd_sendmail(config_path(NULL), argc - 1, argv + 1));
     }
 
     while (i < argc && argv[i][0] == '-') {

@@ -30,6 +30,7 @@
 #include "autoconfig.h"
 
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "log.h"
 #include "protocol.h"
 #include "submit.h"
 
@@ -169,12 +171,38 @@ static helper_result report(const struct account_conf *acct, const struct submit
     return RESULT_TEMPORARY;
 }
 
+/*
+ * log_outcome - one line in the mail log (syslog, facility mail) per
+ * message, as an MTA logs it: cron's and PHP's standard error often goes
+ * nowhere. Addresses and the server's reply; never the body or the token.
+ */
+static void log_outcome(const struct account_conf *acct, const char *sender,
+                        const struct submit_rcpts *rcpts, size_t size,
+                        const struct submit_outcome *out)
+{
+    const char *status = out->status == SUBMIT_OK          ? "sent"
+                         : out->status == SUBMIT_PERMANENT ? "bounced"
+                                                           : "deferred";
+    const char *why = out->reply[0] != '\0' ? out->reply : out->reason;
+
+    log_open("oauth2-token-helper", 1, 0);
+    log_quiet(0);
+    if (out->status == SUBMIT_OK)
+        log_info("account=%s relay=%s from=<%s> nrcpt=%zu size=%zu status=%s (%s)", acct->name,
+                 acct->relay, sender, rcpts->n, size, status, why);
+    else
+        log_warn("account=%s relay=%s from=<%s> nrcpt=%zu size=%zu status=%s (after %s: %s)",
+                 acct->name, acct->relay, sender, rcpts->n, size, status, out->step, why);
+}
+
 /* token_result - what a failure to get a token means for the message */
-static helper_result token_result(helper_result rc, const char *name)
+static helper_result token_result(helper_result rc, const struct account_conf *acct)
 {
     if (rc == RESULT_UNKNOWN_ACCOUNT || rc == RESULT_CONFIG)
         return rc;
-    fprintf(stderr, PREFIX "account %s: no token now; the message stays queued (exit 75)\n", name);
+    fprintf(stderr,
+            PREFIX "account %s: relay %s: no token now; the message stays queued (exit 75)\n",
+            acct->name, acct->relay);
     return RESULT_TEMPORARY;
 }
 
@@ -197,6 +225,8 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     int r;
 
     memset(&m, 0, sizeof(m));
+    /* A relay that goes away mid-write must give an exit status, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     if (submit_parse_args(argc, argv, &a, err, sizeof(err)) < 0) {
         fprintf(stderr, PREFIX "%s\n", err);
         return cli_usage();
@@ -246,7 +276,12 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     rc = cmd_token_get(cfg, acct->name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1,
                        &expires);
     if (rc != RESULT_OK) {
-        rc = token_result(rc, acct->name);
+        rc = token_result(rc, acct);
+        memset(&out, 0, sizeof(out));
+        out.status = SUBMIT_TEMPORARY;
+        snprintf(out.step, sizeof(out.step), "token");
+        snprintf(out.reason, sizeof(out.reason), "no token from the daemon");
+        log_outcome(acct, o.sender, &rcpts, m.len, &out);
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -264,6 +299,7 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv)
     submit_send(&o, &m, &rcpts, &out);
     curl_global_cleanup();
     rc = report(acct, &out);
+    log_outcome(acct, o.sender, &rcpts, m.len, &out);
 out:
     if (token != NULL) {
         explicit_bzero(token, PROTOCOL_MAX_TOKEN + 1);

@@ -282,8 +282,8 @@ int submit_read(int fd, size_t max, struct submit_msg *m, char *err, size_t errs
         if (n == 0)
             break;
         if (over)
-            continue; /* drain it, so that the caller's write does not fail first */
-        if (len + 2 * (size_t)n > max + 2 * (size_t)READ_CHUNK && len + (size_t)n > max) {
+            continue;                /* drain it, so that the caller's write does not fail first */
+        if (len + (size_t)n > max) { /* CRs only add to it */
             over = 1;
             continue;
         }
@@ -318,6 +318,15 @@ int submit_read(int fd, size_t max, struct submit_msg *m, char *err, size_t errs
             len--;
         buf[len++] = '\r';
         buf[len++] = '\n';
+    }
+    if (len >= 5 && memcmp(buf, "From ", 5) == 0) {
+        /* An mbox "From sender date" line (Exim's pipe default message_prefix): not
+           part of the message, as sendmail and Postfix treat it. */
+        char *eol = memchr(buf, '\n', len);
+        size_t cut = eol != NULL ? (size_t)(eol - buf) + 1 : len;
+
+        memmove(buf, buf + cut, len - cut);
+        len -= cut;
     }
     he = find_header_end(buf, len, &insert);
     if (insert) {
@@ -839,8 +848,10 @@ submit_status submit_send(const struct submit_opts *o, const struct submit_msg *
         out->status = SUBMIT_OK;
         return SUBMIT_OK;
     }
-    snprintf(out->reason, sizeof(out->reason), "%s",
-             errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    if (errbuf[0] != '\0')
+        log_clean(out->reason, sizeof(out->reason), errbuf, strlen(errbuf));
+    else
+        snprintf(out->reason, sizeof(out->reason), "%s", curl_easy_strerror(rc));
     out->untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
     if (out->reply[0] == '5' && message_step(out->step) && !out->untrusted)
         out->status = SUBMIT_PERMANENT;

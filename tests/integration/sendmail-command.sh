@@ -10,7 +10,9 @@
 #    mock set to that length before its first refresh): "sendmail -f
 #    SENDER RCPT" and "sendmail -t -i" each deliver (exit 0), verified by
 #    Dovecot at the mock; -t took To, Cc and Bcc, the Bcc header is gone,
-#    a lone "." line did not end the message. The receiver's smtpd takes
+#    a lone "." line did not end the message. Linked as "sendmail" and run
+#    with cron's flags, the account is the one the From: names. The
+#    receiver's smtpd takes
 #    SASL responses up to 64 KB (smtpd_sasl_response_limit; Postfix's
 #    default of 12,288 would refuse a 10,000-character token's response).
 # 2. Which account: -f picks the account whose login it is (without -f,
@@ -21,7 +23,8 @@
 #    550 to RCPT -> 69 with "said: 550 5.7.60 ..." on stderr; 451 to RCPT
 #    -> 75; 451 and 550 at the end of DATA -> 75 and 69; one refused
 #    recipient among good ones: 69 and nothing delivered to anyone.
-#    A relay certificate that relay_ca_file does not trust -> 75, saying so.
+#    A relay certificate that relay_ca_file does not trust, or one for
+#    another host name (faultsmtp.py on 127.0.0.2) -> 75, saying so.
 # 4. faultsmtp.py (a relay that fails on purpose, verifying tokens at the
 #    mock): the AUTH line carries no initial response with a 10,000-
 #    character token (the response follows the 334); a connection dropped
@@ -166,6 +169,19 @@ check_num "a lone '.' line did not end any message" "$n" -eq "$delivered"
 n=$(for f in "$SINK"/inbox/new/*; do grep -c "^From:" "$f"; done | grep -c -v '^1$')
 check_num "each message kept its own From header, and only it" "$n" -eq 0
 
+# Cron runs /usr/sbin/sendmail with its own flags: the program linked under that name.
+ln -s oauth2-token-helper "$T/bin/sendmail"
+before=$(delivered_count)
+printf 'From: root (Cron Daemon) <tok4500@contoso.test>\nTo: someone@example.net\nSubject: Cron <nobody@host> report\n\nJob output.\n' |
+    OAUTH2_TOKEN_HELPER_CONFIG=$HELPER_CONF setpriv --reuid="$RUNAS" --regid="$RUNAS_GROUP" \
+        --clear-groups "$T/bin/sendmail" -FCronDaemon -i -B8BITMIME -oem -oi -t >"$T/sm.out" 2>"$T/sm.err"
+rc=$?
+{ echo "== sendmail (as cron) -> $rc"; cat "$T/sm.out" "$T/sm.err"; } >>"$OUT"
+check_num "linked as sendmail, cron's flags, as $RUNAS: exit 0" "$rc" -eq 0
+wait_delivered $((before + 1)) 30
+check_num "cron's message delivered, sent as the account its From: names" \
+    "$(receiver_log | grep -c 'sasl_username=tok4500@contoso.test')" -eq 3
+
 # ---- 2. which account -----------------------------------------------------
 
 message "no account" | sm "$HELPER_CONF" someone@example.net
@@ -205,6 +221,19 @@ message "untrusted" | sm "$UNTRUSTED_CONF" "${A[@]}" someone@example.net
 check_num "a certificate relay_ca_file does not trust: exit 75" "$?" -eq 75
 check "stderr: not trusted, stays queued, fix relay_ca_file" \
     grep -q "relay 127.0.0.1:$RECEIVER_PORT: its certificate is not trusted .*stays queued.*relay_ca_file" "$T/sm.err"
+# A relay whose certificate (IP:127.0.0.1, DNS:localhost) does not name it.
+mkdir -p "$T/wrongname"
+"$PYTHON3" "$ITDIR/faultsmtp.py" --cert "$T/ca/server.pem" --key "$T/ca/server.key" --host 127.0.0.2 \
+    --port-file "$T/wrongname/port" --record-dir "$T/wrongname" </dev/null >>"$T/logs/faultsmtp-wrongname.log" 2>&1 &
+on_exit "stop_pid $!"
+wait_until 20 test -s "$T/wrongname/port" || bail "faultsmtp.py on 127.0.0.2 did not start"
+WRONGNAME_CONF=$T/helper/wrongname.conf
+conf_variant "$WRONGNAME_CONF" "127.0.0.2:$(cat "$T/wrongname/port")" "$CA"
+message "wrong name" | sm "$WRONGNAME_CONF" "${A[@]}" someone@example.net
+check_num "a trusted certificate for another host name: exit 75" "$?" -eq 75
+check "stderr: not trusted (the host name is checked)" grep -q "certificate is not trusted" "$T/sm.err"
+check_num "the relay with the wrong name got nothing" \
+    "$(find "$T/wrongname/accepted" -name '*.eml' 2>/dev/null | wc -l)" -eq 0
 sleep 2
 check_num "none of the refused messages was delivered" "$(delivered_count)" -eq "$before"
 

@@ -40,7 +40,9 @@ text). Those that can work here must succeed: token (its output in the
 format asked for), status (--json: a JSON array), check (exit 0, an
 "OK" line), config-check, import (a fresh grant from the mock on stdin),
 revoke (then the grant is imported again), test --smtp (the receiver
-verifies the token; --to delivers a message), authorize (device flow:
+verifies the token; --to delivers a message), sendmail (a message with a
+To: on stdin, a recipient added when none is shown, the relay set to the
+receiver in a copy of the config: the receiver accepts it), authorize (device flow:
 approved at the mock; --browser: the mock redirects to its listener;
 --paste: the redirected address pasted in), serve (a second daemon on its
 own socket and a copy of the state: it listens, and exits 0 on SIGTERM).
@@ -398,6 +400,8 @@ def substitute(env, line, conf):
         "account": env.account, "ACCOUNT": env.account, "file": conf, "FILE": conf,
         "days": "30", "DAYS": "30", "seconds": "60", "S": "60", "SECONDS": "60",
         "address": env.rcpt, "ADDR": env.rcpt,
+        "sender": env.account, "SENDER": env.account, "name": env.account, "NAME": env.account,
+        "recipient": env.rcpt, "RECIPIENT": env.rcpt,
     }
     argv = []
     words = line.split()
@@ -611,6 +615,31 @@ def run_serve(env, argv):
     return ok, "listened on its socket: %s, exit %d after SIGTERM" % (listening, rc)
 
 
+def run_sendmail(env, argv, i):
+    """run_sendmail - a message on stdin through the receiver (relay set in a copy of the config)"""
+    conf = os.path.join(env.work, "sendmail.conf")
+    with open(env.conf, encoding="utf-8") as f:
+        text = f.read()
+    text = re.sub(r"(?m)^(\[account [^]]+\])$",
+                  r"\1\nrelay = 127.0.0.1:%s\nrelay_ca_file = %s" % (env.port, env.ca), text)
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(conf, 0o640)
+    # The relay copy instead of any -c before the command; a recipient when none is shown.
+    glob_opts = [a for n, a in enumerate(argv[1:i]) if a != "-c" and argv[n] != "-c"]
+    args = argv[i + 1:]
+    # The docs' recipients (become the test's account by substitute) are the receiver's.
+    args = [env.rcpt if "@" in a and not a.startswith("-") and n and
+            args[n - 1] not in ("-f", "-r", "-F", "--account") else a
+            for n, a in enumerate(args)]
+    if "-t" not in args and env.rcpt not in args:
+        args = args + [env.rcpt]
+    argv = [argv[0], "-c", conf] + glob_opts + ["sendmail"] + args
+    msg = "To: %s\nSubject: doc-commands sendmail\n\nFrom the documentation.\n" % env.rcpt
+    rc, out, err = run(env, argv, stdin=msg)
+    return rc == 0 and not usage_error(rc, err), "the receiver accepted the message (exit %d)" % rc
+
+
 def judge(env, table, argv):
     """judge - run one command line; (passed, what was checked)"""
     sub, i = subcommand(argv)
@@ -657,6 +686,8 @@ def judge(env, table, argv):
             argv = argv + ["--cafile", env.ca]
         rc, out, err = run(env, argv)
         return rc == 0, "the receiver accepted (exit %d)" % rc
+    if sub == "sendmail":
+        return run_sendmail(env, argv, i)
     if sub == "status":
         rc, out, err = run(env, argv)
         if "--json" in args:
