@@ -9,6 +9,9 @@
 #   need_env; setup; need_product   skip/fail early, make $T, arm the trap
 #   missing REASON, need_swaks_tls  a tool is absent: skip, or fail under CI=true
 #   need_exim, exim_main_section  Exim 4.96 unpacked (EXIM_ROOT, EXIM_BIN), its config
+#   exim_prepare, exim_use_example FILE  the helper set up for Exim, a conf/exim
+#                               example as shipped; exim_submit, exim_log,
+#                               exim_count, exim_queue[_frozen], receiver_also_on
 #   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
