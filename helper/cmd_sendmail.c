@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "explain.h"
 #include "log.h"
 #include "protocol.h"
 #include "submit.h"
@@ -158,12 +159,16 @@ static helper_result report(const struct account_conf *acct, const struct submit
         return RESULT_TEMPORARY;
     }
     if (out->reply[0] == '4' || out->reply[0] == '5') {
-        fprintf(stderr, PREFIX "%s said: %s (account %s, after %s)%s\n", relay, out->reply, name,
-                out->step,
+        /* Exchange's known replies get their meaning and fix (explain.c), on the same line. */
+        const struct explain *e = explain_smtp(out->reply);
+
+        fprintf(stderr, PREFIX "%s said: %s (account %s, after %s)%s%s%s\n", relay, out->reply,
+                name, out->step,
                 out->status == SUBMIT_PERMANENT ? ""
                 : out->reply[0] == '5'          ? "; not about this message: it stays queued "
                                                   "until a person fixes the login or relay"
-                                                : "; the message stays queued");
+                                                : "; the message stays queued",
+                e != NULL ? "; " : "", e != NULL ? e->text : "");
         return out->status == SUBMIT_PERMANENT ? RESULT_NEEDS_PERSON : RESULT_TEMPORARY;
     }
     fprintf(stderr, PREFIX "account %s: relay %s: %s (during %s); the message stays queued\n", name,

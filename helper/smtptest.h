@@ -5,8 +5,9 @@
  * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
  * authenticates with XOAUTH2 through libcurl, and optionally sends a short
  * test message. Server replies are shown cut short; what we send is shown
- * by command name only, never the token. The final reply is explained by a
- * table of the replies Exchange Online and Gmail give for OAuth problems.
+ * by command name only, never the token. The final reply is explained
+ * (meaning and fix) from explain.c's table of the replies Exchange Online
+ * and Gmail give for OAuth and setup problems.
  */
 #ifndef OAUTH2_SMTPTEST_H
 #define OAUTH2_SMTPTEST_H
@@ -38,9 +39,6 @@ int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned 
 
 /* smtptest_run - run the test, reporting to out */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
-
-/* smtptest_hint - cause and fix for an SMTP reply ("535 5.7.139 ..."), or NULL */
-const char *smtptest_hint(const char *reply);
 
 /* smtptest_challenge - the text of a "334 <base64>" error challenge, cleaned; 0 when none */
 int smtptest_challenge(const char *reply, char *out, size_t outsize);

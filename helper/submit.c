@@ -418,21 +418,45 @@ static int emit_address(char *addr, size_t len, struct submit_rcpts *r, char *er
     return submit_rcpts_add(r, p, err, errsize);
 }
 
+/* addr_buf - the element of an address list being read */
+struct addr_buf {
+    char text[SUBMIT_MAX_ADDRESS + 2];
+    size_t n;
+    int overflow; /* more than fits: the element is refused, never cut short */
+};
+
+/* addr_keep - append c; remember an overflow */
+static void addr_keep(struct addr_buf *b, char c)
+{
+    if (b->n + 1 < sizeof(b->text))
+        b->text[b->n++] = c;
+    else
+        b->overflow = 1;
+}
+
+/* addr_reset - start over (after a display name or a group's name) */
+static void addr_reset(struct addr_buf *b)
+{
+    b->n = 0;
+    b->overflow = 0;
+}
+
 /* submit_address_list - RFC 5322 address-list: display names, groups, comments, quotes */
 int submit_address_list(const char *value, size_t len, struct submit_rcpts *r, char *err,
                         size_t errsize)
 {
-    char cur[SUBMIT_MAX_ADDRESS + 2];
-    size_t n = 0;
+    struct addr_buf b;
     int quoted = 0;
     int comment = 0;
     int angle = 0;
     int had_angle = 0;
-    int overflow = 0;
     size_t i;
 
+    addr_reset(&b);
     for (i = 0; i <= len; i++) {
         char c = i < len ? value[i] : ',';
+        /* Inside <>, or with no <> in this element so far: part of the address. */
+        int keep = !had_angle || angle;
 
         if (comment > 0) {
             if (c == '\\' && i + 1 < len)
@@ -441,64 +465,53 @@ int submit_address_list(const char *value, size_t len, struct submit_rcpts *r, c
                 comment++;
             else if (c == ')')
                 comment--;
-            if (i == len) /* unclosed comment */
-                c = ',';
-            else
+            if (i < len)
                 continue;
+            c = ','; /* an unclosed comment ends the list */
         }
-        if (quoted) {
+        if (quoted && i < len) {
             if (c == '\\' && i + 1 < len) {
-                if (!had_angle || angle) {
-                    if (n + 2 < sizeof(cur)) {
-                        cur[n++] = c;
-                        cur[n++] = value[i + 1];
-                    } else {
-                        overflow = 1;
-                    }
+                if (keep) {
+                    addr_keep(&b, c);
+                    addr_keep(&b, value[i + 1]);
                 }
                 i++;
-                continue;
+            } else {
+                if (c == '"')
+                    quoted = 0;
+                if (keep)
+                    addr_keep(&b, c);
             }
-            if (c == '"')
-                quoted = 0;
-            if (i < len) {
-                if ((!had_angle || angle) && n + 1 < sizeof(cur))
-                    cur[n++] = c;
-                continue;
-            }
-            quoted = 0; /* unclosed quote: end the element */
+            continue;
         }
+        quoted = 0; /* an unclosed quote ends the element at the end of the list */
         if (c == '(') {
             comment = 1;
         } else if (c == '"') {
             quoted = 1;
-            if ((!had_angle || angle) && n + 1 < sizeof(cur))
-                cur[n++] = c;
+            if (keep)
+                addr_keep(&b, c);
         } else if (c == '<' && !angle) {
             angle = 1;
             had_angle = 1;
-            n = 0; /* what came before was the display name */
+            addr_reset(&b); /* what came before was the display name */
         } else if (c == '>' && angle) {
             angle = 0;
         } else if (c == ':' && !angle) {
-            n = 0; /* "group name:" */
+            addr_reset(&b); /* "group name:" */
             had_angle = 0;
         } else if ((c == ',' || c == ';') && !angle) {
-            if (overflow || n > SUBMIT_MAX_ADDRESS) {
+            if (b.overflow) {
                 snprintf(err, errsize, "an address in the header is longer than %d bytes",
                          SUBMIT_MAX_ADDRESS);
                 return -1;
             }
-            if (emit_address(cur, n, r, err, errsize) < 0)
+            if (emit_address(b.text, b.n, r, err, errsize) < 0)
                 return -1;
-            n = 0;
+            addr_reset(&b);
             had_angle = 0;
-            overflow = 0;
-        } else if (!had_angle || angle) {
-            if (n + 1 < sizeof(cur))
-                cur[n++] = c;
-            else
-                overflow = 1;
+        } else if (keep) {
+            addr_keep(&b, c);
         }
     }
     return 0;

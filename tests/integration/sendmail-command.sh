@@ -205,6 +205,8 @@ check_num "550 to RCPT: exit 69" "$?" -eq 69
 check "stderr: the relay's reply, as 'HOST:PORT said: 550 5.7.60 ...'" \
     grep -q "^oauth2-token-helper: sendmail: 127.0.0.1:$RECEIVER_PORT said: 550 5.7.60 .*Client does not have permissions.*account bob@contoso.test, after RCPT TO" "$T/sm.err"
 check_num "stderr: one line" "$(wc -l <"$T/sm.err")" -eq 1
+check "stderr: Exchange's 5.7.60 explained on that line (SendAsDenied, the fix)" \
+    grep -q "after RCPT TO); SendAsDenied: .*; fix: " "$T/sm.err"
 message "rcpt later" | sm "$HELPER_CONF" "${A[@]}" later@example.net
 check_num "451 to RCPT: exit 75" "$?" -eq 75
 check "stderr: 451 and that the message stays queued" grep -q "said: 451 4.3.0 .*stays queued" "$T/sm.err"
@@ -270,6 +272,7 @@ echo "auth:535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is 
 message "auth refused" | sm "$FAULT_CONF" "${F[@]}" someone@example.net
 check_num "5xx to AUTH: exit 75 (the account's problem; the message stays queued)" "$?" -eq 75
 check "stderr: the server's 535 and why it is kept" grep -q "said: 535 5.7.139 .*after AUTH.*stays queued" "$T/sm.err"
+check "stderr: 5.7.139 explained (Set-CASMailbox)" grep -q "Set-CASMailbox" "$T/sm.err"
 echo "greeting:421 4.3.2 Service not available" >"$FAULT_FILE"
 message "greeting" | sm "$FAULT_CONF" "${F[@]}" someone@example.net
 check_num "421 greeting: exit 75" "$?" -eq 75

@@ -199,6 +199,24 @@ static void test_address_list(void)
     ok(list("<@relay.example:x@example.net>", &r) == 0 && rcpts_are(&r, "x@example.net"),
        "an obsolete source route: the address after the colon");
     submit_rcpts_free(&r);
+    {
+        char buf[1400];
+        char local[401];
+
+        memset(local, 'x', 400);
+        local[400] = '\0';
+        snprintf(buf, sizeof(buf), "\"%s\" <a@example.net>, %s (%s) <b@example.net>", local, local,
+                 local);
+        ok(list(buf, &r) == 0 && rcpts_are(&r, "a@example.net b@example.net"),
+           "display names and comments longer than an address: fine");
+        submit_rcpts_free(&r);
+        snprintf(buf, sizeof(buf), "<\"%s\"@example.net>", local);
+        ok(list(buf, &r) < 0, "a quoted local part over 320 bytes: refused, not cut short");
+        submit_rcpts_free(&r);
+        snprintf(buf, sizeof(buf), "%s@example.net, c@example.net", local);
+        ok(list(buf, &r) < 0, "a bare address over 320 bytes: refused, not cut short");
+        submit_rcpts_free(&r);
+    }
     ok(list("Jane Doe jane@example.net", &r) < 0, "words without <>: refused, not guessed");
     submit_rcpts_free(&r);
     ok(list("<a@b\r\nRSET>", &r) < 0, "CRLF inside <>: refused");
