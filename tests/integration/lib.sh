@@ -991,7 +991,9 @@ exim_prepare() {
     # Where "oauth2-token-helper sendmail" (xoauth2-pipe.conf) delivers:
     # the receiver, or EXIM_RELAY_PORT (faultsmtp.py).
     printf 'relay = 127.0.0.1:%s\nrelay_ca_file = %s\n' "${EXIM_RELAY_PORT:-$RECEIVER_PORT}" "$CA" >>"$HELPER_CONF"
-    chgrp Debian-exim "$HELPER_CONF"
+    # It holds no secret: 0644, as conf/exim/ allows, so that Debian-exim
+    # and the daemon's user (oauth2-helper, where it exists) both read it.
+    chmod 0644 "$HELPER_CONF"
     helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
     import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
     run_helper
