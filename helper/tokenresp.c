@@ -239,6 +239,14 @@ void tokenresp_parse(long http_status, const char *body, size_t len, const char 
     rt = get_string(obj, "refresh_token", &rt_obj);
     type = get_string(obj, "token_type", &tmp);
     res->expires_in = get_seconds(obj, "expires_in");
+    /* Refused whole, never cut short: a shortened token would only fail at the server. */
+    if (at != NULL && strlen(at) > SASLWIRE_MAX_TOKEN) {
+        snprintf(res->message, sizeof(res->message),
+                 "temporary failure (HTTP 200): the access_token has %zu characters, more than "
+                 "the %d oauth2-token-helper takes (PROTOCOL_MAX_TOKEN); it was not used",
+                 strlen(at), SASLWIRE_MAX_TOKEN);
+        goto out;
+    }
     if (at == NULL || !saslwire_token_ok(at, strlen(at))) {
         snprintf(res->message, sizeof(res->message),
                  "temporary failure (HTTP 200): access_token missing or not a bearer token");

@@ -53,7 +53,9 @@ HELPER_SOCKET=$EXIM_DIR/run/oauth2-token-helper
 HELPER_ALLOW_USERS="Debian-exim root"
 HELPER_SOCKET_GROUP=Debian-exim
 write_helper_config
-chgrp Debian-exim "$HELPER_CONF"
+# No secret in it: 0644, so that Debian-exim and the daemon's user (oauth2-helper,
+# where it exists) both read it.
+chmod 0644 "$HELPER_CONF"
 helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
 import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
 started=$SECONDS

@@ -9,6 +9,9 @@
 #   need_env; setup; need_product   skip/fail early, make $T, arm the trap
 #   missing REASON, need_swaks_tls  a tool is absent: skip, or fail under CI=true
 #   need_exim, exim_main_section  Exim 4.96 unpacked (EXIM_ROOT, EXIM_BIN), its config
+#   exim_prepare, exim_use_example FILE  the helper set up for Exim, a conf/exim
+#                               example as shipped; exim_submit, exim_log,
+#                               exim_count, exim_queue[_frozen], receiver_also_on
 #   start_mock                  test CA + the mock identity platform (HTTPS)
 #   mockctl ARGS...             its control CLI, bound to this mock
 #   start_receiver              Postfix smtpd + Dovecot oauth2 passdb
@@ -578,6 +581,12 @@ smtpd_sasl_path = $dv/run/auth-client
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_sasl_authenticated_header = yes
+# A test receiver's limit, not the product's: the SASL response of a
+# 10,000-character token is 13,400 bytes in base64, over smtpd's default
+# of 12,288. (Dovecot's auth protocol takes lines of at most 16,384
+# bytes, compiled in, so Dovecot verifies tokens of up to about 12,200
+# characters; relay-long-tokens.sh says what it does beyond.)
+smtpd_sasl_response_limit = 65536
 mynetworks = 192.0.2.1/32
 smtpd_client_restrictions =
 smtpd_helo_restrictions =
@@ -958,6 +967,144 @@ domainlist local_domains = exim-sender.test
 keep_environment =
 log_selector = +outgoing_port +smtp_protocol_error
 EOF
+}
+
+# exim_prepare - Exim's directories ($EXIM_DIR: spool, run) and the
+# helper set up as conf/exim/ says: a copy of the helper Debian-exim can
+# run (EXIM_HELPER_BIN; the build tree may sit under a 0700 directory), a
+# socket under a directory of group Debian-exim, allow_users Debian-exim,
+# the config readable by it; a grant imported for alice, the daemon
+# started. Sets EXIM_DIR, EXIM_HELPER_BIN, HELPER_CONF.
+exim_prepare() {
+    EXIM_DIR=$T/exim
+    mkdir -p "$T/bin" "$EXIM_DIR/run" "$EXIM_DIR/spool" "$T/logs/exim"
+    install -m 0755 "$HELPER_BIN" "$T/bin/oauth2-token-helper" || bail "cannot copy $HELPER_BIN"
+    EXIM_HELPER_BIN=$T/bin/oauth2-token-helper
+    chown Debian-exim:Debian-exim "$T/logs/exim" "$EXIM_DIR/spool"
+    chmod 0750 "$EXIM_DIR/spool"
+    chown root:Debian-exim "$EXIM_DIR/run"
+    chmod 0750 "$EXIM_DIR/run"
+    HELPER_SOCKET=$EXIM_DIR/run/oauth2-token-helper
+    HELPER_ALLOW_USERS="Debian-exim root"
+    HELPER_SOCKET_GROUP=Debian-exim
+    write_helper_config
+    # Where "oauth2-token-helper sendmail" (xoauth2-pipe.conf) delivers:
+    # the receiver, or EXIM_RELAY_PORT (faultsmtp.py).
+    printf 'relay = 127.0.0.1:%s\nrelay_ca_file = %s\n' "${EXIM_RELAY_PORT:-$RECEIVER_PORT}" "$CA" >>"$HELPER_CONF"
+    # It holds no secret: 0644, as conf/exim/ allows, so that Debian-exim
+    # and the daemon's user (oauth2-helper, where it exists) both read it.
+    chmod 0644 "$HELPER_CONF"
+    helper config-check >>"$T/logs/helper-cli.log" 2>&1 || bail "helper config-check failed (see logs/helper-cli.log)"
+    import_grant "$ALICE" || bail "helper import failed (see logs/helper-cli.log)"
+    run_helper
+}
+
+# exim_use_example FILE [SED-ARGS...] - EXIM_CONF: the test's main section,
+# then conf/exim/FILE as shipped with only the names an admin replaces
+# replaced (the helper's path, plus "-c" and this test's config; the
+# account; smtp.office365.com by 127.0.0.2, port 587 by the receiver's;
+# "system" trust by the test CA), then a retry rule; further sed
+# arguments replace more. Exim must accept it.
+exim_use_example() {
+    local file=$1
+    shift
+    EXIM_CONF=$EXIM_DIR/exim.conf
+    sed -e "s|/usr/sbin/oauth2-token-helper |$EXIM_HELPER_BIN -c $HELPER_CONF |" \
+        -e "s|relay@contoso\\.com|$ALICE|g" \
+        -e "s|smtp\\.office365\\.com|127.0.0.2|g" \
+        -e "s|^  port = 587\$|  port = $RECEIVER_PORT|" \
+        -e "s|^  tls_verify_certificates = system\$|  tls_verify_certificates = $CA|" \
+        "$@" "$top_srcdir/conf/exim/$file" >"$EXIM_DIR/example.conf" || bail "cannot adapt conf/exim/$file"
+    diff "$top_srcdir/conf/exim/$file" "$EXIM_DIR/example.conf" >"$T/logs/exim-example.diff"
+    {
+        exim_main_section
+        cat "$EXIM_DIR/example.conf"
+        printf '\nbegin retry\n*   *   F,1h,1m\n'
+    } >"$EXIM_CONF"
+    chmod 0644 "$EXIM_CONF"
+    "$EXIM_BIN" -C "$EXIM_CONF" -bV >>"$T/logs/exim-version.log" 2>&1 ||
+        bail "Exim refuses the configuration (see logs/exim-version.log)"
+}
+
+EXIM_SENDER=sender@sender.test
+
+# exim ARGS... - this test's Exim
+exim() {
+    "$EXIM_BIN" -C "$EXIM_CONF" "$@"
+}
+
+# exim_submit TAG [RCPT...] - one message from EXIM_SENDER into Exim's
+# queue (default recipient RCPT), then a queue run as root (a set-uid re-execution for
+# -odi would run as Debian-exim and lose root for -C); 0 when Exim took it
+exim_submit() {
+    local tag=$1 rc
+    shift
+    exim -odq -oi -f "$EXIM_SENDER" "${@:-$RCPT}" >>"$T/logs/exim-cli.log" 2>&1 <<EOM
+From: $EXIM_SENDER
+To: ${*:-$RCPT}
+Subject: $TEST_NAME message $tag
+
+Message $tag from Exim.
+.
+A line with a single dot, above, is part of the body.
+EOM
+    rc=$?
+    exim -qff >>"$T/logs/exim-cli.log" 2>&1
+    return $rc
+}
+
+# exim_log - Exim's mainlog
+exim_log() {
+    cat "$T/logs/exim/mainlog" 2>/dev/null
+}
+
+# exim_count WHAT - mainlog lines of one kind: delivered (=>), deferred
+# (==), bounced (**), frozen
+exim_count() {
+    case $1 in
+    delivered) exim_log | grep -c ' => ' ;;
+    deferred) exim_log | grep -c ' == ' ;;
+    bounced) exim_log | grep -c ' \*\* ' ;;
+    frozen) exim_log | grep -c -i 'frozen' ;;
+    esac
+}
+
+# exim_queue - messages in Exim's queue; exim_queue_frozen - of them frozen
+exim_queue() {
+    exim -bpc 2>>"$T/logs/exim-cli.log"
+}
+exim_queue_frozen() {
+    exim -bp 2>>"$T/logs/exim-cli.log" | grep -c '\*\*\* frozen \*\*\*'
+}
+
+# receiver_also_on ADDR - the running receiver listens on ADDR (a loopback
+# address that is not one of this host's interfaces, such as 127.0.0.2)
+# too, with a certificate naming it: Exim then sends to it without
+# "self = send" or "allow_localhost", so conf/exim/ runs as shipped
+receiver_also_on() {
+    local addr=$1 line
+    cat >"$T/ca/receiver2.ext" <<EOX
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,IP:$addr,DNS:localhost
+EOX
+    openssl req -new -key "$T/ca/server.key" -subj "/O=oauth2-token-helper tests/CN=localhost" \
+        -out "$T/ca/receiver2.csr" 2>>"$T/logs/openssl.log" &&
+        openssl x509 -req -sha256 -days 2 -in "$T/ca/receiver2.csr" -CA "$CA" -CAkey "$T/ca/ca.key" \
+            -CAcreateserial -extfile "$T/ca/receiver2.ext" -out "$T/ca/receiver2.pem" 2>>"$T/logs/openssl.log" ||
+        bail "cannot make the receiver's certificate for $addr"
+    chmod 0644 "$T/ca/receiver2.pem"
+    # (An address in master.cf is bound as written; inet_interfaces may only
+    # name the host's interface addresses.)
+    postconf -c "$RECEIVER_DIR/conf" -e "smtpd_tls_cert_file = $T/ca/receiver2.pem"
+    line=$(sed -n "s/^127\\.0\\.0\\.1:$RECEIVER_PORT /$addr:$RECEIVER_PORT /p" "$RECEIVER_DIR/conf/master.cf")
+    [ -n "$line" ] || bail "no smtpd line for 127.0.0.1:$RECEIVER_PORT in the receiver's master.cf"
+    echo "$line" >>"$RECEIVER_DIR/conf/master.cf"
+    postfix_stop "$RECEIVER_DIR"
+    postfix -c "$RECEIVER_DIR/conf" start >>"$T/logs/receiver-postfix.log" 2>&1 || bail "the receiver did not restart"
+    wait_until 20 bash -c "exec 3<>/dev/tcp/$addr/$RECEIVER_PORT" 2>/dev/null ||
+        bail "the receiver does not listen on $addr:$RECEIVER_PORT"
 }
 
 # system_paths_lock - wait (up to 15 min) for the machine-wide lock of the

@@ -37,7 +37,7 @@ SNIPPET=$INST_EXAMPLES/exim/xoauth2-smarthost.conf
 
 # ---- README shows the snippet's authenticator ----------------------------
 sed -n '/^xoauth2:$/,$p' "$SNIPPET" | sed '/^$/,$d' >"$T/snippet-auth.txt"
-readme_section_blocks '### Exim' | sed '/^----$/,$d' >"$T/readme-auth.txt"
+readme_section_blocks '### Exim' | awk '/^----$/ { if (on) exit; next } /^xoauth2:$/ { on = 1 } on' >"$T/readme-auth.txt"
 check "README's Exim authenticator is the snippet's, word for word" \
     diff "$T/snippet-auth.txt" "$T/readme-auth.txt"
 

@@ -2,9 +2,12 @@
  * test_tokenresp.c - token-endpoint replies: success, rotation, Entra
  * errors with AADSTS codes, transient versus needs-a-person, hostile bodies
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "explain.h"
+#include "protocol.h"
 #include "tap.h"
 #include "tokenresp.h"
 
@@ -65,6 +68,45 @@ static void test_bad_success(void)
     ok(r.verdict == TOKEN_TRANSIENT, "a JSON array is refused");
     tokenresp_parse(200, "{\"a\":\"b\0c\"}", 12, NULL, 0, &r);
     ok(r.verdict == TOKEN_TRANSIENT, "a NUL byte in the body is refused");
+}
+
+/* reply_with_token - a success reply holding an access token of len characters; caller frees */
+static char *reply_with_token(size_t len)
+{
+    size_t size = len + 100;
+    char *body = malloc(size);
+    int n;
+
+    if (body == NULL)
+        return NULL;
+    n = snprintf(body, size, "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"");
+    memset(body + n, 'A', len);
+    snprintf(body + n + len, size - n - len, "\"}");
+    return body;
+}
+
+/* test_token_limit - PROTOCOL_MAX_TOKEN characters taken whole; one more refused, never cut */
+static void test_token_limit(void)
+{
+    struct token_result r;
+    char *body;
+    char want[64];
+
+    body = reply_with_token(PROTOCOL_MAX_TOKEN);
+    parse(200, body, 0, &r);
+    ok(r.verdict == TOKEN_OK && r.access_token != NULL &&
+           strlen(r.access_token) == PROTOCOL_MAX_TOKEN,
+       "an access token of PROTOCOL_MAX_TOKEN characters is taken whole");
+    token_result_clear(&r);
+    free(body);
+    body = reply_with_token(PROTOCOL_MAX_TOKEN + 1);
+    parse(200, body, 0, &r);
+    snprintf(want, sizeof(want), "has %d characters, more than the %d", PROTOCOL_MAX_TOKEN + 1,
+             PROTOCOL_MAX_TOKEN);
+    ok(r.verdict == TOKEN_TRANSIENT && r.access_token == NULL && strstr(r.message, want) != NULL,
+       "one character more: refused, the message names the length and the limit");
+    token_result_clear(&r);
+    free(body);
 }
 
 /* test_embedded_nul - "\u0000" in any string refuses the reply, never cuts a token (issue 9 #11) */
@@ -179,6 +221,7 @@ int main(void)
     test_success();
     test_bad_success();
     test_embedded_nul();
+    test_token_limit();
     test_errors();
     test_hints();
     return done_testing();
