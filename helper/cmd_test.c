@@ -196,7 +196,7 @@ static helper_result relay_outcome(relaylog_status st, const char *qid, const ch
         return RESULT_TEMPORARY;
     case RELAYLOG_BOUNCED:
         printf("result: the relay bounced %s: the next hop refused it for good (the line "
-               "above); the relay sends a bounce to the message's sender, the relay's mailbox\n",
+               "above); the relay sends a bounce to the message's sender (the relay's mailbox, if it rewrites senders as conf/postfix/device-relay does)\n",
                qid);
         return RESULT_NEEDS_PERSON;
     default:

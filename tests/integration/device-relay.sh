@@ -20,7 +20,9 @@
 # a login: refused on both ports; a wrong password: refused. The device's
 # password is in no log. Then a recipient "Office 365" refuses: the relay
 # bounces, and its DSN goes to the mailbox, From: the mailbox, and is
-# accepted. (test --relay: device-relay-test-command.sh.)
+# accepted. Last, "oauth2-token-helper test --relay" as documented: a
+# device's submission with and without a login, followed in the relay's log
+# to status=sent, or bounced.
 . "$(dirname "$0")/lib.sh"
 need_env
 setup
@@ -123,6 +125,40 @@ check "the DSN quotes Office 365's refusal" grep -q "550 5.1.1" "${dsn:-/dev/nul
 check "the DSN's envelope sender is null (a failed DSN cannot loop)" grep -q "^Return-Path: <>" "${dsn:-/dev/null}"
 check "the DSN's returned headers name the device (X-Original-From:)" \
     grep -q "^X-Original-From: $DEVICE" "${dsn:-/dev/null}"
+
+# ---- oauth2-token-helper test --relay --------------------------------------
+MAILLOG=$T/logs/sender-maillog.log
+out=$T/logs/test-relay-login.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --from "$DEVICE" \
+    --login "$LOGIN" --password-file "$PWFILE" --maillog "$MAILLOG" --cafile "$CA" --wait 60 >"$out" 2>&1
+check_num "test --relay with a login (password file): exit 0" "$?" -eq 0
+check "it says the daemon has a token for the mailbox" grep -q "token for $RELAY_MAILBOX" "$out"
+check "it hides the login's credentials" grep -q -- "-> AUTH [A-Z]* (credentials hidden)" "$out"
+check "it names the relay's queue id" grep -q "result: the relay accepted the message, queue id [A-Za-z0-9]" "$out"
+check "it shows the sender the relay sends as (qmgr from=)" grep -q "relay log: .*: from=<$RELAY_MAILBOX>" "$out"
+check "it shows the relay's delivery line" grep -q "relay log: .*postfix/smtp\[.*status=sent" "$out"
+check "and says so" grep -q "^result: the relay delivered .* (status=sent)" "$out"
+out=$T/logs/test-relay-stdin.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --login "$LOGIN" \
+    --maillog "$MAILLOG" <"$PWFILE" >"$out" 2>&1
+check_num "test --relay, the password on standard input, certificate unchecked: exit 0" "$?" -eq 0
+out=$T/logs/test-relay-listed.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT25" --to "$REFUSED" --from "$DEVICE" \
+    --maillog "$MAILLOG" >"$out" 2>&1
+check_num "test --relay, port 25 without a login, a recipient Office 365 refuses: exit 69" "$?" -eq 69
+check "it shows the bounce" grep -q "relay log: .*status=bounced .*550 5.1.1" "$out"
+printf 'not-%s\n' "$PASSWORD" >"$T/wrong-password"
+out=$T/logs/test-relay-wrong.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --login "$LOGIN" \
+    --password-file "$T/wrong-password" --maillog "$MAILLOG" >"$out" 2>&1
+check_num "test --relay with a wrong password: exit 69" "$?" -eq 69
+check "it shows the 535" grep -q "^last reply: 535" "$out"
+rm -f "$T/wrong-password"
+out=$T/logs/test-relay-usage.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --smtp "127.0.0.1:$RECEIVER_PORT" >"$out" 2>&1
+check_num "--relay with --smtp is a usage error: exit 64" "$?" -eq 64
+wait_delivered 6 60
+check_num "the two test messages arrived (and the bounce of the third)" "$(delivered_count)" -eq 6
 
 # ---- the device's password ------------------------------------------------
 n=$(grep -r -l -F -e "$PASSWORD" "$T/logs" "$SINK" 2>/dev/null | wc -l)
