@@ -103,8 +103,8 @@ static int parse_args(int argc, char **argv, struct test_args *a)
     if (a->name == NULL || (a->o.hostport == NULL) == (a->d.hostport == NULL))
         return -1;
     /* The relay-only options make no sense with --smtp, and --relay needs a recipient. */
-    if (a->o.hostport != NULL && (a->d.from != NULL || a->d.login != NULL ||
-                                  a->password_file != NULL || a->maillog != NULL))
+    if (a->o.hostport != NULL &&
+        (a->d.from != NULL || a->d.login != NULL || a->password_file != NULL || a->maillog != NULL))
         return -1;
     if (a->d.hostport != NULL && a->o.to == NULL)
         return -1;
@@ -146,8 +146,7 @@ static char *device_password(const struct test_args *a)
     char *pw;
 
     if (a->password_file == NULL)
-        return authz_read_line("password of the device login on the relay: ",
-                               DEVICE_PASSWORD_MAX);
+        return authz_read_line("password of the device login on the relay: ", DEVICE_PASSWORD_MAX);
     pw = calloc(1, DEVICE_PASSWORD_MAX + 1);
     if (pw == NULL)
         return NULL;
@@ -196,7 +195,8 @@ static helper_result relay_outcome(relaylog_status st, const char *qid, const ch
         return RESULT_TEMPORARY;
     case RELAYLOG_BOUNCED:
         printf("result: the relay bounced %s: the next hop refused it for good (the line "
-               "above); the relay sends a bounce to the message's sender (the relay's mailbox, if it rewrites senders as conf/postfix/device-relay does)\n",
+               "above); the relay sends a bounce to the message's sender (the relay's mailbox, if "
+               "it rewrites senders as conf/postfix/device-relay does)\n",
                qid);
         return RESULT_NEEDS_PERSON;
     default:
@@ -226,8 +226,9 @@ static helper_result test_relay(struct config *cfg, struct test_args *a)
     if (a->d.login != NULL) {
         password = device_password(a);
         if (password == NULL) {
-            fprintf(stderr, "oauth2-token-helper: no password for the device login %s: give it "
-                            "on standard input or with --password-file FILE\n",
+            fprintf(stderr,
+                    "oauth2-token-helper: no password for the device login %s: give it "
+                    "on standard input or with --password-file FILE\n",
                     a->d.login);
             return RESULT_USAGE;
         }
@@ -250,8 +251,7 @@ static helper_result test_relay(struct config *cfg, struct test_args *a)
         rc = RESULT_TEMPORARY;
         goto out;
     }
-    printf("following %s in %s (up to %lds)\n", qid, log != NULL ? log : "the journal",
-           a->wait_s);
+    printf("following %s in %s (up to %lds)\n", qid, log != NULL ? log : "the journal", a->wait_s);
     fflush(stdout);
     rc = relay_outcome(relaylog_watch(&rl, qid, (int)a->wait_s, stdout), qid,
                        log != NULL ? log : "the journal", (int)a->wait_s);
@@ -276,8 +276,7 @@ static helper_result test_smtp(struct config *cfg, struct test_args *a)
         return RESULT_TEMPORARY;
     printf("account %s: getting a token\n", a->name);
     fflush(stdout);
-    rc = cmd_token_get(cfg, a->name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1,
-                       &expires);
+    rc = cmd_token_get(cfg, a->name, login, sizeof(login), token, PROTOCOL_MAX_TOKEN + 1, &expires);
     if (rc == RESULT_OK) {
         printf("  token for %s, expires in %lldm\n", login, (expires - clock_wall_s()) / 60);
         a->o.login = login;

@@ -59,7 +59,7 @@ const char *smtptest_hint(const char *reply)
 
 struct trace {
     FILE *out;
-    char last_reply[256]; /* last complete server line */
+    char last_reply[256];                     /* last complete server line */
     char queue_id[SMTPTEST_MAX_QUEUE_ID + 1]; /* from "250 ... queued as ID", or empty */
     int authenticated;
     int in_auth; /* AUTH sent, no final reply yet: what we send is a credential */
@@ -434,7 +434,8 @@ smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     /* A password only ever over TLS; without one, STARTTLS when offered (port 25 devices). */
-    curl_easy_setopt(h, CURLOPT_USE_SSL, d->login != NULL ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    curl_easy_setopt(h, CURLOPT_USE_SSL,
+                     d->login != NULL ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
     if (d->cafile != NULL) {
         curl_easy_setopt(h, CURLOPT_CAINFO, d->cafile);
     } else {
@@ -479,8 +480,7 @@ smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char
     if (rc == CURLE_OK) {
         snprintf(queue_id, queue_id_size, "%s", t.queue_id);
         fprintf(out, "result: the relay accepted the message%s%s\n",
-                t.queue_id[0] != '\0' ? ", queue id " : " (no queue id in its reply)",
-                t.queue_id);
+                t.queue_id[0] != '\0' ? ", queue id " : " (no queue id in its reply)", t.queue_id);
         return SMTPTEST_OK;
     }
     if (reply == 0 && t.last_reply[0] >= '1' && t.last_reply[0] <= '5')

@@ -5,9 +5,9 @@
  * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
  * authenticates with XOAUTH2 through libcurl, and optionally sends a short
  * test message; or (smtptest_submit) submits a message to a local relay as
- * a printer would, with a relay-only login or none. Server replies are shown cut short; what we send is shown
- * by command name only, never the token. The final reply is explained by a
- * table of the replies Exchange Online and Gmail give for OAuth problems.
+ * a printer would, with a relay-only login or none. Server replies are shown cut short; what we
+ * send is shown by command name only, never the token. The final reply is explained by a table of
+ * the replies Exchange Online and Gmail give for OAuth problems.
  */
 #ifndef OAUTH2_SMTPTEST_H
 #define OAUTH2_SMTPTEST_H
