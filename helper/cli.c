@@ -13,8 +13,8 @@
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT]
- *                                   [--to ADDR] [--from ADDR] [--login USER]
- *                                   [--password-file F] [--maillog F] [--wait S] [--cafile F]
+ *                                   [--to ADDR] [--from ADDR] [--login USER [--password-file F]]
+ *                                   [--maillog F] [--wait S] [--cafile F]
  *     oauth2-token-helper [-c FILE] help [COMMAND]
  *
  * DESCRIPTION
@@ -167,7 +167,7 @@ static const struct command {
      cmd_revoke},
     {"test",
      "ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT] [--to ADDRESS] [--from ADDRESS] "
-     "[--login USER] [--password-file FILE] [--maillog FILE] [--wait SECONDS] [--cafile FILE]",
+     "[--login USER [--password-file FILE]] [--maillog FILE] [--wait SECONDS] [--cafile FILE]",
      "log in with XOAUTH2 as the relay would, or send through a device relay as a printer would",
      "  --smtp HOST[:PORT]   the SMTP server (port 587 with STARTTLS by default; 465 is\n"
      "                       implicit TLS)\n"

@@ -263,6 +263,12 @@ def tokenize(text):
 
 def alternatives(group):
     """alternatives - the choices of an optional group"""
+    nested = re.search(r"\s*\[([^\[\]]*)\]", group)
+    if nested:
+        # "--login user [--password-file file]": without, then with the inner part.
+        without = (group[:nested.start()] + group[nested.end():]).strip()
+        within = (group[:nested.start()] + " " + nested.group(1) + group[nested.end():]).strip()
+        return list(dict.fromkeys(alternatives(without) + alternatives(within)))
     alts = [a.strip() for a in group.split("|")]
     first = alts[0].split()
     if len(alts) > 1 and len(first) > 1 and not alts[1].startswith("-"):
