@@ -11,8 +11,8 @@
  *     --smtp: gets a token as "token" does, then runs smtptest.c's session.
  *
  *     --relay: says whether the daemon has a token for ACCOUNT (the relay's
- *     mailbox), submits a message to the relay as a device (smtptest_submit),
- *     then follows the queue id of the relay's 250 reply through its log
+ *     mailbox; asked as the plugin asks, no refresh here), submits a message to the relay as a
+ * device (smtptest_submit), then follows the queue id of the relay's 250 reply through its log
  *     (relaylog.c) until the message was sent, deferred or bounced.
  *
  * DIAGNOSTICS
@@ -37,6 +37,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "daemonclient.h"
+#include "log.h"
 #include "protocol.h"
 #include "regfile.h"
 #include "relaylog.h"
@@ -157,26 +159,39 @@ static char *device_password(const struct test_args *a)
     return pw;
 }
 
-/* relay_token_check - say whether the daemon can give the relay a token for the account */
+/*
+ * relay_token_check - say whether the daemon has a token for the account:
+ * the relay's plugin asks it, never anything else, so no direct refresh here
+ */
 static void relay_token_check(struct config *cfg, const char *name, char *login, size_t loginsize)
 {
     char *token = malloc(PROTOCOL_MAX_TOKEN + 1);
+    struct daemon_reply reply;
+    char err[512];
+    char clean[300];
     long long expires;
-    helper_result rc;
+    sockclient_result r;
 
     login[0] = '\0';
     if (token == NULL)
         return;
     printf("account %s: the relay's mailbox\n", name);
-    fflush(stdout);
-    rc = cmd_token_get(cfg, name, login, loginsize, token, PROTOCOL_MAX_TOKEN + 1, &expires);
-    if (rc == RESULT_OK)
-        printf("  token for %s, expires in %lldm: the relay can log in to Office 365\n", login,
+    r = daemonclient_ask(cfg, PROTOCOL_ACCOUNT, name, &reply, err, sizeof(err));
+    if (r == SOCKCLIENT_OK && reply.status == SOCKETMAP_OK &&
+        protocol_decode_account(reply.data, strlen(reply.data), login, loginsize, token,
+                                PROTOCOL_MAX_TOKEN + 1, &expires) == 0) {
+        printf("  the daemon has a token for %s, valid %lldm more: the relay can log in\n", login,
                (expires - clock_wall_s()) / 60);
-    else
-        printf("  no token now: the relay will defer the message until there is one "
-               "(oauth2-token-helper status %s says why)\n",
-               name);
+    } else {
+        login[0] = '\0';
+        if (r != SOCKCLIENT_OK)
+            log_clean(clean, sizeof(clean), err, strlen(err));
+        else
+            log_clean(clean, sizeof(clean), reply.data, strlen(reply.data));
+        printf("  no token from the daemon now (%s): the relay defers mail until it has one\n",
+               clean);
+    }
+    daemonclient_reply_free(&reply);
     explicit_bzero(token, PROTOCOL_MAX_TOKEN + 1);
     free(token);
 }

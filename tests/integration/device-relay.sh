@@ -14,11 +14,12 @@
 # port 25, no TLS, no login), and from an unlisted one (127.0.0.2) with a
 # local login on port 587 (STARTTLS). The first is submitted while the
 # token daemon is down: the device still gets 250, the relay defers and
-# delivers after the daemon is back and the queue is flushed. Both arrive
+# delivers after the daemon is back and the queue is flushed (test --relay
+# says so too: exit 75, status=deferred). Both arrive
 # as the mailbox (Return-Path, From:) with X-Original-From: naming the
 # device and the device's own Reply-To: untouched. From 127.0.0.2 without
-# a login: refused on both ports; a wrong password: refused. The device's
-# password is in no log. Then a recipient "Office 365" refuses: the relay
+# a login: refused on both ports; a wrong password: refused. A listed
+# device is rate limited too. The device's password is in no log. Then a recipient "Office 365" refuses: the relay
 # bounces, and its DSN goes to the mailbox, From: the mailbox, and is
 # accepted. Last, "oauth2-token-helper test --relay" as documented: a
 # device's submission with and without a login, followed in the relay's log
@@ -51,24 +52,30 @@ check "a listed device (port 25, no TLS, no login) gets 250 with the daemon down
 qid_listed=$(sed -n 's/.*queued as \([A-Za-z0-9]*\).*/\1/p' <<<"$reply")
 wait_deferred 1 60
 check_num "the relay deferred it (no token daemon)" "$(deferral_count)" -ge 1
+out=$T/logs/test-relay-deferred.log
+helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT25" --to "$RCPT" --from "$DEVICE" \
+    --maillog "$T/logs/sender-maillog.log" >"$out" 2>&1
+check_num "test --relay with the daemon down: exit 75" "$?" -eq 75
+check "it says the daemon has no token now" grep -q "no token from the daemon now (.*): the relay defers" "$out"
+check "it shows the deferral" grep -q "relay log: .*status=deferred" "$out"
 check_num "nothing bounced" "$(bounce_count)" -eq 0
 check_num "nothing delivered yet" "$(delivered_count)" -eq 0
 run_helper
 flush_sender
-wait_delivered 1 60
-check_num "daemon back, queue flushed: delivered" "$(delivered_count)" -eq 1
+wait_delivered 2 60
+check_num "daemon back, queue flushed: both delivered" "$(delivered_count)" -eq 2
 
 # ---- a device with a local login, from an unlisted address ---------------
 reply=$(device_submit --port "$RELAY_PORT587" --source 127.0.0.2 --starttls --login "$LOGIN" \
     --password-file "$PWFILE" --from "$DEVICE" --header-from "$DEVICE" --to "$RCPT" \
     --reply-to helpdesk@contoso.test --subject "device with a login")
 check "a device logging in (port 587, STARTTLS, unlisted address) gets 250" grep -q '^250 ' <<<"$reply"
-wait_delivered 2 60
-check_num "delivered" "$(delivered_count)" -eq 2
+wait_delivered 3 60
+check_num "delivered" "$(delivered_count)" -eq 3
 
 # ---- what arrived ---------------------------------------------------------
-check_num "both arrived with the envelope sender rewritten to the mailbox" \
-    "$(sent_as "$RELAY_MAILBOX" "$RELAY_MAILBOX")" -eq 2
+check_num "all three arrived with the envelope sender rewritten to the mailbox" \
+    "$(sent_as "$RELAY_MAILBOX" "$RELAY_MAILBOX")" -eq 3
 msg_listed=$(grep -l '^Subject: listed device' "$SINK"/inbox/new/* | head -n 1)
 msg_login=$(grep -l '^Subject: device with a login' "$SINK"/inbox/new/* | head -n 1)
 check "listed device: From: is the mailbox, the display name kept" \
@@ -106,7 +113,7 @@ reply=$(device_submit --port "$RELAY_PORT587" --source 127.0.0.2 --starttls --lo
 diag "wrong password: $reply"
 check "a wrong password: 535 5.7.8" grep -q '^535 5.7.8' <<<"$reply"
 rm -f "$T/wrong-password"
-check_num "nothing refused reached the receiver" "$(delivered_count)" -eq 2
+check_num "nothing refused reached the receiver" "$(delivered_count)" -eq 3
 
 # ---- Office 365 refuses: the DSN goes to the mailbox -----------------------
 reply=$(device_submit --port "$RELAY_PORT25" --source 127.0.0.1 --from "$DEVICE" --to "$REFUSED" \
@@ -115,7 +122,7 @@ check "to a recipient Office 365 refuses: the device still gets 250" grep -q '^2
 wait_until 60 grep -q 'status=bounced' "$T/logs/sender-maillog.log"
 check "the relay bounced it with Office 365's reply" \
     grep -q "to=<$REFUSED>.*status=bounced .*550 5.1.1" "$T/logs/sender-maillog.log"
-wait_delivered 3 60
+wait_delivered 4 60
 dsn=$(grep -l '^Subject: Undelivered Mail Returned to Sender' "$SINK"/inbox/new/* 2>/dev/null | head -n 1)
 check "the relay's DSN was accepted by Office 365 and reached the mailbox" test -n "$dsn"
 check "the DSN is addressed to the mailbox" grep -q "^To: $RELAY_MAILBOX" "${dsn:-/dev/null}"
@@ -132,7 +139,7 @@ out=$T/logs/test-relay-login.log
 helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --from "$DEVICE" \
     --login "$LOGIN" --password-file "$PWFILE" --maillog "$MAILLOG" --cafile "$CA" --wait 60 >"$out" 2>&1
 check_num "test --relay with a login (password file): exit 0" "$?" -eq 0
-check "it says the daemon has a token for the mailbox" grep -q "token for $RELAY_MAILBOX" "$out"
+check "it says the daemon has a token for the mailbox" grep -q "the daemon has a token for $RELAY_MAILBOX" "$out"
 check "it hides the login's credentials" grep -q -- "-> AUTH [A-Z]* (credentials hidden)" "$out"
 check "it names the relay's queue id" grep -q "result: the relay accepted the message, queue id [A-Za-z0-9]" "$out"
 check "it shows the sender the relay sends as (qmgr from=)" grep -q "relay log: .*: from=<$RELAY_MAILBOX>" "$out"
@@ -157,8 +164,26 @@ rm -f "$T/wrong-password"
 out=$T/logs/test-relay-usage.log
 helper test "$RELAY_MAILBOX" --relay "127.0.0.1:$RELAY_PORT587" --to "$RCPT" --smtp "127.0.0.1:$RECEIVER_PORT" >"$out" 2>&1
 check_num "--relay with --smtp is a usage error: exit 64" "$?" -eq 64
-wait_delivered 6 60
-check_num "the two test messages arrived (and the bounce of the third)" "$(delivered_count)" -eq 6
+wait_delivered 7 60
+check_num "the two test messages arrived (and the bounce of the third)" "$(delivered_count)" -eq 7
+
+# ---- rate limit: listed devices too ---------------------------------------
+# 30 connections a minute per client, $mynetworks not exempt: 40 quick
+# connections from the listed 127.0.0.1 (this test made a few already).
+limited=$("$PYTHON3" - "$RELAY_PORT25" <<'EOF'
+import socket, sys
+n = 0
+for _ in range(40):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    banner = s.makefile("rb").readline().decode(errors="replace")
+    s.sendall(b"QUIT\r\n")
+    s.close()
+    if banner.startswith("421") and "too many connections" in banner:
+        n += 1
+print(n)
+EOF
+)
+check_num "a listed device past 30 connections a minute gets 421 too many connections" "${limited:-0}" -ge 1
 
 # ---- the device's password ------------------------------------------------
 n=$(grep -r -l -F -e "$PASSWORD" "$T/logs" "$SINK" 2>/dev/null | wc -l)
