@@ -15,7 +15,6 @@
 
 #include "relaylog.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +22,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "regfile.h"
 
 #define RELAYLOG_LINE 2048
 #define RELAYLOG_SHOW 400
@@ -42,19 +42,23 @@ const char *relaylog_default(void)
 int relaylog_start(struct relaylog *rl, const char *file, char *err, size_t errsize)
 {
     struct stat st;
+    char why[400];
+    int fd;
 
     rl->file = file;
     rl->offset = 0;
     rl->since = clock_wall_s() - 1;
     if (file == NULL)
         return 0;
-    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
+    fd = regfile_open(file, &st, why, sizeof(why));
+    if (fd < 0) {
         snprintf(err, errsize,
-                 "cannot read the relay's log %s: %s; fix: give the file Postfix logs to "
-                 "with --maillog FILE (maillog_file, or syslog's mail log)",
-                 file, errno != 0 ? strerror(errno) : "not a regular file");
+                 "cannot read the relay's log: %s; fix: give the file Postfix logs to with "
+                 "--maillog FILE (maillog_file, or syslog's mail log)",
+                 why);
         return -1;
     }
+    close(fd);
     rl->offset = (long long)st.st_size;
     return 0;
 }
@@ -71,26 +75,35 @@ static relaylog_status line_status(const char *line)
     return RELAYLOG_NO_LINE;
 }
 
-/* scan - read new lines of fp, show those of queue_id; the first status found */
-static relaylog_status scan(FILE *fp, const char *queue_id, FILE *out)
+/*
+ * scan - read new lines of fp, show those of queue_id; the first status
+ * found. With resume (a file), a last line not yet ended is left for the
+ * next round and *resume is where to start then.
+ */
+static relaylog_status scan(FILE *fp, const char *queue_id, FILE *out, long long *resume)
 {
     char line[RELAYLOG_LINE];
     char shown[RELAYLOG_SHOW];
     char key[64];
     relaylog_status st = RELAYLOG_NO_LINE;
+    long long start = resume != NULL ? (long long)ftello(fp) : 0;
 
     snprintf(key, sizeof(key), " %s: ", queue_id);
     while (fgets(line, sizeof(line), fp) != NULL) {
         size_t len = strlen(line);
 
-        if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
+        if (len > 0 && line[len - 1] != '\n') {
             int c;
 
+            if (feof(fp) && resume != NULL)
+                break; /* still being written: read it whole next round */
             /* A line longer than the buffer: skip the rest of it. */
             do
                 c = fgetc(fp);
             while (c != EOF && c != '\n');
         }
+        if (resume != NULL)
+            start = (long long)ftello(fp);
         if (strstr(line, key) == NULL)
             continue;
         log_clean(shown, sizeof(shown), line, strcspn(line, "\n"));
@@ -98,6 +111,8 @@ static relaylog_status scan(FILE *fp, const char *queue_id, FILE *out)
         if (st == RELAYLOG_NO_LINE)
             st = line_status(line);
     }
+    if (resume != NULL)
+        *resume = start;
     return st;
 }
 
@@ -106,18 +121,21 @@ static relaylog_status scan_file(const struct relaylog *rl, const char *queue_id
                                  long long *offset)
 {
     relaylog_status st;
-    FILE *fp = fopen(rl->file, "r");
+    struct stat sb;
+    char err[300];
+    int fd = regfile_open(rl->file, &sb, err, sizeof(err));
+    FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
 
-    if (fp == NULL)
+    if (fp == NULL) {
+        if (fd >= 0)
+            close(fd);
         return RELAYLOG_NO_LINE;
+    }
     if (fseeko(fp, (off_t)*offset, SEEK_SET) != 0) {
         fclose(fp);
         return RELAYLOG_NO_LINE;
     }
-    st = scan(fp, queue_id, out);
-    /* Lines already shown are not shown again; a partly written line is read again. */
-    if (st == RELAYLOG_NO_LINE)
-        *offset = (long long)ftello(fp);
+    st = scan(fp, queue_id, out, offset);
     fclose(fp);
     return st;
 }
@@ -150,7 +168,7 @@ static relaylog_status scan_journal(const struct relaylog *rl, const char *queue
         free(buf);
         return RELAYLOG_NO_LINE;
     }
-    st = scan(fp, queue_id, mem);
+    st = scan(fp, queue_id, mem, NULL);
     pclose(fp);
     fclose(mem);
     if (st != RELAYLOG_NO_LINE || last)
