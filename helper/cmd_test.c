@@ -57,6 +57,7 @@ struct test_args {
     const char *password_file;
     const char *maillog;
     long wait_s;
+    int wait_given;
 };
 
 /* parse_args - the options of "test"; 0, or -1 for a usage error */
@@ -97,6 +98,7 @@ static int parse_args(int argc, char **argv, struct test_args *a)
             a->maillog = val;
         else if (strcmp(opt, "--wait") == 0) {
             a->wait_s = cli_parse_number(val, 1, 3600);
+            a->wait_given = 1;
             if (a->wait_s < 0)
                 return -1;
         } else
@@ -105,8 +107,8 @@ static int parse_args(int argc, char **argv, struct test_args *a)
     if (a->name == NULL || (a->o.hostport == NULL) == (a->d.hostport == NULL))
         return -1;
     /* The relay-only options make no sense with --smtp, and --relay needs a recipient. */
-    if (a->o.hostport != NULL &&
-        (a->d.from != NULL || a->d.login != NULL || a->password_file != NULL || a->maillog != NULL))
+    if (a->o.hostport != NULL && (a->d.from != NULL || a->d.login != NULL ||
+                                  a->password_file != NULL || a->maillog != NULL || a->wait_given))
         return -1;
     if (a->d.hostport != NULL && a->o.to == NULL)
         return -1;
