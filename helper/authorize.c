@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "b64.h"
 #include "clientauth.h"
+#include "explain.h"
 #include "http.h"
 #include "log.h"
 #include "loopback.h"
@@ -646,7 +647,7 @@ static int state_matches(const char *got, const char *want)
 static void platform_error(const struct account_conf *acct, const struct authz_reply *r, char *err,
                            size_t errsize)
 {
-    const char *hint = tokenresp_hint(r->aadsts);
+    const struct explain *hint = explain_aadsts(r->aadsts);
     char clean_error[64];
     char clean_desc[200];
 
@@ -654,7 +655,7 @@ static void platform_error(const struct account_conf *acct, const struct authz_r
     log_clean(clean_desc, sizeof(clean_desc), r->desc, strcspn(r->desc, "\r\n"));
     snprintf(err, errsize, "account %s: the identity platform refused the sign-in: %s%s%s%s%s",
              acct->name, clean_error, clean_desc[0] ? ": " : "", clean_desc,
-             hint != NULL ? "; fix: " : "", hint != NULL ? hint : "");
+             hint != NULL ? "; " : "", hint != NULL ? hint->text : "");
 }
 
 /* no_authorize_url - the message when the account has no authorization endpoint */
@@ -882,6 +883,13 @@ authz_result authz_run(const struct account_conf *acct, const struct authz_optio
                        struct token_result *res, char *err, size_t errsize)
 {
     memset(res, 0, sizeof(*res));
+    if (acct->grant_type == GRANT_JWT_BEARER) {
+        snprintf(err, errsize,
+                 "account %s uses grant = jwt_bearer: the service account signs in by itself "
+                 "and nobody needs to authorize it. Check it with: oauth2-token-helper token %s",
+                 acct->name, acct->name);
+        return AUTHZ_CONFIG;
+    }
     if (acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
         snprintf(err, errsize,
                  "account %s uses grant = client_credentials: the app signs in by itself and "

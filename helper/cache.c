@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "secret.h"
+#include "svcacct.h"
 #include "tokenresp.h"
 
 static const struct cache_clock system_clock = {clock_mono_ms, clock_wall_ms};
@@ -270,13 +271,14 @@ static unsigned long long credential_stamp(const struct acct *a)
     h = stamp_file(h, a->conf->client_certificate_file);
     h = stamp_file(h, a->conf->client_key_file);
     h = stamp_file(h, a->conf->client_key_passphrase_file);
+    h = stamp_file(h, a->conf->service_account_file);
     return h;
 }
 
 /* can_refresh - whether a has what a refresh needs: a refresh token, or none at all (app-only) */
 static int can_refresh(const struct acct *a)
 {
-    return a->conf->grant_type == GRANT_CLIENT_CREDENTIALS || a->st.refresh_token != NULL;
+    return config_app_only(a->conf) || a->st.refresh_token != NULL;
 }
 
 /* acct_init - set up one account */
@@ -458,6 +460,24 @@ static void finish_without_transfer(struct acct *a)
     a->refreshing = 0;
 }
 
+/* begin_jwt_bearer - begin's request for a Google service account (svcacct.h) */
+static struct http_request *begin_jwt_bearer(struct acct *a)
+{
+    struct http_request *req;
+    char err[600];
+    char msg[700];
+
+    req = svcacct_request(a->conf, clock_wall_s(), err, sizeof(err));
+    if (req == NULL) {
+        finish_without_transfer(a);
+        snprintf(msg, sizeof(msg), "needs a person: %s", err);
+        fail_permanent(a, msg, 0);
+        return NULL;
+    }
+    log_debug("account=%s: asking for a token as %s", a->conf->name, a->conf->login);
+    return req;
+}
+
 /*
  * begin - first half of a refresh: lock, reread the state file, read the
  * secret, build the request. Returns the request, or NULL when the refresh
@@ -504,6 +524,8 @@ static struct http_request *begin(struct acct *a, int nonblock)
         return NULL;
     }
     a->cred_stamp = credential_stamp(a);
+    if (a->conf->grant_type == GRANT_JWT_BEARER)
+        return begin_jwt_bearer(a);
     if (clientauth_load(a->conf, &ca, err, sizeof(err)) < 0) {
         finish_without_transfer(a);
         snprintf(msg, sizeof(msg), "needs a person: %s", err);

@@ -15,6 +15,9 @@
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT]
  *                                   [--to ADDR] [--from ADDR] [--login USER [--password-file F]]
  *                                   [--maillog F] [--wait S] [--cafile F]
+ *     oauth2-token-helper [-c FILE] metrics [--output FILE]
+ *     oauth2-token-helper [-c FILE] migrate [-C DIR] [--client-id ID] [--host HOST]
+ *                                   [--backup-dir DIR] [--dry-run|--apply|--rollback [BACKUP]]
  *     oauth2-token-helper [-c FILE] help [COMMAND]
  *
  * DESCRIPTION
@@ -185,6 +188,26 @@ static const struct command {
      "  --maillog FILE       the relay's log (default /var/log/mail.log, else the journal)\n"
      "  --wait SECONDS       how long to wait for the delivery line (default 60)\n",
      cmd_test},
+    {"metrics", "[--output FILE]",
+     "Prometheus metrics of the daemon and every account (text format)",
+     "  --output FILE   write them atomically to FILE (for node_exporter's textfile\n"
+     "                  collector) instead of standard output\n",
+     cmd_metrics},
+    {"migrate",
+     "[-C DIR] [--client-id ID] [--host HOST] [--backup-dir DIR] [--dry-run|--apply|--rollback "
+     "[BACKUP]]",
+     "move Postfix's password logins to Office 365 or Gmail over to OAuth2",
+     "  -C DIR             Postfix's configuration directory (default: postconf's\n"
+     "                     config_directory, /etc/postfix)\n"
+     "  --dry-run          show the diff of every file it would change (the default)\n"
+     "  --apply            back up, write the changes, postmap, config-check\n"
+     "  --rollback [BACKUP]  restore a backup (default: the newest for this Postfix)\n"
+     "  --client-id ID     the app registration's Application (client) ID for new\n"
+     "                     Microsoft accounts\n"
+     "  --host HOST        also move logins to HOST, a relay name that reaches Office 365\n"
+     "  --backup-dir DIR   where the dated backups go (default "
+     "/var/backups/oauth2-token-helper)\n",
+     cmd_migrate},
     {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
 };
 

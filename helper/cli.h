@@ -52,6 +52,16 @@ long cli_parse_number(const char *s, long min, long max);
 helper_result cmd_token_get(struct config *cfg, const char *name, char *login, size_t loginsize,
                             char *token, size_t tokensize, long long *expires);
 
+struct json_object;
+struct status_daemon;
+
+/*
+ * cmd_status_collect - the status object of every account, as status
+ * --json shows them, into the array out; what the daemon said in d
+ * (cmd_status.c); -1 out of memory
+ */
+int cmd_status_collect(struct config *cfg, struct json_object *out, struct status_daemon *d);
+
 /* The commands, one file each (or per family); see the table in cli.c. */
 helper_result cmd_serve(const char *file, int argc, char **argv);
 helper_result cmd_token(const char *file, int argc, char **argv);
@@ -63,5 +73,7 @@ helper_result cmd_check(const char *file, int argc, char **argv);
 helper_result cmd_revoke(const char *file, int argc, char **argv);
 helper_result cmd_test(const char *file, int argc, char **argv);
 helper_result cmd_help(const char *file, int argc, char **argv);
+helper_result cmd_metrics(const char *file, int argc, char **argv);
+helper_result cmd_migrate(const char *file, int argc, char **argv);
 
 #endif

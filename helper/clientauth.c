@@ -273,8 +273,8 @@ out:
     return out;
 }
 
-/* sign - base64url of the signature over input */
-static char *sign(const struct account_conf *acct, EVP_PKEY *key, const char *input)
+/* sign - base64url of the signature over input: alg PS256 or RS256 (the one signer of JWTs) */
+static char *sign(const char *alg, EVP_PKEY *key, const char *input)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
@@ -284,7 +284,7 @@ static char *sign(const struct account_conf *acct, EVP_PKEY *key, const char *in
 
     if (md == NULL || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) != 1)
         goto out;
-    if (strcmp(acct->assertion_alg, "PS256") == 0 &&
+    if (strcmp(alg, "PS256") == 0 &&
         (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0))
         goto out;
@@ -317,7 +317,7 @@ int clientauth_assertion(const struct account_conf *acct, long long now, char **
     if (load_pair(acct, now, &cert, &key, err, errsize) < 0)
         return -1;
     input = signing_input(acct, cert, now);
-    sig = input != NULL ? sign(acct, key, input) : NULL;
+    sig = input != NULL ? sign(acct->assertion_alg, key, input) : NULL;
     if (sig == NULL) {
         snprintf(err, errsize, "account %s: cannot sign the client assertion with %s", acct->name,
                  acct->client_key_file);
@@ -382,4 +382,40 @@ long long clientauth_cert_expiry(const struct account_conf *acct)
     t = cert_not_after(cert);
     X509_free(cert);
     return t;
+}
+
+/* clientauth_jwt - "header.claims.signature" signed with key: json_part and sign, as above */
+int clientauth_jwt(const char *alg, EVP_PKEY *key, json_object *header, json_object *claims,
+                   char **jwt)
+{
+    char *h = json_part(header);
+    char *c = json_part(claims);
+    char *input = NULL;
+    char *sig = NULL;
+    size_t len;
+    int rc = -1;
+
+    *jwt = NULL;
+    if (h == NULL || c == NULL)
+        goto out;
+    len = strlen(h) + 1 + strlen(c) + 1;
+    input = malloc(len);
+    if (input == NULL)
+        goto out;
+    snprintf(input, len, "%s.%s", h, c);
+    sig = sign(alg, key, input);
+    if (sig == NULL)
+        goto out;
+    len = strlen(input) + 1 + strlen(sig) + 1;
+    *jwt = malloc(len);
+    if (*jwt == NULL)
+        goto out;
+    snprintf(*jwt, len, "%s.%s", input, sig);
+    rc = 0;
+out:
+    free(h);
+    free(c);
+    free(input);
+    free(sig);
+    return rc;
 }

@@ -24,6 +24,8 @@
 #ifndef OAUTH2_CLIENTAUTH_H
 #define OAUTH2_CLIENTAUTH_H
 
+#include <json-c/json.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -60,5 +62,13 @@ int clientauth_check(const struct account_conf *acct, long long *not_after, char
 
 /* clientauth_cert_expiry - notAfter of client_certificate_file; 0 when none or unreadable */
 long long clientauth_cert_expiry(const struct account_conf *acct);
+
+/*
+ * clientauth_jwt - a JWT of header and claims signed with key (alg PS256 or
+ * RS256): the one JWT signer, also used by svcacct.c for Google's JWT
+ * bearer grant. *jwt malloc'd (wipe it with secret_free); -1 on failure.
+ */
+int clientauth_jwt(const char *alg, EVP_PKEY *key, json_object *header, json_object *claims,
+                   char **jwt);
 
 #endif

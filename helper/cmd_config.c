@@ -18,11 +18,14 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "clientauth.h"
 #include "clock.h"
 #include "config.h"
+#include "log.h"
+#include "svcacct.h"
 
 /* report_problem - config-check's output line */
 static void report_problem(const char *msg)
@@ -56,6 +59,40 @@ static int check_certificates(const struct config *cfg)
     return problems;
 }
 
+/*
+ * check_service_accounts - every service account key file loads and signs
+ * (grant = jwt_bearer); shows which client ID the Workspace admin must
+ * delegate to; problems found
+ */
+static int check_service_accounts(const struct config *cfg)
+{
+    int problems = 0;
+    size_t i;
+
+    for (i = 0; i < cfg->n_accounts; i++) {
+        const struct account_conf *a = &cfg->accounts[i];
+        struct svcacct_info info;
+        char email[256];
+        char id[64];
+        char err[700];
+
+        if (a->grant_type != GRANT_JWT_BEARER)
+            continue;
+        if (svcacct_check(a, &info, err, sizeof(err)) < 0) {
+            report_problem(err);
+            problems++;
+            continue;
+        }
+        log_clean(email, sizeof(email), info.client_email, strlen(info.client_email));
+        log_clean(id, sizeof(id), info.client_id, strlen(info.client_id));
+        printf("account %s: service account %s sends as %s through %s; domain-wide delegation "
+               "must list client ID %s with scope %s\n",
+               a->name, email, a->login, info.token_url, id[0] ? id : "(none in the key file)",
+               a->scope);
+    }
+    return problems;
+}
+
 /* report_line - config-check's output for a config_report_fn */
 static void report_line(void *ctx, const char *msg)
 {
@@ -74,6 +111,8 @@ static helper_result run_checks(const char *file, int verbose)
     problems += config_check_files(cfg, report_line, NULL);
     if (problems == 0)
         problems += check_certificates(cfg);
+    if (problems == 0)
+        problems += check_service_accounts(cfg);
     if (verbose && problems == 0)
         config_dump(cfg, stdout);
     if (problems == 0)

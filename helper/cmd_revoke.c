@@ -30,6 +30,23 @@
 /* revoke_report - say what revoke did, and how to end the grant at the identity platform */
 static void revoke_report(const struct config *cfg, const struct account_conf *a, int had_state)
 {
+    if (a->grant_type == GRANT_JWT_BEARER) {
+        printf("account %s: %s\n"
+               "\n"
+               "This is a Google service account (grant = jwt_bearer): this host gets a new\n"
+               "token at the next request from service_account_file %s.\n"
+               "To stop it from sending as %s:\n"
+               "  - remove the [account %s] section (or its key file) and reload the daemon;\n"
+               "  - or in the Google Cloud console: IAM & Admin > Service accounts > the\n"
+               "    account > Keys: delete the key (or disable the account);\n"
+               "  - or in the Workspace admin console: Security > Access and data control >\n"
+               "    API controls > Manage domain-wide delegation: remove its client ID.\n",
+               a->name,
+               had_state ? "the cached access token was dropped"
+                         : "no token was cached for it here; nothing was dropped",
+               a->service_account_file, a->login, a->name);
+        return;
+    }
     if (a->grant_type == GRANT_CLIENT_CREDENTIALS) {
         const char *cred = a->client_certificate_file != NULL && a->client_certificate_file[0]
                                ? "client_certificate_file"
@@ -117,7 +134,7 @@ helper_result cmd_revoke(const char *file, int argc, char **argv)
         } else if (status != SOCKETMAP_OK) {
             fprintf(stderr, "oauth2-token-helper: the daemon refused: %s\n", reply.data);
             rc = RESULT_NEEDS_PERSON;
-        } else if (had_state || acct->grant_type == GRANT_CLIENT_CREDENTIALS) {
+        } else if (had_state || config_app_only(acct)) {
             printf("account %s: the running daemon dropped its tokens\n", argv[0]);
             had_state = 1; /* it may have held a token in memory */
         }

@@ -112,6 +112,12 @@ static int collect_status(struct config *cfg, char **names, int n, json_object *
     return rc;
 }
 
+/* cmd_status_collect - every account's status object, for metrics (cmd_metrics.c) */
+int cmd_status_collect(struct config *cfg, json_object *out, struct status_daemon *d)
+{
+    return collect_status(cfg, NULL, 0, out, d);
+}
+
 /* cmd_status - show every account's state */
 helper_result cmd_status(const char *file, int argc, char **argv)
 {

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "explain.h"
 #include "ini.h"
 #include "paths.h"
 #include "regfile.h"
@@ -37,7 +38,8 @@ enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
 /*
  * What a file a key names is to the daemon, for config-check's
  * permission audit and the fix it names. FILE_SECRET is read as one line
- * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key of at most
+ * of at most SECRET_MAX bytes; FILE_KEY is a PEM private key (or a JSON key
+ * file holding one, service_account_file) of at most
  * CONFIG_KEY_MAX bytes; both must be closed to everybody but the daemon.
  * FILE_CERT and FILE_CA are public, but only root or the daemon may
  * change them. FILE_CONFIG is the config file itself.
@@ -112,7 +114,7 @@ static const struct config_key {
     {"client_secret_expires", KEY_ACCOUNT, offsetof(struct account_conf, client_secret_expires), "",
      FILE_NONE, "the client secret's expiry date, YYYY-MM-DD", NULL},
     {"grant", KEY_ACCOUNT, offsetof(struct account_conf, grant), "refresh_token", FILE_NONE,
-     "refresh_token or client_credentials", NULL},
+     "refresh_token, client_credentials or jwt_bearer", NULL},
     {"client_certificate_file", KEY_ACCOUNT, offsetof(struct account_conf, client_certificate_file),
      "", FILE_CERT, "the certificate uploaded to the app registration", NULL},
     {"client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, client_key_file), "", FILE_KEY,
@@ -126,6 +128,8 @@ static const struct config_key {
      FILE_NONE, "the authorization URL, https (default: derived from the provider)", NULL},
     {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
      "the device-code URL, https (default: derived from the provider)", NULL},
+    {"service_account_file", KEY_ACCOUNT, offsetof(struct account_conf, service_account_file), "",
+     FILE_KEY, "a Google service account's JSON key file (grant = jwt_bearer)", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -718,6 +722,45 @@ oom:
     return -1;
 }
 
+/*
+ * check_jwt_bearer - a Google service account: its key file, the mailbox it
+ * sends as, and nothing of an app registration's credentials
+ */
+static int check_jwt_bearer(struct loader *ld, struct account_conf *a, const struct provider *p)
+{
+    struct config *cfg = ld->cfg;
+    static const char *const unused[] = {"client_secret_file", "client_certificate_file",
+                                         "client_key_file", "client_key_passphrase_file"};
+    size_t i;
+    size_t k;
+
+    if (p->authority != NULL)
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant = jwt_bearer is Google's service-account grant, not "
+                "provider %s's; fix: provider = google (Microsoft app-only accounts use grant = "
+                "client_credentials)",
+                a->name, p->name);
+    if (a->service_account_file[0] == '\0')
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant = jwt_bearer needs the service account's key; fix: add "
+                "service_account_file = the JSON key file downloaded from Google Cloud console > "
+                "IAM & Admin > Service accounts > Keys (mode 0600)",
+                a->name);
+    if (a->login == NULL)
+        problem(ld, acct_line(cfg, a, "grant"),
+                "account %s: grant = jwt_bearer needs login, the Workspace mailbox the service "
+                "account sends as (domain-wide delegation); fix: add login = the mailbox",
+                a->name);
+    for (i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+        for (k = 0; k < N_KEYS; k++)
+            if (strcmp(config_keys[k].name, unused[i]) == 0 && (*slot(a, &config_keys[k]))[0])
+                problem(ld, acct_line(cfg, a, unused[i]),
+                        "account %s: %s is not used with grant = jwt_bearer (the service "
+                        "account's key file signs the request); fix: remove it",
+                        a->name, unused[i]);
+    return 0;
+}
+
 /* check_credentials - the grant, the client's credential and what they need */
 static int check_credentials(struct loader *ld, struct account_conf *a, const struct provider *p)
 {
@@ -728,13 +771,22 @@ static int check_credentials(struct loader *ld, struct account_conf *a, const st
         a->grant_type = GRANT_REFRESH_TOKEN;
     } else if (strcmp(a->grant, "client_credentials") == 0) {
         a->grant_type = GRANT_CLIENT_CREDENTIALS;
+    } else if (strcmp(a->grant, "jwt_bearer") == 0) {
+        a->grant_type = GRANT_JWT_BEARER;
+        return check_jwt_bearer(ld, a, p);
     } else {
         problem(ld, acct_line(cfg, a, "grant"),
                 "account %s: grant \"%.32s\" is unknown; fix: use refresh_token (a person "
-                "authorizes once) or client_credentials (app-only)",
+                "authorizes once), client_credentials (app-only) or jwt_bearer (a Google "
+                "service account)",
                 a->name, a->grant);
         return -1;
     }
+    if (a->service_account_file[0] != '\0')
+        problem(ld, acct_line(cfg, a, "service_account_file"),
+                "account %s: service_account_file needs grant = jwt_bearer (a Google service "
+                "account); fix: add grant = jwt_bearer or remove service_account_file",
+                a->name);
     if (cert && a->client_secret_file[0] != '\0')
         problem(ld, acct_line(cfg, a, "client_secret_file"),
                 "account %s: set client_secret_file or client_certificate_file, not both; fix: "
@@ -796,8 +848,8 @@ static int check_microsoft_ids(struct loader *ld, struct account_conf *a)
                 "account %s: tenant is missing; fix: add tenant = the Directory (tenant) ID "
                 "shown in " ENTRA_APP_PAGE " > Directory (tenant) ID (or a verified domain); "
                 "write tenant = common, organizations or consumers only for a multi-tenant "
-                "app: a single-tenant app over common fails with AADSTS50194",
-                a->name);
+                "app: a single-tenant app over common fails with AADSTS50194 (%s)",
+                a->name, explain_aadsts(50194)->what);
         return -1;
     }
     if (looks_like_guid(a->tenant) && !is_guid(a->tenant)) {
@@ -864,7 +916,12 @@ static void finish_account(struct loader *ld, struct account_conf *a)
     }
     a->offline = p->offline;
     a->microsoft = p->authority != NULL;
-    if (a->client_id == NULL || a->client_id[0] == '\0') {
+    if (strcmp(a->grant, "jwt_bearer") == 0 && a->client_id == NULL) {
+        /* A service account's client ID is in its key file; the request does not send it. */
+        a->client_id = strdup("");
+        if (a->client_id == NULL)
+            goto oom;
+    } else if (a->client_id == NULL || a->client_id[0] == '\0') {
         problem(ld, acct_line(cfg, a, "client_id"),
                 "account %s: client_id is missing; fix: add client_id = the Application "
                 "(client) ID of the app registration%s",
@@ -1366,7 +1423,10 @@ int config_secret_file_read(const struct account_conf *acct, const char *key, co
         return 0;
     fd = regfile_open(file, &st, why, sizeof(why));
     if (fd < 0) {
-        snprintf(err, errsize, "account %s: %s: %s", acct->name, key, why);
+        int missing = errno == ENOENT;
+
+        snprintf(err, errsize, "account %s: %s: %s%s%s", acct->name, key, why,
+                 missing ? "; fix: put the file there, or correct " : "", missing ? key : "");
         return -1;
     }
     if (check_secret_stat(acct, key, file, &st, err, errsize) < 0)

@@ -9,9 +9,10 @@
  * "authorize_endpoint" and "device_endpoint" override them (national
  * clouds, tests, any RFC 6749 server).
  *
- * An account gets its tokens with one of two grants: refresh_token (a
- * person authorized it once: authorize or import) or client_credentials
- * (app-only, no person, no refresh token). The client authenticates with
+ * An account gets its tokens with one of three grants: refresh_token (a
+ * person authorized it once: authorize or import), client_credentials
+ * (app-only, no person, no refresh token) or jwt_bearer (a Google service
+ * account with domain-wide delegation sending as login, svcacct.h). The client authenticates with
  * nothing (public client), a client secret, or a certificate (a signed JWT
  * client assertion, see clientauth.h).
  *
@@ -37,7 +38,14 @@
 #define CONFIG_ACCOUNT_NAME_MAX 200
 #define CONFIG_KEY_MAX (16 * 1024) /* a PEM private key file */
 
-typedef enum { GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS } account_grant;
+typedef enum {
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_JWT_BEARER /* RFC 7523 grant: a Google service account (svcacct.h) */
+} account_grant;
+
+/* config_app_only - an account whose tokens need nobody's sign-in (no refresh token) */
+#define config_app_only(a) ((a)->grant_type != GRANT_REFRESH_TOKEN)
 
 /* How a provider is asked for a refresh token during authorization. */
 typedef enum {
@@ -64,6 +72,7 @@ struct account_conf {
     char *assertion_alg;
     char *authorize_endpoint;
     char *device_endpoint;
+    char *service_account_file; /* grant = jwt_bearer: Google's JSON key file */
     /* Derived by config_load: */
     char *endpoint;           /* the token endpoint actually used */
     long long secret_expires; /* client_secret_expires as unix time, 0 if unset */

@@ -61,6 +61,8 @@ struct client {
     long long since_ms;                 /* connected at */
     int close_after;                    /* close when the reply is sent */
     int denied;                         /* peer not allowed: refuse its first request */
+    int kind;                           /* the request being answered, for the counts */
+    struct status_replies *replies;     /* the server's reply counts */
 };
 
 struct server {
@@ -86,6 +88,7 @@ struct server {
     struct loglimit log_unknown;   /* unknown accounts */
     struct loglimit log_evicted;   /* busy connections closed to make room */
     struct loglimit log_reload;    /* reload requests, which any allowed uid may send */
+    struct status_replies replies; /* what we answered, for status (metrics) */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -435,6 +438,8 @@ static void client_reply(struct client *cl, socketmap_status status, const char 
         explicit_bzero(cl->out, cl->out_len);
         free(cl->out);
     }
+    if (cl->replies != NULL)
+        status_count_reply(cl->replies, cl->kind, status);
     cl->out = out;
     cl->out_len = out_len;
     cl->out_off = 0;
@@ -484,12 +489,12 @@ static void handle_status(struct server *s, struct client *cl, const struct prot
 {
     json_object *st = status_json(a);
 
-    (void)s;
     (void)req;
     if (st == NULL) {
         client_reply(cl, SOCKETMAP_TEMP, "out of memory");
         return;
     }
+    status_set_replies(st, &s->replies);
     client_reply(cl, SOCKETMAP_OK, json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
     json_object_put(st);
 }
@@ -530,6 +535,7 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
     const struct protocol_request *req;
     struct acct *a;
 
+    cl->kind = STATUS_REPLY_OTHER;
     if (cl->denied) {
         char msg[128];
 
@@ -555,6 +561,7 @@ static void handle_request(struct server *s, struct client *cl, const char *payl
         client_reply(cl, SOCKETMAP_PERM, msg);
         return;
     }
+    cl->kind = (int)req->kind;
     a = cache_find(s->cache, key);
     if (a == NULL) {
         char clean[80];
@@ -760,6 +767,8 @@ static void accept_clients(struct server *s)
         cl->gid = cred.gid;
         cl->since_ms = clock_mono_ms();
         cl->deadline_ms = cl->since_ms + CLIENT_IDLE_MS;
+        cl->kind = STATUS_REPLY_OTHER;
+        cl->replies = &s->replies;
         if (!peer_allowed(s, cred.uid, cred.gid)) {
             /* Answer its first request with the reason, then hang up. */
             loglimit(&s->log_refused,
@@ -1106,6 +1115,7 @@ int server_run(const char *config_file, int verbose, int use_syslog)
 
     memset(&s, 0, sizeof(s));
     s.listen_fd = -1;
+    s.replies.started_at = clock_wall_s();
     log_open("oauth2-token-helper", use_syslog, verbose);
     s.cfg = config_load(config_file, err, sizeof(err));
     if (s.cfg == NULL) {

@@ -14,48 +14,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "explain.h"
 #include "log.h"
-
-/* Replies worth explaining: reply code and enhanced status prefix. */
-static const struct {
-    const char *prefix;
-    const char *hint;
-} smtp_hints[] = {
-    {"535 5.7.139",
-     "SMTP AUTH is disabled for the tenant or this mailbox; enable it with "
-     "Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $false (and check "
-     "Set-TransportConfig -SmtpClientAuthenticationDisabled for the tenant)"},
-    {"535 5.7.3",
-     "the server refused the token: check that login is the mailbox the token belongs to (or "
-     "one it may send as), that the app has SMTP.Send (delegated) or SMTP.SendAsApp with a "
-     "service principal given FullAccess to the mailbox (app-only), and that scope is the "
-     "SMTP scope"},
-    {"535 5.7.8",
-     "the server refused the token (Gmail: wrong login, or scope is not https://mail.google.com/)"},
-    {"535", "authentication failed: the server refused the login or the token"},
-    {"550 5.7.30",
-     "basic authentication is off: the client sent a password, not XOAUTH2; let the relay use "
-     "XOAUTH2 (smtp_sasl_mechanism_filter) and install the plugin"},
-    {"501 5.5.127",
-     "the token expires too soon for this endpoint; keep refresh_ahead at 600 seconds or more"},
-    {"501 5.5.124", "the server could not read the XOAUTH2 data: check login for stray characters"},
-    {"530 5.7.0", "the server wants STARTTLS before AUTH"},
-    {"554 5.2.0",
-     "the message was refused after login, often SendAsDenied: the login may not send as the "
-     "From address"},
-    {"550 5.7.60", "SendAsDenied: the login may not send as this From address"},
-};
-
-/* smtptest_hint - cause and fix for an SMTP reply */
-const char *smtptest_hint(const char *reply)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(smtp_hints) / sizeof(smtp_hints[0]); i++)
-        if (strncmp(reply, smtp_hints[i].prefix, strlen(smtp_hints[i].prefix)) == 0)
-            return smtp_hints[i].hint;
-    return NULL;
-}
 
 struct trace {
     FILE *out;
@@ -107,7 +67,9 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
     if (type == CURLINFO_HEADER_IN) {
         log_clean(line, sizeof(line), data, size);
         fprintf(t->out, "  <- %s\n", line);
-        snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
+        /* QUIT's 221 after a failure would hide the reply that explains it. */
+        if (strncmp(line, "221", 3) != 0 || t->last_reply[0] == '\0')
+            snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
         if (strncmp(line, "235", 3) == 0)
             t->authenticated = 1;
         if (strncmp(line, "334", 3) != 0)
@@ -355,7 +317,7 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     fprintf(out, "result: FAILED %s: %s\n",
             t.authenticated ? "after logging in" : "before or while logging in", reason);
     if (t.last_reply[0] != '\0') {
-        const char *hint = smtptest_hint(t.last_reply);
+        const struct explain *e = explain_smtp(t.last_reply);
 
         fprintf(out, "last reply: %s\n", t.last_reply);
         if (strncmp(t.last_reply, "334 ", 4) == 0 && t.last_reply[4] != ' ') {
@@ -363,10 +325,14 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
 
             if (smtptest_challenge(t.last_reply, clean, sizeof(clean)))
                 fprintf(out, "the server's error challenge: %s\n", clean);
-            hint = smtptest_hint("535");
+            e = explain_smtp("535");
         }
-        if (hint != NULL)
-            fprintf(out, "meaning: %s\n", hint);
+        if (e != NULL) {
+            fprintf(out, "meaning: %s\nfix: %s\n", e->what, e->fix);
+            /* A 4xx that no retry cures (430 4.2.0 STOREDRV) still needs a person. */
+            if (!e->transient && result == SMTPTEST_TEMPORARY && reply >= 400)
+                result = SMTPTEST_PERMANENT;
+        }
     }
     fprintf(out, "%s\n",
             result == SMTPTEST_TEMPORARY

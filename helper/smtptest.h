@@ -5,9 +5,11 @@
  * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
  * authenticates with XOAUTH2 through libcurl, and optionally sends a short
  * test message; or (smtptest_submit) submits a message to a local relay as
- * a printer would, with a relay-only login or none. Server replies are shown cut short; what we
- * send is shown by command name only, never the token. The final reply is explained by a table of
- * the replies Exchange Online and Gmail give for OAuth problems.
+ * a printer would, with a relay-only login or none. Server replies are
+ * shown cut short; what we send is shown by command name only, never the
+ * token or password. The final reply is explained (meaning and fix) from
+ * explain.c's table of the replies Exchange Online and Gmail give for OAuth
+ * and setup problems.
  */
 #ifndef OAUTH2_SMTPTEST_H
 #define OAUTH2_SMTPTEST_H
@@ -64,9 +66,6 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
  */
 smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char *queue_id,
                                 size_t queue_id_size);
-
-/* smtptest_hint - cause and fix for an SMTP reply ("535 5.7.139 ..."), or NULL */
-const char *smtptest_hint(const char *reply);
 
 /* smtptest_challenge - the text of a "334 <base64>" error challenge, cleaned; 0 when none */
 int smtptest_challenge(const char *reply, char *out, size_t outsize);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "clientauth.h"
+#include "explain.h"
 #include "clock.h"
 #include "tokenresp.h"
 
@@ -35,12 +36,24 @@ static void add_int(json_object *o, const char *key, long long v)
     json_object_object_add(o, key, json_object_new_int64(v));
 }
 
+/*
+ * status_needs_person - nothing will change until someone acts: a refresh
+ * failed for good, or no grant was ever stored (an app-only account's
+ * credential is in the config)
+ */
+int status_needs_person(const struct acct *a)
+{
+    if (a->last == LAST_PERMANENT)
+        return 1;
+    return a->conf->grant_type != GRANT_CLIENT_CREDENTIALS && a->st.refresh_token == NULL;
+}
+
 /* status_json - the status object of one account */
 json_object *status_json(const struct acct *a)
 {
     json_object *o = json_object_new_object();
     long long used = a->st.last_success ? a->st.last_success : a->st.authorized;
-    const char *hint = tokenresp_hint(a->last_code);
+    const struct explain *hint = explain_aadsts(a->last_code);
 
     if (o == NULL)
         return NULL;
@@ -50,8 +63,7 @@ json_object *status_json(const struct acct *a)
     /* An app-only account needs nobody's authorization: its credential is in the config. */
     json_object_object_add(
         o, "authorized",
-        json_object_new_boolean(a->conf->grant_type == GRANT_CLIENT_CREDENTIALS ||
-                                a->st.refresh_token != NULL));
+        json_object_new_boolean(config_app_only(a->conf) || a->st.refresh_token != NULL));
     add_int(o, "authorized_at", a->st.authorized);
     add_int(o, "token_expires_at", cache_expires_wall(a));
     add_int(o, "token_obtained_at", a->st.access_token ? a->st.obtained_at : 0);
@@ -60,14 +72,67 @@ json_object *status_json(const struct acct *a)
     json_object_object_add(o, "last_error",
                            json_object_new_string(a->last == LAST_OK ? "" : a->last_error));
     add_int(o, "last_error_code", a->last_code);
-    json_object_object_add(o, "last_error_hint", json_object_new_string(hint ? hint : ""));
+    json_object_object_add(o, "last_error_hint", json_object_new_string(hint ? hint->text : ""));
     add_int(o, "last_failure_at", a->last_failure);
     add_int(o, "refresh_token_last_used", a->st.last_success);
     add_int(o, "refresh_token_lapses_at",
             a->st.refresh_token && used ? used + STATUS_RT_INACTIVITY_S : 0);
+    add_int(o, "refresh_token_stored_at", a->st.refresh_token ? a->st.rt_stored : 0);
+    add_int(o, "failures", a->failures);
+    json_object_object_add(o, "needs_person", json_object_new_boolean(status_needs_person(a)));
     add_int(o, "client_secret_expires_at", a->conf->secret_expires);
     add_int(o, "certificate_expires_at", clientauth_cert_expiry(a->conf));
     return o;
+}
+
+/* reply_index - the column of a reply status in status_replies */
+static int reply_index(socketmap_status status)
+{
+    switch (status) {
+    case SOCKETMAP_OK:
+        return 0;
+    case SOCKETMAP_NOTFOUND:
+        return 1;
+    case SOCKETMAP_PERM:
+        return 3;
+    case SOCKETMAP_TEMP:
+    case SOCKETMAP_TIMEOUT:
+        break;
+    }
+    return 2;
+}
+
+/* status_count_reply - count one reply */
+void status_count_reply(struct status_replies *r, int kind, socketmap_status status)
+{
+    if (kind < 0 || kind > STATUS_REPLY_OTHER)
+        kind = STATUS_REPLY_OTHER;
+    r->n[kind][reply_index(status)]++;
+}
+
+/* status_set_replies - the daemon's start and its reply counts */
+void status_set_replies(json_object *st, const struct status_replies *r)
+{
+    static const socketmap_status cols[STATUS_REPLY_RESULTS] = {SOCKETMAP_OK, SOCKETMAP_NOTFOUND,
+                                                                SOCKETMAP_TEMP, SOCKETMAP_PERM};
+    json_object *all = json_object_new_object();
+    int k;
+    int c;
+
+    if (all == NULL)
+        return;
+    for (k = 0; k <= STATUS_REPLY_OTHER; k++) {
+        json_object *row = json_object_new_object();
+
+        if (row == NULL)
+            break;
+        for (c = 0; c < STATUS_REPLY_RESULTS; c++)
+            add_int(row, socketmap_status_name(cols[c]), (long long)r->n[k][c]);
+        json_object_object_add(all, k == STATUS_REPLY_OTHER ? "other" : protocol_requests[k].name,
+                               row);
+    }
+    add_int(st, "daemon_started_at", r->started_at);
+    json_object_object_add(st, "daemon_replies", all);
 }
 
 /* get_ll - an integer member, 0 when absent */

@@ -11,8 +11,11 @@
  * token_expires_at, token_obtained_at, last_refresh, last_result (ok,
  * temporary, needs-person, none), last_error, last_error_code,
  * last_error_hint, last_failure_at, refresh_token_last_used,
- * refresh_token_lapses_at, client_secret_expires_at,
- * certificate_expires_at (0 when unknown or not applicable). The CLI adds
+ * refresh_token_lapses_at, refresh_token_stored_at, failures (refreshes
+ * failed in a row; the daemon's memory, 0 from the state files),
+ * needs_person, client_secret_expires_at, certificate_expires_at (times 0
+ * when unknown or not applicable). The daemon's reply adds
+ * daemon_started_at and daemon_replies (status_set_replies). The CLI adds
  * "daemon": {running, knows_account, pid, socket, error}, so that a
  * daemon that runs but was not reloaded after an account was added is not
  * mistaken for one that is down. Never a token.
@@ -24,9 +27,36 @@
 #include <stdio.h>
 
 #include "cache.h"
+#include "netstring.h"
+#include "protocol.h"
 
 /* Entra revokes a refresh token unused for 90 days. */
 #define STATUS_RT_INACTIVITY_S (90LL * 86400)
+
+/*
+ * Replies the daemon sent since it started, by request (protocol_kind;
+ * STATUS_REPLY_OTHER: one it could not take, malformed, unknown or from a
+ * refused peer) and by status (OK, NOTFOUND, TEMP, PERM).
+ */
+#define STATUS_REPLY_OTHER PROTOCOL_N_REQUESTS
+#define STATUS_REPLY_RESULTS 4
+struct status_replies {
+    long long started_at; /* the daemon's start, unix time */
+    unsigned long long n[PROTOCOL_N_REQUESTS + 1][STATUS_REPLY_RESULTS];
+};
+
+/* status_count_reply - count one reply of status to a request of kind */
+void status_count_reply(struct status_replies *r, int kind, socketmap_status status);
+
+/*
+ * status_set_replies - add "daemon_started_at" and "daemon_replies"
+ * ({"token": {"OK": n, "NOTFOUND": n, "TEMP": n, "PERM": n}, ...,
+ * "other": {...}}) to a status object
+ */
+void status_set_replies(json_object *st, const struct status_replies *r);
+
+/* status_needs_person - a's tokens stop until someone acts (authorize, a new secret...) */
+int status_needs_person(const struct acct *a);
 
 /* status_json - the status object of one account; the caller puts it */
 json_object *status_json(const struct acct *a);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "explain.h"
 #include "jsonwipe.h"
 #include "log.h"
 #include "saslwire.h"
@@ -18,96 +19,12 @@
 
 #define EXPIRES_MAX (7 * 86400L)
 
-/* Entra error codes worth a specific hint (REFERENCE.md). */
-static const struct {
-    long code;
-    int transient;
-    const char *hint;
-} aadsts_hints[] = {
-    {70008, 0,
-     "the refresh token expired (90 days unused or revoked); authorize the account again "
-     "and import the new refresh token"},
-    {700082, 0,
-     "the refresh token expired after 90 days of inactivity; authorize the account "
-     "again and import the new refresh token"},
-    {50173, 0,
-     "the grant was revoked (password change or admin revocation); authorize the "
-     "account again and import the new refresh token"},
-    {7000215, 0,
-     "invalid client secret: the secret's ID was probably used instead of its Value; "
-     "put the Value in client_secret_file"},
-    {7000222, 0,
-     "the client secret has expired; create a new one under Certificates & secrets "
-     "and update client_secret_file"},
-    {65001, 0,
-     "consent is missing: grant admin consent for SMTP.Send (or SMTP.SendAsApp) on the "
-     "app registration"},
-    {65004, 0,
-     "the user declined the consent: sign in again and accept, or grant admin consent "
-     "on the app registration"},
-    {50076, 0, "multi-factor authentication is required; authorize the account interactively"},
-    {50079, 0,
-     "multi-factor authentication enrolment is required; authorize the account "
-     "interactively"},
-    {700016, 0, "the client_id is not known in this tenant: check client_id and tenant"},
-    {90002, 0, "the tenant was not found: check tenant, and provider for national clouds"},
-    {53003, 0,
-     "blocked by a Conditional Access policy; ask the tenant admin to allow this "
-     "client"},
-    {500011, 0, "the resource in scope was not found: check scope"},
-    {7000218, 0,
-     "public client flows are disabled: enable \"Allow public client flows\" "
-     "(Authentication blade of the app registration), or give the app a credential "
-     "(client_secret_file or client_certificate_file)"},
-    {700025, 0, "this public client must not send a secret: remove client_secret_file"},
-    {9001023, 0,
-     "this grant is not supported over /common: set tenant to the tenant ID or "
-     "domain"},
-    {50194, 0,
-     "the app is single-tenant and cannot sign in over /common: set tenant to its "
-     "Directory (tenant) ID (Entra admin center > App registrations > the app > "
-     "Overview)"},
-    {50196, 1, "the identity platform is throttling requests (loop detected); backing off"},
-    {700027, 0,
-     "the certificate that signed the client assertion is not registered for this "
-     "app: upload client_certificate_file's certificate under Certificates & secrets "
-     "> Certificates"},
-    {700024, 0,
-     "the client assertion is outside its validity period: check this host's clock "
-     "(NTP)"},
-    {1002012, 0,
-     "client_credentials takes one scope ending in /.default, such as "
-     "https://outlook.office365.com/.default: check scope"},
-    {70011, 0, "the scope is not valid for this grant: check scope"},
-    {50011, 0,
-     "the redirect URI is not registered: add http://localhost under Authentication > "
-     "Mobile and desktop applications"},
-    {501481, 0, "the PKCE code verifier does not match the challenge: start authorize again"},
-    {70000, 0,
-     "the authorization code or grant is invalid or was already used: start "
-     "authorize again"},
-};
-
-/* tokenresp_hint - plain-language cause and fix for an AADSTS code */
-const char *tokenresp_hint(long aadsts)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(aadsts_hints) / sizeof(aadsts_hints[0]); i++)
-        if (aadsts_hints[i].code == aadsts)
-            return aadsts_hints[i].hint;
-    return NULL;
-}
-
-/* aadsts_transient - whether an AADSTS code is worth retrying */
+/* aadsts_transient - whether an AADSTS code is worth retrying (explain.c's table) */
 static int aadsts_transient(long aadsts)
 {
-    size_t i;
+    const struct explain *e = explain_aadsts(aadsts);
 
-    for (i = 0; i < sizeof(aadsts_hints) / sizeof(aadsts_hints[0]); i++)
-        if (aadsts_hints[i].code == aadsts)
-            return aadsts_hints[i].transient;
-    return 0;
+    return e != NULL && e->transient;
 }
 
 /* wipe_string - clear a json-c string in place before its object is released */
@@ -161,7 +78,7 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
     json_object *codes = NULL;
     const char *error = get_string(obj, "error", &v);
     const char *desc = get_string(obj, "error_description", &v);
-    const char *hint;
+    const struct explain *hint;
     char clean_desc[160] = "";
 
     if (error != NULL)
@@ -182,11 +99,18 @@ static void parse_error(long http_status, json_object *obj, struct token_result 
         res->verdict = TOKEN_TRANSIENT;
     else
         res->verdict = TOKEN_PERMANENT;
-    hint = tokenresp_hint(res->aadsts);
-    if (hint != NULL)
+    hint = explain_aadsts(res->aadsts);
+    if (hint == NULL && res->aadsts == 0)
+        hint = explain_oauth(res->error, desc);
+    if (hint != NULL && res->aadsts != 0)
         snprintf(res->message, sizeof(res->message), "%s (HTTP %ld, %s, AADSTS%ld): %s",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
-                 http_status, res->error[0] ? res->error : "error", res->aadsts, hint);
+                 http_status, res->error[0] ? res->error : "error", res->aadsts, hint->text);
+    else if (hint != NULL)
+        snprintf(res->message, sizeof(res->message), "%s (HTTP %ld, %s: %s): %s",
+                 res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",
+                 http_status, res->error, clean_desc[0] ? clean_desc : "no description",
+                 hint->text);
     else
         snprintf(res->message, sizeof(res->message), "%s (HTTP %ld, %s): %s",
                  res->verdict == TOKEN_TRANSIENT ? "temporary failure" : "needs a person",

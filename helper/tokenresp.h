@@ -7,7 +7,8 @@
  * The verdict is TRANSIENT (retry with backoff: network, 5xx, 429,
  * temporarily_unavailable, throttling, an unreadable reply) or PERMANENT
  * (needs a person: revoked grant, wrong secret, missing consent, ...).
- * Decisions use "error" and "error_codes", never description text.
+ * Decisions use "error" and "error_codes", never description text; the
+ * message carries explain.c's meaning and fix for a known failure.
  *
  * Security: the body is untrusted and capped by the HTTP layer; every
  * field is type-checked, tokens must be b64token characters, expires_in is
@@ -78,8 +79,5 @@ void tokenresp_device_clear(struct device_auth *da);
  * printable ASCII, no spaces
  */
 int tokenresp_opaque_ok(const char *s, size_t max);
-
-/* tokenresp_hint - plain-language cause and fix for an AADSTS code, or NULL */
-const char *tokenresp_hint(long aadsts);
 
 #endif

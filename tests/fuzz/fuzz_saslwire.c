@@ -3,7 +3,7 @@
  * plugin and CLI decode it (protocol_decode_account), the XOAUTH2 and
  * OAUTHBEARER builders fed with what it decoded, and the one base64 path
  * the product decodes itself: the SMTP error challenge and reply hints of
- * "oauth2-token-helper test" (smtptest_challenge, smtptest_hint)
+ * "oauth2-token-helper test" (smtptest_challenge, explain_smtp)
  *
  * Checks: a decoded reply builds both initial responses; each holds the
  * token once, after "auth=Bearer ", with the \1 framing intact (no field
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "saslwire.h"
+#include "explain.h"
 #include "smtptest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,6 +90,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if ((unsigned char)text[i] < ' ' || (unsigned char)text[i] >= 0x7f)
                 abort();
     }
-    (void)smtptest_hint(line);
+    (void)explain_smtp(line);
     return 0;
 }

@@ -21,6 +21,11 @@ Serves HTTPS on loopback until killed:
   POST /{tenant}/oauth2/v2.0/devicecode
                                      RFC 8628 device authorization; the
                                      "user" answers through /_mock/device
+  POST /token                        Google's token endpoint: the RFC 7523
+                                     JWT bearer grant of a service account
+                                     with domain-wide delegation (signature,
+                                     kid, iss, sub, aud, scope, iat, exp
+                                     checked; Google-shaped errors)
   POST /introspect                   RFC 7662 introspection for Dovecot's
                                      oauth2 passdb (form "token="); an
                                      app-only token reports the mailbox the
@@ -146,6 +151,8 @@ class MockState:
             "device_slow_down": 0,     # answer the next N polls with slow_down
             "tls_fault_host": "localhost",
             "user_faults": {},         # user -> fault mode
+            "aadsts_fault": 0,         # N: every v2.0 token request fails with AADSTSN
+            "user_aadsts": {},         # user -> N: that user's refresh tokens fail with AADSTSN
         }
         self.start = time.time()
         self.reset_stats()
@@ -354,6 +361,8 @@ class Handler(BaseHTTPRequestHandler):
             self.token_endpoint(parts[0], body)
         elif len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "devicecode"]:
             self.device_endpoint(parts[0], body)
+        elif path == "/token":
+            self.google_token(body)
         elif path == "/introspect":
             self.introspect(body)
         elif path.startswith("/introspect/as/"):
@@ -406,6 +415,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault != "none" and fault != "invalid_grant":
             self.token_fault(fault, retry_after)
             return
+        code = int(st.settings["aadsts_fault"]) or \
+            int(st.settings["user_aadsts"].get(user or "", 0))
+        if code:
+            self.aadsts_fault(code, client_id, tenant)
+            return
 
         with st.lock:
             status, obj, outcome, user = self.token_grant(tenant, f, fault)
@@ -413,6 +427,144 @@ class Handler(BaseHTTPRequestHandler):
                 st.count_token(outcome, user, client_id or None, f.get("grant_type") or None)
         self.send_json(status, obj, extra_log="outcome=%s%s" % (
             outcome, (" user=" + user) if user else ""))
+
+    def aadsts_fault(self, code, client_id, tenant):
+        """aadsts_fault - answer with Entra's error for a setup failure (setting aadsts_fault)"""
+        known = {
+            50194: (400, "invalid_request", "Application '%s' is not configured as a "
+                    "multi-tenant application. Usage of the /common endpoint is not supported "
+                    "for such applications created after '10/15/2018'. Use a tenant-specific "
+                    "endpoint or configure the application to be multi-tenant." % client_id),
+            700016: (400, "unauthorized_client", "Application with identifier '%s' was not "
+                     "found in the directory '%s'." % (client_id, tenant)),
+            7000215: (401, "invalid_client", "Invalid client secret provided. Ensure the secret "
+                      "being sent in the request is the client secret value, not the client "
+                      "secret ID, for a secret added to app '%s'." % client_id),
+            7000222: (401, "invalid_client", "The provided client secret keys for app '%s' are "
+                      "expired." % client_id),
+            70043: (400, "invalid_grant", "The refresh token has expired or is invalid due to "
+                    "sign-in frequency checks by conditional access."),
+            700082: (400, "invalid_grant", "The refresh token has expired due to inactivity."),
+        }
+        status, error, text = known.get(code, (400, "invalid_request", "Mock error."))
+        status, obj = entra_error(status, error, code, text)
+        with self.state.lock:
+            self.state.count_token("aadsts_%d" % code, None, client_id or None)
+        self.send_json(status, obj, extra_log="aadsts_fault=%d" % code)
+
+    # ---- Google: service accounts (JWT bearer grant) -------------------
+
+    def service_accounts(self):
+        """service_accounts - client_email -> registered service account (created on first use)"""
+        st = self.state
+        if not hasattr(st, "service_accounts"):
+            st.service_accounts = {}
+        return st.service_accounts
+
+    def register_service_account(self, req):
+        """register_service_account - a Google service account: its public key, key id,
+        client id, the Workspace mailboxes, and whether domain-wide delegation of
+        https://mail.google.com/ was granted to its client id"""
+        email = str(req.get("client_email", ""))
+        pem = str(req.get("public_key", ""))
+        if not email or "BEGIN PUBLIC KEY" not in pem:
+            self.send_json(400, {"error": "client_email and public_key (PEM) required"})
+            return
+        path = os.path.join(self.state.state_dir, "sa-%s.pub" % uuid.uuid4())
+        with open(path, "w", encoding="ascii") as fh:
+            fh.write(pem)
+        sa = self.service_accounts().setdefault(email, {})
+        sa.update({"cert_pub": path, "key_id": str(req.get("private_key_id", "")),
+                   "client_id": str(req.get("client_id", "")),
+                   "mailboxes": [str(m).lower() for m in req.get("mailboxes", [])],
+                   "delegated_scopes": [str(s) for s in
+                                        req.get("delegated_scopes", ["https://mail.google.com/"])]})
+        self.send_json(200, {"client_email": email, "client_id": sa["client_id"]},
+                       extra_log="service-account %s" % email[:64])
+
+    def google_token(self, body):
+        """google_token - Google's token endpoint for the JWT bearer grant"""
+        st = self.state
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = {}
+        f = {k: v[0] for k, v in form.items()}
+        if f.get("assertion"):
+            st.record_secret(f["assertion"])
+        with st.lock:
+            status, obj, outcome, user, who = self.google_grant(f)
+            st.count_token(outcome, user, who, "jwt_bearer")
+            if status == 200:
+                sas = st.stats.setdefault("service_account_claims", [])
+                sas.append(obj.pop("_claims"))
+        self.send_json(status, obj, extra_log="google outcome=%s%s" % (
+            outcome, (" sub=" + user) if user else ""))
+
+    def google_grant(self, f):
+        """google_grant - (status, reply, outcome, user, client_email) as Google answers"""
+        st = self.state
+
+        def err(status, error, desc, outcome, user=None, who=None):
+            return status, {"error": error, "error_description": desc}, outcome, user, who
+
+        if f.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return err(400, "unsupported_grant_type", "Invalid grant_type: %s"
+                       % f.get("grant_type", "")[:60], "unsupported_grant_type")
+        parts = f.get("assertion", "").split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError("not three parts")
+            header = json.loads(b64url_decode(parts[0]))
+            claims = json.loads(b64url_decode(parts[1]))
+            sig = b64url_decode(parts[2])
+            if not isinstance(header, dict) or not isinstance(claims, dict):
+                raise ValueError("not objects")
+        except ValueError:
+            return err(400, "invalid_grant", "Invalid JWT: could not parse it.", "malformed_jwt")
+        email = claims.get("iss")
+        sa = self.service_accounts().get(email) if isinstance(email, str) else None
+        if sa is None:
+            return err(400, "invalid_grant", "Invalid grant: account not found", "unknown_account")
+        if header.get("alg") != "RS256" or header.get("kid") != sa["key_id"]:
+            return err(400, "invalid_grant", "Invalid JWT Signature.", "wrong_kid", None, email)
+        signed = (parts[0] + "." + parts[1]).encode("ascii")
+        if not self.openssl_verify(sa, "RS256", signed, sig):
+            return err(400, "invalid_grant", "Invalid JWT Signature.", "bad_signature", None,
+                       email)
+        url = "https://%s%s" % (self.headers.get("Host", ""),
+                                urllib.parse.urlsplit(self.path).path)
+        if claims.get("aud") != url:
+            return err(400, "invalid_grant", "Invalid JWT: Token must be a short-lived token "
+                       "(60 minutes) and in a reasonable timeframe. Check your iat and exp "
+                       "values in the JWT claim. (aud must be %s)" % url, "wrong_audience",
+                       None, email)
+        now = time.time()
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or exp <= now or \
+                iat > now + CLOCK_SKEW or exp - iat > 3600:
+            return err(400, "invalid_grant", "Invalid JWT: Token must be a short-lived token "
+                       "(60 minutes) and in a reasonable timeframe. Check your iat and exp "
+                       "values in the JWT claim.", "bad_times", None, email)
+        scope = claims.get("scope")
+        if not isinstance(scope, str) or not scope.split():
+            return err(400, "invalid_scope", "Invalid OAuth scope or ID token audience "
+                       "provided.", "no_scope", None, email)
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or sub.lower() not in sa["mailboxes"]:
+            return err(400, "invalid_grant", "Invalid email or User ID", "unknown_sub",
+                       sub if isinstance(sub, str) else None, email)
+        if any(s not in sa["delegated_scopes"] for s in scope.split()):
+            return err(401, "unauthorized_client", "Client is unauthorized to retrieve access "
+                       "tokens using this method, or client not authorized for any of the "
+                       "scopes requested.", "not_delegated", sub, email)
+        grant = {"user": sub, "client_id": sa["client_id"], "tenant": "google"}
+        token, texp = st.new_access_token(grant, scope)
+        return 200, {"access_token": token, "expires_in": texp - int(now),
+                     "token_type": "Bearer",
+                     "_claims": {"iss": email, "sub": sub, "aud": claims.get("aud"),
+                                 "scope": scope, "lifetime": exp - iat, "kid": header.get("kid")}
+                     }, "ok", sub, email
 
     def token_fault(self, fault, retry_after):
         """token_fault - misbehave as the settings say"""
@@ -1034,6 +1186,8 @@ class Handler(BaseHTTPRequestHandler):
                                extra_log="grant user=%s" % user[:64])
             elif what == "register":
                 self.register(req)
+            elif what == "service-account":
+                self.register_service_account(req)
             elif what == "device":
                 self.device_answer(req)
             elif what == "settings":

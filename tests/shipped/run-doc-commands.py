@@ -38,10 +38,14 @@ token") refers to the command: its "SUBCOMMAND --help" must exit 0.
 How each is judged: any command must parse (exit status not 64, no usage
 text). Those that can work here must succeed: token (its output in the
 format asked for), status (--json: a JSON array), check (exit 0, an
-"OK" line), config-check, import (a fresh grant from the mock on stdin),
-revoke (then the grant is imported again), test --smtp (the receiver
+"OK" line), config-check, import (a fresh grant from the mock on stdin), metrics
+(the daemon up and the account on the page; --output to a scratch file),
+revoke (then the grant is imported again), migrate (on a scratch Postfix
+configuration: --dry-run changes nothing, --apply moves the password entry
+and is rolled back, never a password printed), test --smtp (the receiver
 verifies the token; --to delivers a message), test --relay (parses and
-submits to the receiver, which refuses it: no device relay runs here), authorize (device flow:
+submits to the receiver, which refuses it: no device relay runs here),
+authorize (device flow:
 approved at the mock; --browser: the mock redirects to its listener;
 --paste: the redirected address pasted in), serve (a second daemon on its
 own socket and a copy of the state: it listens, and exits 0 on SIGTERM).
@@ -424,6 +428,9 @@ def substitute(env, line, conf):
             w = "127.0.0.1:" + env.port
         elif prev == "--cafile" and w in ("<file>", "FILE"):
             w = env.ca
+        elif prev == "--output":
+            # metrics --output: a scratch file, never the config or the system's textfile dir
+            w = os.path.join(env.work, "metrics.prom")
         elif prev == "--port" and w in ("<port>", "N", "PORT"):
             w = env.free_ports.pop() if env.free_ports else "0"
         elif prev == "-w" and w in ("<days>", "DAYS"):
@@ -622,6 +629,60 @@ def run_serve(env, argv):
     return ok, "listened on its socket: %s, exit %d after SIGTERM" % (listening, rc)
 
 
+MIGRATE_PASSWORD = "doc-commands-old-password"
+
+
+def run_migrate(env, argv):
+    """run_migrate - migrate on a scratch Postfix configuration directory, never
+    /etc/postfix: a relayhost of Office 365 and a texthash: password table whose
+    login is the test's account (already in the config, so the config is left as
+    it is); -C, --backup-dir, --client-id and --host are this test's, a --rollback
+    placeholder is dropped. (passed, what was checked)"""
+    pf = os.path.join(env.work, "migrate-postfix")
+    bk = os.path.join(env.work, "migrate-backups")
+    sasl = os.path.join(pf, "sasl_passwd")
+    if not os.path.exists(pf):
+        os.makedirs(pf)
+        with open(os.path.join(pf, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\nrelayhost = [smtp.office365.com]:587\n"
+                    "smtp_sasl_auth_enable = yes\n"
+                    "smtp_sasl_password_maps = texthash:%s\n"
+                    "smtp_tls_security_level = encrypt\n" % sasl)
+        with open(sasl, "w") as f:
+            f.write("[smtp.office365.com]:587 %s:%s\n" % (env.account, MIGRATE_PASSWORD))
+        os.chmod(sasl, 0o600)
+    sub, i = subcommand(argv)
+    args, rest, mode = [], argv[i + 1:], "--dry-run"
+    n = 0
+    while n < len(rest):
+        a = rest[n]
+        if a in ("-C", "--backup-dir", "--client-id", "--host"):
+            n += 2
+            continue
+        if a in ("--dry-run", "--apply", "--rollback"):
+            mode = a
+            if a == "--rollback" and n + 1 < len(rest) and not rest[n + 1].startswith("-"):
+                n += 1
+        args.append(a)
+        n += 1
+    argv = argv[:i + 1] + args + ["-C", pf, "--backup-dir", bk, "--client-id", env.client_id]
+    before = open(sasl).read()
+    rc, out, err = run(env, argv)
+    leaked = MIGRATE_PASSWORD in out + err
+    if usage_error(rc, err) or leaked:
+        return False, "exit %d%s" % (rc, ", printed the password" if leaked else "")
+    if mode == "--dry-run":
+        return (rc == 0 and open(sasl).read() == before and "********" in out,
+                "a masked diff, nothing changed (exit %d)" % rc)
+    if mode == "--apply":
+        moved = rc == 0 and MIGRATE_PASSWORD not in open(sasl).read()
+        rb, _, _ = run(env, [env.helper, "migrate", "-C", pf, "--backup-dir", bk, "--rollback"])
+        return moved and rb == 0 and open(sasl).read() == before, \
+            "the password entry moved, then rolled back (exit %d, rollback %d)" % (rc, rb)
+    ok = rc == 0 or (rc == 78 and "no migrate backup" in err)
+    return ok and open(sasl).read() == before, "restored, or no backup to restore (exit %d)" % rc
+
+
 def judge(env, table, argv):
     """judge - run one command line; (passed, what was checked)"""
     sub, i = subcommand(argv)
@@ -692,6 +753,18 @@ def judge(env, table, argv):
     if sub == "config-check":
         rc, out, err = run(env, argv)
         return rc == 0, "exit %d" % rc
+    if sub == "metrics":
+        out_file = argv[argv.index("--output") + 1] if "--output" in argv else None
+        if out_file and os.path.exists(out_file):
+            os.unlink(out_file)
+        rc, out, err = run(env, argv)
+        if out_file:
+            out = open(out_file).read() if os.path.exists(out_file) else ""
+        return rc == 0 and "oauth2_token_helper_up 1" in out \
+            and 'account="%s"' % env.account in out, \
+            "the daemon up and the account in the Prometheus page, exit %d" % rc
+    if sub == "migrate":
+        return run_migrate(env, argv)
     rc, out, err = run(env, argv)
     return not usage_error(rc, err), "parses (exit %d)" % rc
 

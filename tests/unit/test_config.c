@@ -13,6 +13,7 @@
 
 #include "cfgload.h"
 #include "config.h"
+#include "explain.h"
 #include "paths.h"
 #include "secret.h"
 #include "state.h"
@@ -283,9 +284,9 @@ static void test_microsoft_ids(void)
                "a Microsoft account needs a tenant");
     cfg = load("[account a]\nclient_id = " CID "\ntenant = organizations\n"
                "[account g]\nprovider = google\nclient_id = 123.apps.googleusercontent.com\n");
-    ok(tokenresp_hint(50194) != NULL && strstr(tokenresp_hint(50194), "Directory (tenant) ID"),
-       "AADSTS50194 (single-tenant app over common) has a hint: %s",
-       tokenresp_hint(50194) ? tokenresp_hint(50194) : "(none)");
+    ok(explain_aadsts(50194) != NULL && strstr(explain_aadsts(50194)->fix, "Directory (tenant) ID"),
+       "AADSTS50194 (single-tenant app over common) has a fix: %s",
+       explain_aadsts(50194) ? explain_aadsts(50194)->text : "(none)");
     ok(cfg != NULL && strstr(cfg->accounts[0].endpoint, "/organizations/") != NULL,
        "tenant = organizations written on purpose is fine; google ids are not GUIDs (%s)", err);
     config_free(cfg);

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "explain.h"
 #include "tap.h"
 #include "tokenresp.h"
 
@@ -167,10 +168,10 @@ static void test_hints(void)
     int all = 1;
 
     for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (tokenresp_hint(codes[i]) == NULL)
+        if (explain_aadsts(codes[i]) == NULL)
             all = 0;
     ok(all, "every AADSTS code in REFERENCE.md has a hint");
-    ok(tokenresp_hint(12345) == NULL, "unknown codes have none");
+    ok(explain_aadsts(12345) == NULL, "unknown codes have none");
 }
 
 int main(void)
