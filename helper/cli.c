@@ -12,8 +12,10 @@
  *     oauth2-token-helper [-c FILE] status [ACCOUNT...] [--json]
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
- *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] [--to ADDR] [--cafile F]
  *     oauth2-token-helper [-c FILE] sendmail [--account NAME] [-f SENDER] [-t] [-i] [RCPT...]
+ *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT]
+ *                                   [--to ADDR] [--from ADDR] [--login USER [--password-file F]]
+ *                                   [--maillog F] [--wait S] [--cafile F]
  *     oauth2-token-helper [-c FILE] metrics [--output FILE]
  *     oauth2-token-helper [-c FILE] migrate [-C DIR] [--client-id ID] [--host HOST]
  *                                   [--backup-dir DIR] [--dry-run|--apply|--rollback [BACKUP]]
@@ -167,12 +169,25 @@ static const struct command {
      cmd_check},
     {"revoke", "ACCOUNT", "forget an account's tokens here, and say how to revoke the grant", NULL,
      cmd_revoke},
-    {"test", "ACCOUNT --smtp HOST[:PORT] [--to ADDRESS] [--cafile FILE]",
-     "log in with XOAUTH2 as the relay would, optionally send a test message",
+    {"test",
+     "ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT] [--to ADDRESS] [--from ADDRESS] "
+     "[--login USER [--password-file FILE]] [--maillog FILE] [--wait SECONDS] [--cafile FILE]",
+     "log in with XOAUTH2 as the relay would, or send through a device relay as a printer would",
      "  --smtp HOST[:PORT]   the SMTP server (port 587 with STARTTLS by default; 465 is\n"
      "                       implicit TLS)\n"
-     "  --to ADDRESS         also send a short test message to ADDRESS\n"
-     "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
+     "  --to ADDRESS         also send a short test message to ADDRESS (required with\n"
+     "                       --relay)\n"
+     "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n"
+     "                       (--relay: verify the relay's certificate, unchecked without)\n"
+     "  --relay HOST[:PORT]  submit to this device relay as a device would, then follow\n"
+     "                       the message in the relay's log until it is sent, deferred or\n"
+     "                       bounced\n"
+     "  --from ADDRESS       the device's sender (default: the account's login)\n"
+     "  --login USER         log in to the relay with this device login (STARTTLS\n"
+     "                       required); the password is read from standard input\n"
+     "  --password-file FILE read the device's password from FILE's first line instead\n"
+     "  --maillog FILE       the relay's log (default /var/log/mail.log, else the journal)\n"
+     "  --wait SECONDS       how long to wait for the delivery line (default 60)\n",
      cmd_test},
     {"sendmail", "[--account NAME] [-f SENDER] [-F NAME] [-t] [-i | -oi] [-v] [--] [RECIPIENT...]",
      "send the message on standard input through the account's relay (sendmail-compatible)",

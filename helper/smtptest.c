@@ -19,9 +19,43 @@
 
 struct trace {
     FILE *out;
-    char last_reply[256]; /* last complete server line */
+    char last_reply[256];                     /* last complete server line */
+    char queue_id[SMTPTEST_MAX_QUEUE_ID + 1]; /* from "250 ... queued as ID", or empty */
     int authenticated;
+    int in_auth; /* AUTH sent, no final reply yet: what we send is a credential */
 };
+
+/* note_queue_id - keep the queue id of a "250 ... queued as ID" reply */
+static void note_queue_id(struct trace *t, const char *line)
+{
+    const char *p = strstr(line, "queued as ");
+    size_t n;
+
+    if (strncmp(line, "250", 3) != 0 || p == NULL)
+        return;
+    p += strlen("queued as ");
+    n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+    if (n == 0 || n > SMTPTEST_MAX_QUEUE_ID)
+        return;
+    memcpy(t->queue_id, p, n);
+    t->queue_id[n] = '\0';
+}
+
+/* show_auth - "AUTH MECH" without its initial response; the rest of the exchange hidden */
+static void show_auth(struct trace *t, const char *data, size_t size)
+{
+    const char *mech = data + 4;
+    size_t n;
+
+    while ((size_t)(mech - data) < size && *mech == ' ')
+        mech++;
+    n = strspn(mech, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+    if ((size_t)(mech - data) + n > size || n > 20)
+        n = 0;
+    fprintf(t->out, "  -> AUTH %.*s (%s hidden)\n", (int)n, mech,
+            n == 7 && strncmp(mech, "XOAUTH2", 7) == 0 ? "token" : "credentials");
+    t->in_auth = 1;
+}
 
 /* on_debug - show server lines and the names of our commands, never their arguments */
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
@@ -38,13 +72,19 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
             snprintf(t->last_reply, sizeof(t->last_reply), "%s", line);
         if (strncmp(line, "235", 3) == 0)
             t->authenticated = 1;
+        if (strncmp(line, "334", 3) != 0)
+            t->in_auth = 0;
+        note_queue_id(t, line);
     } else if (type == CURLINFO_HEADER_OUT) {
         size_t n = strcspn(data, " \r\n");
 
         if (n > size)
             n = size;
-        if (n >= 4 && strncmp(data, "AUTH", 4) == 0)
-            fprintf(t->out, "  -> AUTH XOAUTH2 (token hidden)\n");
+        /* After AUTH, every line we send is a credential (LOGIN's user and password). */
+        if (t->in_auth)
+            fprintf(t->out, "  -> (SASL response hidden)\n");
+        else if (n >= 4 && strncmp(data, "AUTH", 4) == 0)
+            show_auth(t, data, size);
         else if (n > 0 && n < 16 && data[0] >= 'A' && data[0] <= 'Z')
             fprintf(t->out, "  -> %.*s%s\n", (int)n, data,
                     strncmp(data, "MAIL", 4) == 0 || strncmp(data, "RCPT", 4) == 0 ? " ..." : "");
@@ -297,6 +337,131 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     fprintf(out, "%s\n",
             result == SMTPTEST_TEMPORARY
                 ? "this looks temporary (the server or the network): try again later"
+                : "this needs a person: fix the cause above, then run the test again");
+    return result;
+}
+
+/* set_message - a short test message from "from" to "to", for on_read */
+static void set_message(struct message *m, const char *from, const char *to, const char *how)
+{
+    time_t now = (time_t)clock_wall_s();
+    char date[64];
+    struct tm tm;
+    int n;
+
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    n = snprintf(m->text, sizeof(m->text),
+                 "Date: %s\r\nFrom: %s\r\nTo: %s\r\n"
+                 "Subject: oauth2-token-helper test message\r\n"
+                 "Message-ID: <%ld.%ld@oauth2-token-helper>\r\n\r\n"
+                 "This message was sent by oauth2-token-helper test,\r\n"
+                 "%s.\r\n",
+                 date, from, to, (long)now, (long)getpid(), how);
+    m->len = n < 0 ? 0 : (size_t)n;
+    if (m->len >= sizeof(m->text))
+        m->len = sizeof(m->text) - 1;
+    m->off = 0;
+}
+
+/* smtptest_submit - submit one message as a device would */
+smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char *queue_id,
+                                size_t queue_id_size)
+{
+    struct trace t;
+    struct message msg;
+    struct curl_slist *rcpt = NULL;
+    char url[600];
+    char from[400];
+    char to[400];
+    char host[512];
+    char errbuf[CURL_ERROR_SIZE];
+    char reason[CURL_ERROR_SIZE + 64];
+    unsigned port = 587;
+    smtptest_result result;
+    long reply = 0;
+    CURLcode rc;
+    CURL *h;
+
+    if (queue_id_size > 0)
+        queue_id[0] = '\0';
+    memset(&t, 0, sizeof(t));
+    t.out = out;
+    errbuf[0] = '\0';
+    if (smtptest_target(d->hostport, host, sizeof(host), &port, reason, sizeof(reason)) < 0) {
+        fprintf(out, "test: %s\n", reason);
+        return SMTPTEST_BAD_INPUT;
+    }
+    snprintf(url, sizeof(url), "%s://%s:%u/%s", port == 465 ? "smtps" : "smtp", host, port,
+             "oauth2-token-helper.test");
+    h = curl_easy_init();
+    if (h == NULL)
+        return SMTPTEST_TEMPORARY;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    /* A password only ever over TLS; without one, STARTTLS when offered (port 25 devices). */
+    curl_easy_setopt(h, CURLOPT_USE_SSL,
+                     d->login != NULL ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    if (d->cafile != NULL) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, d->cafile);
+    } else {
+        /* As the devices do: a local relay's certificate is often self-signed. */
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (d->login != NULL) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, d->login);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, d->password != NULL ? d->password : "");
+    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, &t);
+    snprintf(from, sizeof(from), "<%s>", d->from);
+    snprintf(to, sizeof(to), "<%s>", d->to);
+    rcpt = curl_slist_append(NULL, to);
+    set_message(&msg, d->from, d->to, "submitted to the relay as a device would");
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &msg);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    fprintf(out, "submitting to the relay %s as %s, %s, from %s to %s\n", d->hostport,
+            d->login != NULL ? "a device that logs in" : "a device that does not log in",
+            d->login != NULL ? "STARTTLS required" : "STARTTLS if offered", d->from, d->to);
+    if (d->login != NULL)
+        fprintf(out, "  login %s (password hidden)\n", d->login);
+    if (d->cafile == NULL)
+        fprintf(out, "  the relay's certificate is not verified (as devices do; --cafile FILE "
+                     "verifies it)\n");
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        failure_reason(h, rc, errbuf, reason, sizeof(reason));
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(rcpt);
+    if (rc == CURLE_OK) {
+        snprintf(queue_id, queue_id_size, "%s", t.queue_id);
+        fprintf(out, "result: the relay accepted the message%s%s\n",
+                t.queue_id[0] != '\0' ? ", queue id " : " (no queue id in its reply)", t.queue_id);
+        return SMTPTEST_OK;
+    }
+    if (reply == 0 && t.last_reply[0] >= '1' && t.last_reply[0] <= '5')
+        reply = strtol(t.last_reply, NULL, 10);
+    result = classify(rc, reply);
+    fprintf(out, "result: FAILED: the relay did not take the message: %s\n", reason);
+    if (t.last_reply[0] != '\0')
+        fprintf(out, "last reply: %s\n", t.last_reply);
+    if (strncmp(t.last_reply, "554 5.7.1", 9) == 0 || strncmp(t.last_reply, "535", 3) == 0)
+        fprintf(out, "meaning: the relay refused this device: list its address in mynetworks "
+                     "(device_networks), or log in with --login USER and a password from the "
+                     "relay's Dovecot passwd-file\n");
+    fprintf(out, "%s\n",
+            result == SMTPTEST_TEMPORARY
+                ? "this looks temporary (the relay or the network): try again later"
                 : "this needs a person: fix the cause above, then run the test again");
     return result;
 }

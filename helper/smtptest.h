@@ -4,10 +4,12 @@
  *
  * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
  * authenticates with XOAUTH2 through libcurl, and optionally sends a short
- * test message. Server replies are shown cut short; what we send is shown
- * by command name only, never the token. The final reply is explained
- * (meaning and fix) from explain.c's table of the replies Exchange Online
- * and Gmail give for OAuth and setup problems.
+ * test message; or (smtptest_submit) submits a message to a local relay as
+ * a printer would, with a relay-only login or none. Server replies are
+ * shown cut short; what we send is shown by command name only, never the
+ * token or password. The final reply is explained (meaning and fix) from
+ * explain.c's table of the replies Exchange Online and Gmail give for OAuth
+ * and setup problems.
  */
 #ifndef OAUTH2_SMTPTEST_H
 #define OAUTH2_SMTPTEST_H
@@ -20,6 +22,23 @@ struct smtptest_opts {
     const char *cafile;   /* CA bundle for the server, or NULL: the system's */
     const char *login;
     const char *token;
+};
+
+/* The longest queue id taken from a "250 ... queued as ID" reply (Postfix's long ids: 16-20). */
+#define SMTPTEST_MAX_QUEUE_ID 32
+
+/*
+ * A device's submission to a local relay (test --relay): STARTTLS when
+ * offered (required with a login), an optional relay-only login (PLAIN or
+ * LOGIN), one message from "from" to "to".
+ */
+struct smtptest_device {
+    const char *hostport; /* HOST[:PORT] of the relay, port 587 by default */
+    const char *from;     /* envelope and header sender, as the device sends it */
+    const char *to;       /* the recipient */
+    const char *cafile;   /* verify the relay's certificate against it, or NULL: do not verify */
+    const char *login;    /* the device's relay-only user name, or NULL: no login */
+    const char *password; /* its password (never shown), with login */
 };
 
 /* What became of the test, for the exit status. */
@@ -39,6 +58,14 @@ int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned 
 
 /* smtptest_run - run the test, reporting to out */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
+
+/*
+ * smtptest_submit - submit one message as a device would, reporting to out;
+ * on acceptance the relay's queue id goes to queue_id (empty when the reply
+ * names none)
+ */
+smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char *queue_id,
+                                size_t queue_id_size);
 
 /* smtptest_challenge - the text of a "334 <base64>" error challenge, cleaned; 0 when none */
 int smtptest_challenge(const char *reply, char *out, size_t outsize);

@@ -106,14 +106,15 @@ def commands_in_usage(text):
 
 
 def man_synopsis(cmd):
-    """man_synopsis - the options the man page's SYNOPSIS gives cmd"""
+    """man_synopsis - the options the man page's SYNOPSIS gives cmd (all its entries)"""
     text = open(MAN).read()
     syn = text.split(".SH SYNOPSIS\n", 1)[1].split("\n.SH ", 1)[0].replace("\\-", "-")
+    found = None
     for chunk in syn.split("\n.br\n"):
         if re.search(r"^\.B %s$" % re.escape(cmd), chunk, re.M):
             rest = re.split(r"^\.B %s$" % re.escape(cmd), chunk, 1, re.M)[1]
-            return set(OPT.findall(rest))
-    return None
+            found = (found or set()) | set(OPT.findall(rest))
+    return found
 
 
 def help_synopsis(text, cmd):

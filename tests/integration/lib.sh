@@ -23,6 +23,7 @@
 #   start_faultsmtp [SPEC...]   faultsmtp.py: a relay that fails on purpose
 #   check_num DESC GOT OP WANT, check_relayed N MECH, done_testing
 #   sender_use_example MAIN_CF MAP...  a conf/postfix example on the sender
+#   start_device_relay DEVICE PWFILE, device_submit  conf/postfix/device-relay
 #   system_paths_lock, install_tree, claim_system_config, start_system_sender,
 #   readme_blocks, readme_section_blocks  what ships (tests/shipped)
 #
@@ -491,6 +492,12 @@ postfix_stop() {
 # RECEIVER_STATIC_PASSWORD (benchmarks) adds a static passdb for PLAIN with
 # that password and keeps the oauth2 passdb to XOAUTH2 and OAUTHBEARER;
 # RECEIVER_AUTH_CACHE sets auth_cache_size (default 0: every AUTH verified).
+# RECEIVER_SEND_AS (default none: any sender): as Exchange Online, take
+# mail only from these mailboxes, envelope sender and From: alike, else
+# "550 5.7.60" (the null sender of bounces passes; the headers of an
+# attached message are not checked); their domains are then delivered to
+# the sink too. RECEIVER_REFUSE_RCPT: recipients refused with "550 5.1.1"
+# (a mailbox that does not exist).
 start_receiver() {
     local mechs=${RECEIVER_MECHS:-xoauth2 oauthbearer}
     local oauth2_mechs="" static_passdb=""
@@ -600,7 +607,45 @@ virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 virtual_minimum_uid = 100
 EOF
+    _receiver_send_as
     postfix_start "$RECEIVER_DIR" "$RECEIVER_PORT"
+}
+
+# _receiver_send_as - RECEIVER_SEND_AS and RECEIVER_REFUSE_RCPT in the receiver's main.cf
+_receiver_send_as() {
+    local conf=$RECEIVER_DIR/conf mbox rcpt re="" domains="example.net"
+    [ -n "${RECEIVER_SEND_AS:-}${RECEIVER_REFUSE_RCPT:-}" ] || return 0
+    for mbox in ${RECEIVER_SEND_AS:-}; do
+        re="$re${re:+|}${mbox//./\\.}"
+        domains="$domains ${mbox#*@}"
+    done
+    : >"$conf/refuse_rcpt"
+    for rcpt in ${RECEIVER_REFUSE_RCPT:-}; do
+        echo "$rcpt 550 5.1.1 RESOLVER.ADR.RecipientNotFound; Recipient not found" >>"$conf/refuse_rcpt"
+    done
+    : >"$conf/send_as"
+    : >"$conf/send_as_headers"
+    if [ -n "$re" ]; then
+        # Exchange's words for it (SendAsDenied); bounces (null sender) pass.
+        {
+            echo '/^<>$/ DUNNO'
+            echo "/^($re)\$/ DUNNO"
+            echo '/./ 550 5.7.60 SMTP; Client does not have permissions to send as this sender'
+        } >"$conf/send_as"
+        {
+            echo 'if /^From:/'
+            echo "!/[<[:space:]:]($re)>?[[:space:]]*\$/ REJECT 5.7.60 SMTP; Client does not have permissions to send as this sender"
+            echo 'endif'
+        } >"$conf/send_as_headers"
+    fi
+    cat >>"$conf/main.cf" <<EOF
+smtpd_null_access_lookup_key = <>
+smtpd_sender_restrictions = check_sender_access regexp:$conf/send_as
+smtpd_recipient_restrictions = check_recipient_access texthash:$conf/refuse_rcpt, permit_sasl_authenticated, reject
+header_checks = regexp:$conf/send_as_headers
+nested_header_checks =
+virtual_mailbox_domains = $domains
+EOF
 }
 
 # _receiver_shared_passdbs DOVECOT_DIR - a passdb per RECEIVER_SHARED_MAILBOXES entry
@@ -892,6 +937,93 @@ sink_senders() {
 # ENVELOPE were authenticated as AUTHENTICATED
 sent_as() {
     sink_senders | awk -v e="$1" -v a="$2" '$2 == e && $3 == a {n = $1} END {print n + 0}'
+}
+
+# ---- the device relay (conf/postfix/device-relay) ------------------------
+
+# RELAY_MAILBOX - the mailbox the device relay sends as (relay@contoso.com
+# in the example, made contoso.test like every example)
+RELAY_MAILBOX=relay@contoso.test
+
+# device_relay_subst FILE... - a conf/postfix/device-relay file made to fit
+# this test: example_subst, the services' ports (smtp: RELAY_PORT25,
+# submission: RELAY_PORT587), the test CA's server key pair for snakeoil,
+# the relay's queue directory for /var/spool/postfix, RELAY_DOVECOT for
+# /etc/dovecot
+device_relay_subst() {
+    example_subst "$@" | sed \
+        -e "s|^smtp\( *\)inet |127.0.0.1:$RELAY_PORT25 inet |" \
+        -e "s|^submission inet |127.0.0.1:$RELAY_PORT587 inet |" \
+        -e "s|smtp/inet|127.0.0.1:$RELAY_PORT25/inet|g" \
+        -e "s|submission/inet|127.0.0.1:$RELAY_PORT587/inet|g" \
+        -e "s|/etc/ssl/certs/ssl-cert-snakeoil.pem|$T/ca/server.pem|" \
+        -e "s|/etc/ssl/private/ssl-cert-snakeoil.key|$T/ca/server.key|" \
+        -e "s|/var/spool/postfix/|$SENDER_DIR/queue/|g" \
+        -e "s|/etc/dovecot/|$RELAY_DOVECOT/|g"
+}
+
+# start_device_relay DEVICE PASSWORD_FILE - the sender Postfix (stock
+# chrooted master.cf) set up as conf/postfix/device-relay says, with its
+# Dovecot for the device logins: DEVICE's password is the first line of
+# PASSWORD_FILE, hashed into device-users. Call after prepare_sender and the
+# helper's config. Sets RELAY_PORT25 (= SENDER_PORT), RELAY_PORT587,
+# RELAY_DOVECOT.
+start_device_relay() {
+    local device=$1 pwfile=$2 ex=$top_srcdir/conf/postfix/device-relay dv cmd line hash
+    RELAY_PORT25=$SENDER_PORT
+    RELAY_PORT587=$(free_port)
+    RELAY_DOVECOT=$SENDER_DIR/dovecot
+    dv=$RELAY_DOVECOT
+    mkdir -p "$dv/conf.d" "$SENDER_DIR/conf/device-relay"
+    # Dovecot: the example as its conf.d file, in an instance of its own.
+    device_relay_subst "$ex/dovecot-auth.conf" >"$dv/conf.d/99-device-relay.conf"
+    device_relay_subst "$ex/device-users" >"$dv/device-users"
+    hash=$(openssl passwd -6 -stdin <"$pwfile") || bail "openssl passwd failed"
+    echo "$device:{SHA512-CRYPT}$hash" >>"$dv/device-users"
+    chgrp dovecot "$dv/device-users" && chmod 0640 "$dv/device-users"
+    cat >"$dv/dovecot.conf" <<EOF
+# the device relay's Dovecot for integration test $TEST_NAME: auth only
+base_dir = $dv/run
+state_dir = $dv/state
+instance_name = oauth2-it-relay-$TEST_NAME-$$
+log_path = $T/logs/relay-dovecot.log
+protocols = none
+ssl = no
+!include $dv/conf.d/99-device-relay.conf
+EOF
+    # Postfix: the outgoing side as every sender (the plugin, the test CA),
+    # then the example's main.cf lines, maps and services.
+    sender_relay_to_receiver "$RELAY_MAILBOX" "" xoauth2 \
+        "SASL_PATH=$SASL_DIR OAUTH2_TOKEN_HELPER_CONFIG=${HELPER_CONF:-$T/helper/helper.conf}"
+    for f in sasl_passwd device_networks sender_canonical header_checks smtp_header_checks; do
+        device_relay_subst "$ex/$f" >"$SENDER_DIR/conf/device-relay/$f" ||
+            bail "cannot install device-relay/$f"
+    done
+    while IFS= read -r line; do
+        postconf -c "$SENDER_DIR/conf" -e "$line" || bail "postconf -e '$line' failed"
+    done < <(device_relay_subst "$ex/main.cf" | grep -E '^[a-z_0-9]+ *=')
+    # The stock entries the example replaces, removed as its comment says.
+    cmd=$(device_relay_subst "$ex/master.cf" | sed -n 's/^#  *\(postconf -MX .*\)$/\1/p')
+    [ -n "$cmd" ] || bail "no 'postconf -MX' line in device-relay/master.cf"
+    # shellcheck disable=SC2086
+    postconf -c "$SENDER_DIR/conf" ${cmd#postconf } || bail "$cmd failed"
+    device_relay_subst "$ex/master.cf" >>"$SENDER_DIR/conf/master.cf"
+    cp "$SENDER_DIR/conf/main.cf" "$SENDER_DIR/conf/master.cf" "$T/logs/" 2>/dev/null
+    mv "$T/logs/main.cf" "$T/logs/relay-main.cf.txt"
+    mv "$T/logs/master.cf" "$T/logs/relay-master.cf.txt"
+    dovecot -c "$dv/dovecot.conf" </dev/null >>"$T/logs/relay-dovecot.log" 2>&1 ||
+        bail "the relay's dovecot did not start (see logs/relay-dovecot.log)"
+    on_exit "stop_pid \$(cat $dv/run/master.pid 2>/dev/null)"
+    postfix_start "$SENDER_DIR" "$RELAY_PORT25"
+    wait_until 20 test -S "$SENDER_DIR/queue/private/auth" ||
+        bail "no Dovecot auth socket at the relay's private/auth (see logs/relay-dovecot.log)"
+    wait_until 20 smtp_banner_has "$RELAY_PORT587" "$(basename "$T")/sender" ||
+        bail "the relay's submission service does not answer on $RELAY_PORT587"
+}
+
+# device_submit ARGS... - smtpclient.py submit (see there) to the relay; the final reply
+device_submit() {
+    "$PYTHON3" "$ITDIR/smtpclient.py" submit "$@" 2>>"$T/logs/smtpclient.log"
 }
 
 # ---- shared assertions ---------------------------------------------------

@@ -45,7 +45,9 @@ configuration: --dry-run changes nothing, --apply moves the password entry
 and is rolled back, never a password printed), test --smtp (the receiver
 verifies the token; --to delivers a message), sendmail (a message with a
 To: on stdin, a recipient added when none is shown, the relay set to the
-receiver in a copy of the config: the receiver accepts it), authorize (device flow:
+receiver in a copy of the config: the receiver accepts it), test --relay (parses and
+submits to the receiver, which refuses it: no device relay runs here),
+authorize (device flow:
 approved at the mock; --browser: the mock redirects to its listener;
 --paste: the redirected address pasted in), serve (a second daemon on its
 own socket and a copy of the state: it listens, and exits 0 on SIGTERM).
@@ -267,6 +269,12 @@ def tokenize(text):
 
 def alternatives(group):
     """alternatives - the choices of an optional group"""
+    nested = re.search(r"\s*\[([^\[\]]*)\]", group)
+    if nested:
+        # "--login user [--password-file file]": without, then with the inner part.
+        without = (group[:nested.start()] + group[nested.end():]).strip()
+        within = (group[:nested.start()] + " " + nested.group(1) + group[nested.end():]).strip()
+        return list(dict.fromkeys(alternatives(without) + alternatives(within)))
     alts = [a.strip() for a in group.split("|")]
     first = alts[0].split()
     if len(alts) > 1 and len(first) > 1 and not alts[1].startswith("-"):
@@ -333,7 +341,7 @@ def expand(text):
 
 
 def synopsis_table(man8):
-    """synopsis_table - subcommand -> (required positionals, required options)"""
+    """synopsis_table - subcommand -> [(required positionals, required options)], one per synopsis"""
     table = {}
     for _, text, syn in man_commands(man8):
         if not syn:
@@ -347,7 +355,8 @@ def synopsis_table(man8):
         pos = [w for n, w in enumerate(words[2:], 2)
                if w.startswith("<") and not words[n - 1].startswith("-")]
         opts = [w for w in words[2:] if w.startswith("--")]
-        table[sub] = (len(pos), opts)
+        # A command may have several synopses (test --smtp, test --relay).
+        table.setdefault(sub, []).append((len(pos), opts))
     return table
 
 
@@ -362,7 +371,10 @@ def all_commands():
     found += readme_commands(os.path.join(SRC, "README.md"), set(table))
     for path in sorted(glob.glob(os.path.join(SRC, "conf", "*.conf")) +
                        glob.glob(os.path.join(SRC, "conf", "postfix", "*")) +
+                       glob.glob(os.path.join(SRC, "conf", "postfix", "*", "*")) +
                        glob.glob(os.path.join(SRC, "conf", "exim", "*"))):
+        if not os.path.isfile(path):
+            continue
         found += conf_commands(path, set(table))
     out = []
     for where, text in found:
@@ -710,10 +722,10 @@ def judge(env, table, argv):
         rc, out, err = run(env, argv)
         return rc == 0 and out.strip() != "", "prints to stdout, exit 0 (exit %d)" % rc
     args = argv[i + 1:]
-    npos, ropts = table.get(sub, (0, []))
     positional = [a for n, a in enumerate(args)
                   if not a.startswith("-") and not (n and args[n - 1].startswith("--"))]
-    if sub in table and (len(positional) < npos or any(o not in args for o in ropts)):
+    if sub in table and not any(len(positional) >= npos and all(o in args for o in ropts)
+                                for npos, ropts in table[sub]):
         # A reference to the command, not a command line to run.
         rc, out, err = run(env, [env.helper, sub, "--help"])
         return rc == 0 and out.strip() != "", \
@@ -741,6 +753,14 @@ def judge(env, table, argv):
         rc, out, err = run(env, argv)
         again = reimport(env)
         return rc == 0 and again, "exit %d (grant imported again: %s)" % (rc, again)
+    if sub == "test" and "--relay" in args:
+        # No device relay here (tests/integration/device-relay.sh runs one):
+        # the receiver stands in and refuses the unauthenticated submission.
+        # The command must parse, read a password without a terminal, and
+        # submit.
+        rc, out, err = run(env, argv, stdin="device-password\n")
+        return not usage_error(rc, err) and "submitting to the relay" in out, \
+            "parses and submits (exit %d)" % rc
     if sub == "test":
         if "--cafile" not in argv:
             argv = argv + ["--cafile", env.ca]

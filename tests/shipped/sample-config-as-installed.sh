@@ -38,7 +38,8 @@ diag "installed example: ${EXAMPLE#$INST_ROOT}"
 # The integration tests read the examples from conf/: each one must be
 # installed, byte for byte.
 missing=0
-for f in "$top_srcdir"/conf/oauth2-token-helper.conf "$top_srcdir"/conf/postfix/* "$top_srcdir"/conf/exim/*; do
+for f in "$top_srcdir"/conf/oauth2-token-helper.conf "$top_srcdir"/conf/postfix/* \
+    "$top_srcdir"/conf/postfix/*/* "$top_srcdir"/conf/exim/*; do
     [ -f "$f" ] || continue
     rel=${f#"$top_srcdir"/conf/}
     if ! cmp -s "$f" "$INST_EXAMPLES/$rel"; then
