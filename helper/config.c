@@ -128,6 +128,16 @@ static const struct config_key {
      FILE_NONE, "the authorization URL, https (default: derived from the provider)", NULL},
     {"device_endpoint", KEY_ACCOUNT, offsetof(struct account_conf, device_endpoint), "", FILE_NONE,
      "the device-code URL, https (default: derived from the provider)", NULL},
+    {"client_assertion_file", KEY_ACCOUNT, offsetof(struct account_conf, client_assertion_file), "",
+     FILE_SECRET, "a file holding an external JWT (federated credential), reread each time", NULL},
+    {"assertion_audience", KEY_ACCOUNT, offsetof(struct account_conf, assertion_audience),
+     "api://AzureADTokenExchange", FILE_NONE, "the audience client_assertion_file's JWT must have",
+     NULL},
+    {"next_client_certificate_file", KEY_ACCOUNT,
+     offsetof(struct account_conf, next_client_certificate_file), "", FILE_CERT,
+     "the next certificate, for a rollover without an outage", NULL},
+    {"next_client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, next_client_key_file), "",
+     FILE_KEY, "the next certificate's private key", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
