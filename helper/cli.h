@@ -63,5 +63,6 @@ helper_result cmd_check(const char *file, int argc, char **argv);
 helper_result cmd_revoke(const char *file, int argc, char **argv);
 helper_result cmd_test(const char *file, int argc, char **argv);
 helper_result cmd_help(const char *file, int argc, char **argv);
+helper_result cmd_new_certificate(const char *file, int argc, char **argv);
 
 #endif

@@ -315,6 +315,9 @@ void status_print(FILE *fp, json_object *st)
         fprintf(fp, "  certificate:      expires %s%s\n",
                 when(get_ll(st, "certificate_expires_at"), 0, b1, sizeof(b1)),
                 strcmp(get_str(st, "certificate_in_use"), "current") == 0 ? ", in use" : "");
+    if (json_object_get_boolean(json_object_object_get(st, "next_certificate_configured")) &&
+        get_ll(st, "certificate_expires_at") == 0)
+        fprintf(fp, "  certificate:      missing or unreadable (client_certificate_file)\n");
     if (json_object_get_boolean(json_object_object_get(st, "next_certificate_configured")))
         fprintf(fp, "  next certificate: %s%s\n",
                 get_ll(st, "next_certificate_expires_at")
