@@ -250,3 +250,37 @@ int assertion_stale(const struct assertion_info *info, long long now)
         margin = ASSERTION_STALE_MIN_S;
     return info->exp - now < margin;
 }
+
+/* Entra's refusals of an external token, and what fixes each (REFERENCE.md). */
+static const struct {
+    long code;
+    const char *hint;
+} federated_hints[] = {
+    {70021, "no federated credential of the app matches the token: compare its issuer, subject "
+            "and audience with the app's Certificates & secrets > Federated credentials"},
+    {700211, "no federated credential of the app has the token's issuer: add one with the "
+             "cluster's service-account issuer URL (kubectl get --raw "
+             "/.well-known/openid-configuration)"},
+    {700212, "no federated credential of the app has the token's audience: make the audience "
+             "of the projected token, assertion_audience and the credential's audience the "
+             "same (default api://AzureADTokenExchange)"},
+    {700213, "no federated credential of the app has the token's subject (compared "
+             "case-sensitively): set the credential's subject to "
+             "system:serviceaccount:NAMESPACE:SERVICEACCOUNT of the pod"},
+    {700024, "the token is expired or not yet valid: check that the token file is still "
+             "refreshed and this host's clock (NTP)"},
+    {700027, "the token's signature does not verify with the issuer's published keys: check "
+             "the issuer URL of the federated credential (the cluster's keys may have been "
+             "rotated)"},
+};
+
+/* assertion_hint - the fix for a refused federated assertion */
+const char *assertion_hint(long aadsts)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(federated_hints) / sizeof(federated_hints[0]); i++)
+        if (federated_hints[i].code == aadsts)
+            return federated_hints[i].hint;
+    return NULL;
+}

@@ -64,6 +64,12 @@ struct assertion_info {
 int assertion_read(const struct account_conf *acct, long long now, char **jwt,
                    struct assertion_info *info, char *err, size_t errsize);
 
+/*
+ * assertion_hint - the fix for Entra's refusal of a federated assertion
+ * (AADSTS70021, 700211, 700212, 700213, 700024, 700027), NULL for others
+ */
+const char *assertion_hint(long aadsts);
+
 /* assertion_stale - whether info's token is close to expiry without having been replaced */
 int assertion_stale(const struct assertion_info *info, long long now);
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "assertion.h"
 #include "clientauth.h"
 #include "clock.h"
 #include "http.h"
@@ -667,13 +668,19 @@ void cache_complete(struct acct *a, struct token_result *res)
                  a->failures, res->message, (delay + 999) / 1000,
                  usable(a) ? "; still serving the current token" : "");
     } else {
-        char msg[600];
+        char msg[1024];
 
-        if (a->conf->client_assertion_file[0] != '\0')
+        if (a->conf->client_assertion_file[0] != '\0' && assertion_hint(res->aadsts) != NULL)
             snprintf(msg, sizeof(msg),
-                     "refresh refused: %s (the federated credential's token in "
-                     "client_assertion_file %s)",
-                     res->message, a->conf->client_assertion_file);
+                     "refresh refused, the federated credential's token in "
+                     "client_assertion_file %s (AADSTS%ld): %s; %s",
+                     a->conf->client_assertion_file, res->aadsts, assertion_hint(res->aadsts),
+                     res->message);
+        else if (a->conf->client_assertion_file[0] != '\0')
+            snprintf(msg, sizeof(msg),
+                     "refresh refused, the federated credential's token in "
+                     "client_assertion_file %s: %s",
+                     a->conf->client_assertion_file, res->message);
         else if (clientauth_has_next(a->conf))
             snprintf(msg, sizeof(msg), "refresh refused: %s (neither %s nor %s was accepted)",
                      res->message, a->conf->client_certificate_file,
