@@ -170,9 +170,9 @@ static const struct command {
      "  --to ADDRESS         also send a short test message to ADDRESS\n"
      "  --cafile FILE        trust the CA certificates in FILE instead of the system's\n",
      cmd_test},
-    {"new-certificate", "ACCOUNT [--days N] [--bits 2048|3072] [--force]",
+    {"new-certificate", "ACCOUNT [--days DAYS] [--bits 2048|3072] [--force]",
      "make the next certificate and key for a rollover, and say what to upload",
-     "  --days N       the certificate's lifetime (default 365, at most 1095)\n"
+     "  --days DAYS    the certificate's lifetime (default 365, at most 1095)\n"
      "  --bits N       the RSA key's size, 2048 (the default) or 3072\n"
      "  --force        replace files that exist already\n",
      cmd_new_certificate},

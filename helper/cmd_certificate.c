@@ -3,7 +3,7 @@
  *                     certificate and key for a rollover
  *
  * SYNOPSIS
- *     oauth2-token-helper [-c FILE] new-certificate ACCOUNT [--days N] [--bits 2048|3072]
+ *     oauth2-token-helper [-c FILE] new-certificate ACCOUNT [--days DAYS] [--bits 2048|3072]
  *                                                           [--force]
  *
  * DESCRIPTION
