@@ -47,7 +47,8 @@ static json_object *decode_part(const char *part, size_t len)
         obj = NULL;
     }
 out:
-    json_tokener_free(tok);
+    if (tok != NULL) /* json-c 0.16's json_tokener_free does not take NULL */
+        json_tokener_free(tok);
     if (text != NULL) {
         explicit_bzero(text, n);
         free(text);
