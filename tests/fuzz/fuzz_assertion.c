@@ -62,6 +62,12 @@ static int quotes_token(const char *msg, const uint8_t *data, size_t size)
     return 0;
 }
 
+/* remove_file - the scratch token file goes when the fuzzer exits */
+static void remove_file(void)
+{
+    unlink(file);
+}
+
 /* LLVMFuzzerTestOneInput - one token file */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -74,8 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size > ASSERTION_MAX + 16)
         return 0;
-    if (file[0] == '\0')
+    if (file[0] == '\0') {
         snprintf(file, sizeof(file), "/tmp/fuzz_assertion.%ld", (long)getpid());
+        atexit(remove_file);
+    }
     fp = fopen(file, "w");
     if (fp == NULL)
         return 0;
