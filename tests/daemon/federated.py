@@ -185,7 +185,7 @@ def check_cfg(fx, text):
     """check_cfg - config-check on a config of one account section; (exit, stderr)"""
     conf = os.path.join(fx.dir, "one.conf")
     with open(conf, "w") as fh:
-        fh.write("socket = %s\nstate_dir = %s\n" % (fx.sock, fx.state) + text)
+        fh.write("socket = %s\nstate_dir = %s\nuser = root\n" % (fx.sock, fx.state) + text)
     os.chmod(conf, 0o600)
     r = subprocess.run([HELPER, "-c", conf, "config-check"], capture_output=True, text=True)
     fx.stderr_seen.append(r.stderr + r.stdout)
