@@ -550,7 +550,10 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def openssl_verify(self, pub, alg, data, sig):
-        """openssl_verify - check an RS256/PS256 signature against a public key file"""
+        """openssl_verify - check an RS256/PS256 signature against a public key file
+        (or a client registration: its first certificate's key)"""
+        if isinstance(pub, dict):
+            pub = pub.get("cert_pub") or ""
         work = tempfile.mkdtemp(dir=self.state.state_dir, prefix="verify.")
         try:
             with open(os.path.join(work, "data"), "wb") as fh:
@@ -1044,6 +1047,7 @@ class Handler(BaseHTTPRequestHandler):
             del client["certs"][x5t]
         certs = sorted(client.get("certs", {}))
         client["cert_x5t"] = certs[0] if certs else None
+        client["cert_pub"] = client["certs"][certs[0]] if certs else None
         self.send_json(200, {"client_id": client_id, "tenant": client["tenant"],
                              "thumbprint": client.get("cert_x5t"), "thumbprints": certs},
                        extra_log="register %s" % client_id[:64])
