@@ -318,6 +318,16 @@ def test_rollover(t, fx):
     t.ok(r.returncode == 1 and "only one certificate is valid" in r.stdout,
          "check: WARNING while only one certificate is valid: %s" % r.stdout.strip()[:300])
     os.rename(os.path.join(fx.dir, "cur.pem.old"), os.path.join(fx.dir, "cur.pem"))
+    fx.mockctl("register", "--client-id", ROLL_APP, "--remove-certificate",
+               os.path.join(fx.dir, "next.pem"))
+    fx.mockctl("reset-stats")
+    drop(fx, "roll")
+    reply = token_reply(fx, "roll")
+    by = fx.stats()["token_requests"]["by_client"].get(ROLL_APP, {})
+    t.ok(reply.startswith("PERM ") and "AADSTS700027" in reply and "neither" in reply and
+         sum(by.values()) == 2,
+         "neither certificate registered: each tried once, then PERM naming both: %s %s"
+         % (shown(reply), by))
 
 
 def main():
