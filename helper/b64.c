@@ -6,6 +6,7 @@
 #include "b64.h"
 
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 
@@ -45,4 +46,57 @@ char *b64_url(const unsigned char *data, size_t len)
             out[i] = '_';
     }
     return out;
+}
+
+/* b64_url_decode - decode unpadded base64url; *out malloc'd with a NUL after *outlen bytes */
+int b64_url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen)
+{
+    char *std = NULL;
+    unsigned char *buf = NULL;
+    size_t padded = (len + 3) / 4 * 4;
+    size_t i;
+    int n;
+    int rc = -1;
+
+    *out = NULL;
+    *outlen = 0;
+    if (len == 0 || len % 4 == 1 || len > (size_t)INT_MAX / 2)
+        return -1;
+    std = malloc(padded + 1);
+    buf = malloc(padded / 4 * 3 + 1);
+    if (std == NULL || buf == NULL)
+        goto out;
+    for (i = 0; i < len; i++) {
+        char c = in[i];
+
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            goto out;
+        std[i] = c;
+    }
+    for (; i < padded; i++)
+        std[i] = '=';
+    std[padded] = '\0';
+    n = EVP_DecodeBlock(buf, (const unsigned char *)std, (int)padded);
+    if (n < 0)
+        goto out;
+    /* EVP_DecodeBlock counts the padding as zero bytes: drop them. */
+    *outlen = (size_t)n - (padded - len);
+    buf[*outlen] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    if (std != NULL) {
+        OPENSSL_cleanse(std, padded + 1);
+        free(std);
+    }
+    if (buf != NULL) {
+        OPENSSL_cleanse(buf, padded / 4 * 3 + 1);
+        free(buf);
+    }
+    return rc;
 }

@@ -18,4 +18,12 @@ char *b64_std(const unsigned char *data, size_t len);
 /* b64_url - unpadded base64url of len bytes, malloc'd; NULL on out of memory */
 char *b64_url(const unsigned char *data, size_t len);
 
+/*
+ * b64_url_decode - decode len characters of unpadded base64url (a JWT's
+ * parts); *out malloc'd, NUL-terminated after *outlen bytes (free it with
+ * secret_free() when it may hold a secret); -1 on a character outside the
+ * alphabet, an impossible length or out of memory
+ */
+int b64_url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);
+
 #endif

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "assertion.h"
 #include "clientauth.h"
 #include "clock.h"
 #include "http.h"
@@ -272,6 +273,9 @@ static unsigned long long credential_stamp(const struct acct *a)
     h = stamp_file(h, a->conf->client_key_file);
     h = stamp_file(h, a->conf->client_key_passphrase_file);
     h = stamp_file(h, a->conf->service_account_file);
+    h = stamp_file(h, a->conf->client_assertion_file);
+    h = stamp_file(h, a->conf->next_client_certificate_file);
+    h = stamp_file(h, a->conf->next_client_key_file);
     return h;
 }
 
@@ -478,6 +482,74 @@ static struct http_request *begin_jwt_bearer(struct acct *a)
     return req;
 }
 
+/* pair_name - a certificate pair as the config names it */
+static const char *pair_name(int pair)
+{
+    return pair ? "next_client_certificate_file" : "client_certificate_file";
+}
+
+/*
+ * load_credential - the client credential for this attempt. During a
+ * certificate rollover: the pair that worked last (at first the newest
+ * usable one), or the other when it no longer loads. 0, or -1 with err.
+ */
+static int load_credential(struct acct *a, struct clientauth *ca, char *err, size_t errsize)
+{
+    char err2[512];
+
+    if (!clientauth_has_next(a->conf))
+        return clientauth_load(a->conf, ca, err, errsize);
+    if (!a->cert_pair_known) {
+        a->cert_pair = clientauth_pick_pair(a->conf, cache_wall_ms() / 1000);
+        a->cert_pair_known = 1;
+    }
+    if (clientauth_load_pair(a->conf, a->cert_pair, ca, err, errsize) == 0)
+        return 0;
+    if (clientauth_load_pair(a->conf, !a->cert_pair, ca, err2, sizeof(err2)) < 0)
+        return -1;
+    log_warn("account=%s: %s; signing with %s instead", a->conf->name, err,
+             pair_name(!a->cert_pair));
+    a->cert_pair = !a->cert_pair;
+    return 0;
+}
+
+/* fail_assertion_file - the external token cannot be used now: its issuer may replace it soon */
+static void fail_assertion_file(struct acct *a, const char *err)
+{
+    long long delay = cache_backoff_ms(++a->failures);
+
+    a->last = LAST_TRANSIENT;
+    note_failure(a, err, 0);
+    a->next_try_ms = cache_now_ms() + delay;
+    a->timer_ms = a->next_try_ms;
+    snprintf(a->last_error, sizeof(a->last_error), "refresh failing: %s", err);
+    log_warn("account=%s: %s; retrying in %llds%s", a->conf->name, err, (delay + 999) / 1000,
+             usable(a) ? "; still serving the current token" : "");
+}
+
+/*
+ * rollover_retry - Entra refused the certificate (AADSTS700027: not
+ * registered, or a bad signature) and the other pair was not tried in this
+ * refresh: switch pairs and release the lock so that the caller starts
+ * again at once, without a deferral. 1 when it switched.
+ */
+static int rollover_retry(struct acct *a, const struct token_result *res)
+{
+    if (res->verdict != TOKEN_PERMANENT || res->aadsts != 700027 || !clientauth_has_next(a->conf) ||
+        a->rollover_retried)
+        return 0;
+    log_warn("account=%s: Entra refused the certificate of %s (AADSTS700027: not registered for "
+             "the app); trying %s at once",
+             a->conf->name, pair_name(a->cert_pair), pair_name(!a->cert_pair));
+    a->cert_pair = !a->cert_pair;
+    a->cert_pair_known = 1;
+    a->rollover_retried = 1;
+    state_unlock(a->lock_fd);
+    a->lock_fd = -1;
+    a->refreshing = 0;
+    return 1;
+}
+
 /*
  * begin - first half of a refresh: lock, reread the state file, read the
  * secret, build the request. Returns the request, or NULL when the refresh
@@ -526,8 +598,12 @@ static struct http_request *begin(struct acct *a, int nonblock)
     a->cred_stamp = credential_stamp(a);
     if (a->conf->grant_type == GRANT_JWT_BEARER)
         return begin_jwt_bearer(a);
-    if (clientauth_load(a->conf, &ca, err, sizeof(err)) < 0) {
+    if (load_credential(a, &ca, err, sizeof(err)) < 0) {
         finish_without_transfer(a);
+        if (a->conf->client_assertion_file[0] != '\0') {
+            fail_assertion_file(a, err);
+            return NULL;
+        }
         snprintf(msg, sizeof(msg), "needs a person: %s", err);
         fail_permanent(a, msg, 0);
         return NULL;
@@ -554,6 +630,11 @@ void cache_complete(struct acct *a, struct token_result *res)
     char err[512];
 
     a->last_refresh = wall_s;
+    a->rollover_retried = 0;
+    /* An expired external token is replaced by its issuer's agent: retry, with backoff. */
+    if (a->conf->client_assertion_file[0] != '\0' && res->verdict == TOKEN_PERMANENT &&
+        res->aadsts == 700024)
+        res->verdict = TOKEN_TRANSIENT;
     if (res->verdict == TOKEN_OK) {
         secret_free(a->st.access_token);
         a->st.access_token = res->access_token;
@@ -609,9 +690,25 @@ void cache_complete(struct acct *a, struct token_result *res)
                  a->failures, res->message, (delay + 999) / 1000,
                  usable(a) ? "; still serving the current token" : "");
     } else {
-        char msg[600];
+        char msg[1024];
 
-        snprintf(msg, sizeof(msg), "refresh refused: %s", res->message);
+        if (a->conf->client_assertion_file[0] != '\0' && assertion_hint(res->aadsts) != NULL)
+            snprintf(msg, sizeof(msg),
+                     "refresh refused, the federated credential's token in "
+                     "client_assertion_file %s (AADSTS%ld): %s; %s",
+                     a->conf->client_assertion_file, res->aadsts, assertion_hint(res->aadsts),
+                     res->message);
+        else if (a->conf->client_assertion_file[0] != '\0')
+            snprintf(msg, sizeof(msg),
+                     "refresh refused, the federated credential's token in "
+                     "client_assertion_file %s: %s",
+                     a->conf->client_assertion_file, res->message);
+        else if (clientauth_has_next(a->conf))
+            snprintf(msg, sizeof(msg), "refresh refused: %s (neither %s nor %s was accepted)",
+                     res->message, a->conf->client_certificate_file,
+                     a->conf->next_client_certificate_file);
+        else
+            snprintf(msg, sizeof(msg), "refresh refused: %s", res->message);
         fail_permanent(a, msg, res->aadsts);
     }
     state_unlock(a->lock_fd);
@@ -657,6 +754,11 @@ void cache_finish(struct cache *c, CURL *easy, CURLcode code)
         http_request_result(a->req, code, &res);
         http_request_free(a->req);
         a->req = NULL;
+        if (rollover_retry(a, &res)) {
+            token_result_clear(&res);
+            cache_start(c, a);
+            return;
+        }
         cache_complete(a, &res);
         token_result_clear(&res);
         return;
@@ -670,11 +772,16 @@ int cache_refresh_sync(struct cache *c, struct acct *a)
     struct token_result res;
 
     (void)c;
-    req = begin(a, 0);
-    if (req == NULL)
-        return a->last == LAST_PERMANENT ? -1 : 0;
-    http_request_result(req, http_request_perform(req), &res);
-    http_request_free(req);
+    for (;;) {
+        req = begin(a, 0);
+        if (req == NULL)
+            return a->last == LAST_PERMANENT ? -1 : 0;
+        http_request_result(req, http_request_perform(req), &res);
+        http_request_free(req);
+        if (!rollover_retry(a, &res))
+            break;
+        token_result_clear(&res);
+    }
     cache_complete(a, &res);
     token_result_clear(&res);
     return a->last == LAST_OK ? 0 : -1;

@@ -117,6 +117,9 @@ struct acct {
     int save_pending;           /* a rotated refresh token is not on disk yet */
     int save_failures;          /* failed attempts to write it, for the retry backoff */
     long long save_retry_ms;    /* when to try writing it again; 0 = not scheduled */
+    int cert_pair;              /* certificate rollover: 0 the current pair, 1 the next */
+    int cert_pair_known;        /* cert_pair chosen (newest usable, or the one that worked) */
+    int rollover_retried;       /* this refresh already switched pairs after AADSTS700027 */
 };
 
 struct cache {

@@ -223,6 +223,12 @@ static const struct command {
      "  --backup-dir DIR   where the dated backups go (default "
      "/var/backups/oauth2-token-helper)\n",
      cmd_migrate},
+    {"new-certificate", "ACCOUNT [--days DAYS] [--bits 2048|3072] [--force]",
+     "make the next certificate and key for a rollover, and say what to upload",
+     "  --days DAYS    the certificate's lifetime (default 365, at most 1095)\n"
+     "  --bits N       the RSA key's size, 2048 (the default) or 3072\n"
+     "  --force        replace files that exist already\n",
+     cmd_new_certificate},
     {"help", "[COMMAND]", "show this help, or one command's synopsis and options", NULL, cmd_help},
 };
 

@@ -76,5 +76,6 @@ helper_result cmd_sendmail(const char *file, int argc, char **argv);
 helper_result cmd_help(const char *file, int argc, char **argv);
 helper_result cmd_metrics(const char *file, int argc, char **argv);
 helper_result cmd_migrate(const char *file, int argc, char **argv);
+helper_result cmd_new_certificate(const char *file, int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "assertion.h"
 #include "b64.h"
 #include "clock.h"
 #include "regfile.h"
@@ -344,6 +345,11 @@ int clientauth_load(const struct account_conf *acct, struct clientauth *ca, char
                     size_t errsize)
 {
     memset(ca, 0, sizeof(*ca));
+    if (acct->client_assertion_file[0] != '\0')
+        return assertion_read(acct, clock_wall_s(), &ca->assertion, NULL, err, errsize);
+    if (clientauth_has_next(acct))
+        return clientauth_load_pair(acct, clientauth_pick_pair(acct, clock_wall_s()), ca, err,
+                                    errsize);
     if (acct->client_certificate_file[0] != '\0')
         return clientauth_assertion(acct, clock_wall_s(), &ca->assertion, err, errsize);
     return config_secret_read(acct, &ca->secret, err, errsize);
@@ -418,4 +424,106 @@ out:
     free(input);
     free(sig);
     return rc;
+}
+
+/* next_view - acct with its next certificate pair in place of the current one */
+static struct account_conf next_view(const struct account_conf *acct)
+{
+    struct account_conf alt = *acct;
+
+    alt.client_certificate_file = acct->next_client_certificate_file;
+    alt.client_key_file = acct->next_client_key_file;
+    return alt;
+}
+
+/* clientauth_has_next - whether acct names a next certificate pair */
+int clientauth_has_next(const struct account_conf *acct)
+{
+    return acct->next_client_certificate_file != NULL &&
+           acct->next_client_certificate_file[0] != '\0' &&
+           acct->client_certificate_file[0] != '\0';
+}
+
+/* pair_not_before - notBefore of a usable pair (loads, matches, current), -1 when unusable */
+static long long pair_not_before(const struct account_conf *acct, long long now)
+{
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    struct tm tm;
+    char err[600];
+    long long t = -1;
+
+    if (load_pair(acct, now, &cert, &key, err, sizeof(err)) < 0)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    t = ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1 ? (long long)timegm(&tm) : 0;
+    if (t > now)
+        t = -1; /* not valid yet */
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return t;
+}
+
+/* clientauth_pick_pair - the newest usable pair: 1 (next) when its notBefore is later, else 0 */
+int clientauth_pick_pair(const struct account_conf *acct, long long now)
+{
+    struct account_conf alt;
+    long long cur;
+    long long next;
+
+    if (!clientauth_has_next(acct))
+        return 0;
+    alt = next_view(acct);
+    cur = pair_not_before(acct, now);
+    next = pair_not_before(&alt, now);
+    return next >= 0 && next >= cur ? 1 : 0;
+}
+
+/* clientauth_load_pair - a fresh assertion signed with pair 0 (current) or 1 (next) */
+int clientauth_load_pair(const struct account_conf *acct, int pair, struct clientauth *ca,
+                         char *err, size_t errsize)
+{
+    struct account_conf alt;
+
+    memset(ca, 0, sizeof(*ca));
+    if (pair == 0 || !clientauth_has_next(acct))
+        return clientauth_assertion(acct, clock_wall_s(), &ca->assertion, err, errsize);
+    alt = next_view(acct);
+    if (clientauth_assertion(&alt, clock_wall_s(), &ca->assertion, err, errsize) == 0)
+        return 0;
+    /* Name the setting the admin wrote, not the one we borrowed. */
+    if (strlen(err) + 40 < errsize)
+        snprintf(err + strlen(err), errsize - strlen(err),
+                 " (the next pair: next_client_certificate_file, next_client_key_file)");
+    return -1;
+}
+
+/* clientauth_next_cert_expiry - notAfter of next_client_certificate_file; 0 when none or unreadable
+ */
+long long clientauth_next_cert_expiry(const struct account_conf *acct)
+{
+    struct account_conf alt;
+
+    if (!clientauth_has_next(acct))
+        return 0;
+    alt = next_view(acct);
+    return clientauth_cert_expiry(&alt);
+}
+
+/* clientauth_check_next - for config-check: the next pair as clientauth_check does the current */
+int clientauth_check_next(const struct account_conf *acct, long long *not_after, char *err,
+                          size_t errsize)
+{
+    struct account_conf alt;
+
+    *not_after = 0;
+    if (!clientauth_has_next(acct))
+        return 0;
+    alt = next_view(acct);
+    if (clientauth_check(&alt, not_after, err, errsize) == 0)
+        return 0;
+    if (strlen(err) + 40 < errsize)
+        snprintf(err + strlen(err), errsize - strlen(err),
+                 " (the next pair: next_client_certificate_file, next_client_key_file)");
+    return -1;
 }

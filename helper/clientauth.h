@@ -71,4 +71,30 @@ long long clientauth_cert_expiry(const struct account_conf *acct);
 int clientauth_jwt(const char *alg, EVP_PKEY *key, json_object *header, json_object *claims,
                    char **jwt);
 
+/*
+ * Certificate rollover: next_client_certificate_file and
+ * next_client_key_file name a second pair. Both are registered with the
+ * app during a rollover; the newest usable one (the later notBefore) is
+ * tried first, and the cache falls back to the other at once when Entra
+ * answers AADSTS700027 (not registered), remembering which one worked.
+ */
+
+/* clientauth_has_next - whether acct names a next certificate pair (and a current one) */
+int clientauth_has_next(const struct account_conf *acct);
+
+/* clientauth_pick_pair - 1 when the next pair is usable and newer than the current, else 0 */
+int clientauth_pick_pair(const struct account_conf *acct, long long now);
+
+/* clientauth_load_pair - a fresh assertion signed with pair 0 (current) or 1 (next); -1 with err */
+int clientauth_load_pair(const struct account_conf *acct, int pair, struct clientauth *ca,
+                         char *err, size_t errsize);
+
+/* clientauth_next_cert_expiry - notAfter of next_client_certificate_file; 0 when none or unreadable
+ */
+long long clientauth_next_cert_expiry(const struct account_conf *acct);
+
+/* clientauth_check_next - clientauth_check for the next pair; 0 when there is none */
+int clientauth_check_next(const struct account_conf *acct, long long *not_after, char *err,
+                          size_t errsize);
+
 #endif

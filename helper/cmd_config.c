@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "assertion.h"
 #include "cli.h"
 #include "clientauth.h"
 #include "clock.h"
@@ -33,6 +34,44 @@ static void report_problem(const char *msg)
     fprintf(stderr, "oauth2-token-helper: %s\n", msg);
 }
 
+/*
+ * check_federated - the next certificate pair loads, matches and is current,
+ * and the federated credential's token file is usable now; problems found
+ * (a stale token file or an expiring pair is only a warning)
+ */
+static int check_federated(const struct account_conf *a)
+{
+    struct assertion_info info;
+    long long not_after;
+    long long now = clock_wall_s();
+    char err[800];
+    int problems = 0;
+
+    if (clientauth_has_next(a)) {
+        if (clientauth_check_next(a, &not_after, err, sizeof(err)) < 0) {
+            report_problem(err);
+            problems++;
+        } else if (not_after != 0 && not_after - now < 30 * 86400LL) {
+            fprintf(stderr,
+                    "oauth2-token-helper: warning: account %s: next_client_certificate_file %s "
+                    "expires in %lld days; make another pair (oauth2-token-helper "
+                    "new-certificate %s --force) and upload it\n",
+                    a->name, a->next_client_certificate_file, (not_after - now) / 86400, a->name);
+        }
+    }
+    if (a->client_assertion_file[0] == '\0')
+        return problems;
+    /* config_check_files has reported a token file that cannot be used. */
+    if (assertion_read(a, now, NULL, &info, err, sizeof(err)) == 0 && assertion_stale(&info, now)) {
+        fprintf(stderr,
+                "oauth2-token-helper: warning: account %s: client_assertion_file %s expires in "
+                "%lld seconds and has not been replaced; check that its issuer (kubelet) still "
+                "refreshes it\n",
+                a->name, a->client_assertion_file, info.exp - now);
+    }
+    return problems;
+}
+
 /* check_certificates - every certificate loads, matches its key and is current; problems found */
 static int check_certificates(const struct config *cfg)
 {
@@ -44,6 +83,7 @@ static int check_certificates(const struct config *cfg)
         long long not_after;
         char err[600];
 
+        problems += check_federated(a);
         if (a->client_certificate_file[0] == '\0')
             continue;
         if (clientauth_check(a, &not_after, err, sizeof(err)) < 0) {

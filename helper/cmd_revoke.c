@@ -50,6 +50,8 @@ static void revoke_report(const struct config *cfg, const struct account_conf *a
     if (a->grant_type == GRANT_CLIENT_CREDENTIALS) {
         const char *cred = a->client_certificate_file != NULL && a->client_certificate_file[0]
                                ? "client_certificate_file"
+                           : a->client_assertion_file != NULL && a->client_assertion_file[0]
+                               ? "client_assertion_file"
                                : "client_secret_file";
 
         printf("account %s: %s\n"
@@ -60,7 +62,7 @@ static void revoke_report(const struct config *cfg, const struct account_conf *a
                "  - remove %s from the [account %s] section and reload the daemon\n"
                "    (systemctl reload oauth2-token-helper), or remove the section;\n"
                "  - or in Microsoft Entra: App registrations > the app > Certificates & secrets:\n"
-               "    delete the secret or certificate;\n"
+               "    delete the secret, certificate or federated credential;\n"
                "  - or Enterprise applications > the app > Permissions: remove the admin consent\n"
                "    for SMTP.SendAsApp (or Remove-MailboxPermission for its service principal).\n",
                a->name,

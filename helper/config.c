@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "explain.h"
+#include "assertion.h"
+#include "clock.h"
 #include "ini.h"
 #include "paths.h"
 #include "regfile.h"
@@ -134,6 +136,16 @@ static const struct config_key {
      "sendmail: the SMTP submission server, HOST:PORT (default: the provider's)", NULL},
     {"relay_ca_file", KEY_ACCOUNT, offsetof(struct account_conf, relay_ca_file), "", FILE_CA,
      "sendmail: CA certificates to verify the relay with (default: the system's)", NULL},
+    {"client_assertion_file", KEY_ACCOUNT, offsetof(struct account_conf, client_assertion_file), "",
+     FILE_SECRET, "a file holding an external JWT (federated credential), reread each time", NULL},
+    {"assertion_audience", KEY_ACCOUNT, offsetof(struct account_conf, assertion_audience),
+     "api://AzureADTokenExchange", FILE_NONE, "the audience client_assertion_file's JWT must have",
+     NULL},
+    {"next_client_certificate_file", KEY_ACCOUNT,
+     offsetof(struct account_conf, next_client_certificate_file), "", FILE_CERT,
+     "the next certificate, for a rollover without an outage", NULL},
+    {"next_client_key_file", KEY_ACCOUNT, offsetof(struct account_conf, next_client_key_file), "",
+     FILE_KEY, "the next certificate's private key", NULL},
 };
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -747,8 +759,12 @@ oom:
 static int check_jwt_bearer(struct loader *ld, struct account_conf *a, const struct provider *p)
 {
     struct config *cfg = ld->cfg;
-    static const char *const unused[] = {"client_secret_file", "client_certificate_file",
-                                         "client_key_file", "client_key_passphrase_file"};
+    static const char *const unused[] = {"client_secret_file",
+                                         "client_certificate_file",
+                                         "client_key_file",
+                                         "client_key_passphrase_file",
+                                         "next_client_certificate_file",
+                                         "next_client_key_file"};
     size_t i;
     size_t k;
 
@@ -777,6 +793,58 @@ static int check_jwt_bearer(struct loader *ld, struct account_conf *a, const str
                         "account's key file signs the request); fix: remove it",
                         a->name, unused[i]);
     return 0;
+}
+
+/*
+ * check_federated - client_assertion_file and the next certificate pair: the
+ * assertion file is the app's only credential and belongs to the app-only
+ * grant; next_client_certificate_file and next_client_key_file go together,
+ * beside a current pair
+ */
+static void check_federated(struct loader *ld, struct account_conf *a)
+{
+    struct config *cfg = ld->cfg;
+    int cert = a->client_certificate_file[0] != '\0';
+    int next_cert = a->next_client_certificate_file[0] != '\0';
+
+    if (a->client_assertion_file[0] != '\0') {
+        if (a->client_secret_file[0] != '\0' || cert)
+            problem(ld, acct_line(cfg, a, "client_assertion_file"),
+                    "account %s: client_assertion_file conflicts with %s: the app proves itself "
+                    "with exactly one credential; fix: keep client_assertion_file (the federated "
+                    "credential) and remove %s",
+                    a->name,
+                    cert && a->client_secret_file[0] != '\0'
+                        ? "client_secret_file and client_certificate_file"
+                    : cert ? "client_certificate_file"
+                           : "client_secret_file",
+                    cert ? "client_certificate_file, client_key_file" : "client_secret_file");
+        if (a->grant_type != GRANT_CLIENT_CREDENTIALS)
+            problem(ld, acct_line(cfg, a, "client_assertion_file"),
+                    "account %s: client_assertion_file is for grant = client_credentials (an "
+                    "app-only account); fix: add grant = client_credentials and login = the "
+                    "mailbox, or remove client_assertion_file",
+                    a->name);
+    }
+    if (a->assertion_audience[0] == '\0')
+        problem(ld, acct_line(cfg, a, "assertion_audience"),
+                "account %s: assertion_audience is empty; fix: remove it (default "
+                "api://AzureADTokenExchange) or set the audience of the federated credential",
+                a->name);
+    if (next_cert != (a->next_client_key_file[0] != '\0'))
+        problem(
+            ld,
+            acct_line(cfg, a, next_cert ? "next_client_certificate_file" : "next_client_key_file"),
+            "account %s: next_client_certificate_file and next_client_key_file go together "
+            "(the next certificate and its key); fix: set both (oauth2-token-helper "
+            "new-certificate %s makes them) or neither",
+            a->name, a->name);
+    if (next_cert && !cert)
+        problem(ld, acct_line(cfg, a, "next_client_certificate_file"),
+                "account %s: next_client_certificate_file needs client_certificate_file and "
+                "client_key_file (the pair in use now); fix: name the current pair too, or move "
+                "the next pair to client_certificate_file and client_key_file",
+                a->name);
 }
 
 /* check_credentials - the grant, the client's credential and what they need */
@@ -810,6 +878,7 @@ static int check_credentials(struct loader *ld, struct account_conf *a, const st
                 "account %s: set client_secret_file or client_certificate_file, not both; fix: "
                 "remove one",
                 a->name);
+    check_federated(ld, a);
     if (cert != (a->client_key_file[0] != '\0'))
         problem(ld, acct_line(cfg, a, cert ? "client_certificate_file" : "client_key_file"),
                 "account %s: client_certificate_file and client_key_file go together (the "
@@ -827,10 +896,11 @@ static int check_credentials(struct loader *ld, struct account_conf *a, const st
                 a->name, a->assertion_alg);
     if (a->grant_type != GRANT_CLIENT_CREDENTIALS)
         return 0;
-    if (!cert && a->client_secret_file[0] == '\0')
+    if (!cert && a->client_secret_file[0] == '\0' && a->client_assertion_file[0] == '\0')
         problem(ld, acct_line(cfg, a, "grant"),
                 "account %s: grant = client_credentials needs the app's credential; fix: add "
-                "client_certificate_file and client_key_file, or client_secret_file",
+                "client_certificate_file and client_key_file, client_assertion_file (a "
+                "federated credential), or client_secret_file",
                 a->name);
     if (a->login == NULL)
         problem(ld, acct_line(cfg, a, "grant"),
@@ -1806,7 +1876,10 @@ int config_check_files(const struct config *cfg, config_report_fn report, void *
                 file == NULL || file[0] == '\0')
                 continue;
             line = acct_line(cfg, a, k->name);
-            if (k->file == FILE_SECRET || k->file == FILE_KEY) {
+            if (strcmp(k->name, "client_assertion_file") == 0) {
+                /* The external JWT: its file, form, expiry and audience (assertion.h). */
+                rc = assertion_read(a, clock_wall_s(), NULL, NULL, msg, sizeof(msg));
+            } else if (k->file == FILE_SECRET || k->file == FILE_KEY) {
                 rc = config_secret_file_read(a, k->name, file,
                                              k->file == FILE_KEY ? CONFIG_KEY_MAX : SECRET_MAX,
                                              k->file == FILE_SECRET, &secret, msg, sizeof(msg));

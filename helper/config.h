@@ -75,6 +75,10 @@ struct account_conf {
     char *service_account_file; /* grant = jwt_bearer: Google's JSON key file */
     char *relay;                /* sendmail: HOST:PORT; NULL when the provider has no preset */
     char *relay_ca_file;        /* sendmail: "" for the system's CAs */
+    char *client_assertion_file; /* federated credential: an external JWT, reread each time */
+    char *assertion_audience;    /* the aud that JWT must carry */
+    char *next_client_certificate_file; /* certificate rollover: the other pair */
+    char *next_client_key_file;
     /* Derived by config_load: */
     char *endpoint;           /* the token endpoint actually used */
     long long secret_expires; /* client_secret_expires as unix time, 0 if unset */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "assertion.h"
 #include "clientauth.h"
 #include "explain.h"
 #include "clock.h"
@@ -45,7 +46,44 @@ int status_needs_person(const struct acct *a)
 {
     if (a->last == LAST_PERMANENT)
         return 1;
-    return a->conf->grant_type != GRANT_CLIENT_CREDENTIALS && a->st.refresh_token == NULL;
+    return !config_app_only(a->conf) && a->st.refresh_token == NULL;
+}
+
+/*
+ * status_add_federated - the rollover's next certificate and the federated
+ * credential's external token: when they expire, and (for the token) what
+ * is wrong with its file, never the token itself
+ */
+static void status_add_federated(json_object *o, const struct acct *a)
+{
+    struct assertion_info info;
+    char err[600];
+    long long now = clock_wall_s();
+    int pair;
+
+    if (clientauth_has_next(a->conf)) {
+        pair = a->cert_pair_known ? a->cert_pair : clientauth_pick_pair(a->conf, now);
+        json_object_object_add(o, "next_certificate_configured", json_object_new_boolean(1));
+        add_int(o, "next_certificate_expires_at", clientauth_next_cert_expiry(a->conf));
+        json_object_object_add(o, "certificate_in_use",
+                               json_object_new_string(pair ? "next" : "current"));
+    }
+    if (a->conf->client_assertion_file[0] == '\0')
+        return;
+    err[0] = '\0';
+    if (assertion_read(a->conf, now, NULL, &info, err, sizeof(err)) == 0 &&
+        assertion_stale(&info, now))
+        snprintf(err, sizeof(err),
+                 "account %s: client_assertion_file %s: the token expires within %lld seconds "
+                 "and the file has not been replaced; fix: check that the issuer's agent "
+                 "(kubelet, the projected serviceAccountToken volume) still refreshes it",
+                 a->conf->name, a->conf->client_assertion_file, info.exp - now);
+    json_object_object_add(o, "assertion_file",
+                           json_object_new_string(a->conf->client_assertion_file));
+    add_int(o, "assertion_expires_at", info.exp);
+    add_int(o, "assertion_issued_at", info.iat);
+    add_int(o, "assertion_file_changed_at", info.mtime);
+    json_object_object_add(o, "assertion_problem", json_object_new_string(err));
 }
 
 /* status_json - the status object of one account */
@@ -82,6 +120,7 @@ json_object *status_json(const struct acct *a)
     json_object_object_add(o, "needs_person", json_object_new_boolean(status_needs_person(a)));
     add_int(o, "client_secret_expires_at", a->conf->secret_expires);
     add_int(o, "certificate_expires_at", clientauth_cert_expiry(a->conf));
+    status_add_federated(o, a);
     return o;
 }
 
@@ -271,6 +310,15 @@ static const char *without_prefix(const char *msg)
     return msg;
 }
 
+/* when_in_use - when(t) with ", in use" after it when in_use */
+static const char *when_in_use(long long t, int in_use, char *buf, size_t size)
+{
+    char w[96];
+
+    snprintf(buf, size, "%s%s", when(t, 0, w, sizeof(w)), in_use ? ", in use" : "");
+    return buf;
+}
+
 /* status_print - human-readable lines */
 void status_print(FILE *fp, json_object *st)
 {
@@ -329,8 +377,35 @@ void status_print(FILE *fp, json_object *st)
         fprintf(fp, "  client secret:    expires %s\n",
                 when(get_ll(st, "client_secret_expires_at"), 0, b1, sizeof(b1)));
     if (get_ll(st, "certificate_expires_at"))
-        fprintf(fp, "  certificate:      expires %s\n",
-                when(get_ll(st, "certificate_expires_at"), 0, b1, sizeof(b1)));
+        fprintf(fp, "  certificate:      expires %s%s\n",
+                when(get_ll(st, "certificate_expires_at"), 0, b1, sizeof(b1)),
+                strcmp(get_str(st, "certificate_in_use"), "current") == 0 ? ", in use" : "");
+    if (json_object_get_boolean(json_object_object_get(st, "next_certificate_configured")) &&
+        get_ll(st, "certificate_expires_at") == 0)
+        fprintf(fp, "  certificate:      missing or unreadable (client_certificate_file)\n");
+    if (json_object_get_boolean(json_object_object_get(st, "next_certificate_configured")))
+        fprintf(fp, "  next certificate: %s%s\n",
+                get_ll(st, "next_certificate_expires_at")
+                    ? "expires "
+                    : "missing or unreadable (make it: oauth2-token-helper new-certificate "
+                      "ACCOUNT)",
+                get_ll(st, "next_certificate_expires_at")
+                    ? when_in_use(get_ll(st, "next_certificate_expires_at"),
+                                  strcmp(get_str(st, "certificate_in_use"), "next") == 0, b2,
+                                  sizeof(b2))
+                    : "");
+    if (get_str(st, "assertion_file")[0] != '\0') {
+        fprintf(fp, "  external token:   %s, %s %s\n", get_str(st, "assertion_file"),
+                get_ll(st, "assertion_expires_at") > clock_wall_s() ? "expires" : "expired",
+                get_ll(st, "assertion_expires_at")
+                    ? when(get_ll(st, "assertion_expires_at"), 0, b1, sizeof(b1))
+                    : "(unknown)");
+        if (get_ll(st, "assertion_file_changed_at"))
+            fprintf(fp, "                    file last replaced %s\n",
+                    when(get_ll(st, "assertion_file_changed_at"), 1, b1, sizeof(b1)));
+        if (get_str(st, "assertion_problem")[0] != '\0')
+            fprintf(fp, "                    PROBLEM: %s\n", get_str(st, "assertion_problem"));
+    }
     if (get_ll(st, "last_failure_at")) {
         fprintf(fp, "  last error:       %s: %s\n",
                 when(get_ll(st, "last_failure_at"), 1, b1, sizeof(b1)),
@@ -365,6 +440,51 @@ static void consider(long long at, const char *what, long warn_days, long crit_d
     } else if (days < warn_days && *level < CHECK_WARNING) {
         *level = CHECK_WARNING;
         snprintf(why, whysize, "%s expires in %ld days", what, days);
+    }
+}
+
+/*
+ * check_rollover - two certificate pairs: mail stops only when both have
+ * expired, so the later expiry is the one judged; while only one of them is
+ * valid (the other missing, unreadable or expired) it is a warning
+ */
+static void check_rollover(json_object *st, long warn_days, long crit_days, check_level *level,
+                           char *why, size_t whysize, long *days_left)
+{
+    long long now = clock_wall_s();
+    long long cur = get_ll(st, "certificate_expires_at");
+    long long next = get_ll(st, "next_certificate_expires_at");
+    int valid = (cur > now) + (next > now);
+
+    consider(cur > next ? cur : next, "certificate (the later of the two)", warn_days, crit_days,
+             level, why, whysize, days_left);
+    if (valid == 1 && *level < CHECK_WARNING) {
+        *level = CHECK_WARNING;
+        snprintf(why, whysize,
+                 "only one certificate is valid: %s is %s; fix: make the next pair "
+                 "(oauth2-token-helper new-certificate ACCOUNT) and upload it, or remove the "
+                 "next_* settings once the rollover is over",
+                 next > now ? "client_certificate_file" : "next_client_certificate_file",
+                 (next > now ? cur : next) == 0 ? "missing or unreadable" : "expired");
+    }
+}
+
+/* check_assertion - the federated credential's token file: unusable is critical, stale a warning */
+static void check_assertion(json_object *st, check_level *level, char *why, size_t whysize)
+{
+    long long exp = get_ll(st, "assertion_expires_at");
+    const char *problem = get_str(st, "assertion_problem");
+
+    if (get_str(st, "assertion_file")[0] == '\0' || problem[0] == '\0')
+        return;
+    if (exp > clock_wall_s() + ASSERTION_MIN_LEFT_S) {
+        if (*level < CHECK_WARNING) {
+            *level = CHECK_WARNING;
+            snprintf(why, whysize, "%.400s", problem);
+        }
+    } else if (*level < CHECK_CRITICAL) {
+        *level = CHECK_CRITICAL;
+        snprintf(why, whysize, "%.400s", problem);
     }
 }
 
@@ -414,8 +534,12 @@ check_level status_check(json_object *st, long warn_days, long crit_days, char *
     }
     consider(get_ll(st, "client_secret_expires_at"), "client secret", warn_days, crit_days, &level,
              why, whysize, days_left);
-    consider(get_ll(st, "certificate_expires_at"), "certificate", warn_days, crit_days, &level, why,
-             whysize, days_left);
+    if (json_object_get_boolean(json_object_object_get(st, "next_certificate_configured")))
+        check_rollover(st, warn_days, crit_days, &level, why, whysize, days_left);
+    else
+        consider(get_ll(st, "certificate_expires_at"), "certificate", warn_days, crit_days, &level,
+                 why, whysize, days_left);
+    check_assertion(st, &level, why, whysize);
     consider(get_ll(st, "refresh_token_lapses_at"), "refresh token (90 days unused)", warn_days,
              crit_days, &level, why, whysize, days_left);
     return level;

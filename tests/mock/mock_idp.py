@@ -33,6 +33,15 @@ Serves HTTPS on loopback until killed:
   /_mock/...                         control API for the tests (see
                                      tests/mock/mockctl)
 
+Certificates: an app registration keeps several (register's
+add_certificate / remove_certificate), as Entra does during a rollover;
+an assertion is checked against the one its x5t#S256 names (AADSTS700027
+when none). Federated identity credentials (/_mock/federated: issuer,
+subject, audiences, the issuer's public key): a client_assertion whose
+iss is not the client id is an external token, checked as Entra does:
+AADSTS700211 (no credential for the issuer), 700027 (signature),
+700024 (expired), 700213 (subject), 700212 (audience).
+
 The chosen port is written to --port-file once the socket listens.
 
 TLS faults (fault tls_untrusted, tls_abort) hit only TLS handshakes that
@@ -659,7 +668,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         secret = f.get("client_secret")
         assertion = f.get("client_assertion")
-        confidential = client["secret"] is not None or client.get("cert_x5t")
+        confidential = client["secret"] is not None or client.get("cert_x5t") or \
+            client.get("federated")
         if assertion is not None:
             st.record_secret(assertion)
             return self.check_assertion(client_id, client, f, tenant)
@@ -691,15 +701,18 @@ class Handler(BaseHTTPRequestHandler):
                                "'client_secret'.") + ("missing_secret", None)
         return None
 
-    def openssl_verify(self, client, alg, data, sig):
-        """openssl_verify - check an RS256/PS256 signature with the openssl CLI"""
+    def openssl_verify(self, pub, alg, data, sig):
+        """openssl_verify - check an RS256/PS256 signature against a public key file
+        (or a client registration: its first certificate's key)"""
+        if isinstance(pub, dict):
+            pub = pub.get("cert_pub") or ""
         work = tempfile.mkdtemp(dir=self.state.state_dir, prefix="verify.")
         try:
             with open(os.path.join(work, "data"), "wb") as fh:
                 fh.write(data)
             with open(os.path.join(work, "sig"), "wb") as fh:
                 fh.write(sig)
-            cmd = ["openssl", "dgst", "-sha256", "-verify", client["cert_pub"],
+            cmd = ["openssl", "dgst", "-sha256", "-verify", pub,
                    "-signature", os.path.join(work, "sig")]
             if alg == "PS256":
                 cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1"]
@@ -731,6 +744,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError("not objects")
         except ValueError:
             return bad(50027, "JWT token is invalid or malformed.", "malformed_assertion")
+        if claims.get("iss") != client_id and "federated" in client:
+            return self.check_federated(client, header, claims, parts, sig)
         if not client.get("cert_x5t"):
             return bad(700027, "Client assertion failed signature validation. Reason - "
                        "The key was not found.", "no_certificate")
@@ -738,12 +753,12 @@ class Handler(BaseHTTPRequestHandler):
         if alg not in ("PS256", "RS256") or header.get("typ", "JWT") != "JWT":
             return bad(5002738, "Invalid JWT token. '%s' is not a supported signature "
                        "algorithm." % str(alg)[:16], "bad_alg")
-        if header.get("x5t#S256") != client["cert_x5t"]:
+        if header.get("x5t#S256") not in client.get("certs", {}):
             return bad(700027, "Client assertion failed signature validation. Reason - "
                        "The key was not found. Thumbprint of key used by client: '%s'."
                        % str(header.get("x5t#S256"))[:64], "wrong_thumbprint")
         signed = (parts[0] + "." + parts[1]).encode("ascii")
-        if not self.openssl_verify(client, alg, signed, sig):
+        if not self.openssl_verify(client["certs"][header["x5t#S256"]], alg, signed, sig):
             return bad(700027, "Client assertion contains an invalid signature.",
                        "bad_signature")
         url = "https://%s%s" % (self.headers.get("Host", ""),
@@ -765,6 +780,49 @@ class Handler(BaseHTTPRequestHandler):
             return bad(700023, "Client assertion jti is missing or was used before.",
                        "assertion_replayed")
         st.jtis.add(jti)
+        return None
+
+    def check_federated(self, client, header, claims, parts, sig):
+        """check_federated - an external token against the app's federated credentials
+
+        As Entra (workload identity federation): a credential for the
+        token's issuer, the signature with that issuer's key, the validity
+        period, then the subject and the audience, each refusal with
+        Entra's code and wording; an error or None.
+        """
+        def bad(code, text, outcome):
+            return entra_error(401, "invalid_client", code, text) + (outcome, None)
+
+        check = ("Check your federated identity credential Subject, Audience and Issuer "
+                 "against the presented assertion. "
+                 "https://learn.microsoft.com/entra/workload-id/workload-identity-federation")
+        iss, sub, aud = claims.get("iss"), claims.get("sub"), claims.get("aud")
+        creds = [c for c in client["federated"] if c["issuer"] == iss]
+        if not creds:
+            return bad(700211, "No matching federated identity record found for presented "
+                       "assertion issuer '%s'. %s" % (str(iss)[:200], check), "fic_issuer")
+        alg = header.get("alg")
+        signed = (parts[0] + "." + parts[1]).encode("ascii")
+        if alg not in ("RS256", "PS256") or not self.openssl_verify(creds[0]["key"], alg,
+                                                                    signed, sig):
+            return bad(700027, "Client assertion failed signature validation. Reason - The "
+                       "key was not found.", "fic_signature")
+        now = time.time()
+        exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat", 0))
+        if not isinstance(exp, int) or not isinstance(nbf, int) or exp <= now or \
+                nbf > now + CLOCK_SKEW:
+            return bad(700024, "Client assertion is not within its valid time range. Current "
+                       "time: %s, expiry time of assertion %s." % (
+                           utc_stamp(now), utc_stamp(exp if isinstance(exp, int) else 0)),
+                       "fic_expired")
+        creds = [c for c in creds if c["subject"] == sub]
+        if not creds:
+            return bad(700213, "No matching federated identity record found for presented "
+                       "assertion subject '%s'. %s" % (str(sub)[:200], check), "fic_subject")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in c["audiences"] for c in creds for a in auds):
+            return bad(700212, "No matching federated identity record found for presented "
+                       "assertion audience '%s'. %s" % (str(aud)[:200], check), "fic_audience")
         return None
 
     # ---- grants --------------------------------------------------------
@@ -1115,22 +1173,81 @@ class Handler(BaseHTTPRequestHandler):
                 client[k] = bool(req[k])
         if "mailbox" in req:
             client["mailbox"] = str(req["mailbox"])
-        if req.get("certificate"):
-            pem = str(req["certificate"])
-            path = os.path.join(st.state_dir, "cert-%s.pem" % uuid.uuid4())
-            with open(path, "w", encoding="ascii") as fh:
-                fh.write(pem)
-            pub = path + ".pub"
-            r = subprocess.run(["openssl", "x509", "-in", path, "-pubkey", "-noout", "-out", pub],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-            if r.returncode != 0:
+        # "certificate" replaces every certificate of the registration;
+        # "add_certificate" and "remove_certificate" keep the others, as
+        # Entra keeps several during a rollover.
+        for key in ("certificate", "add_certificate"):
+            if not req.get(key):
+                continue
+            added = self.load_certificate(str(req[key]))
+            if added is None:
                 self.send_json(400, {"error": "certificate is not PEM"})
                 return
-            client["cert_x5t"] = b64url(hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest())
-            client["cert_pub"] = pub
+            if key == "certificate":
+                client["certs"] = {}
+            client.setdefault("certs", {})[added[0]] = added[1]
+        if req.get("remove_certificate"):
+            try:
+                x5t = b64url(hashlib.sha256(ssl.PEM_cert_to_DER_cert(
+                    str(req["remove_certificate"]))).digest())
+            except ValueError:
+                self.send_json(400, {"error": "certificate is not PEM"})
+                return
+            if x5t not in client.get("certs", {}):
+                self.send_json(404, {"error": "no such certificate"})
+                return
+            del client["certs"][x5t]
+        certs = sorted(client.get("certs", {}))
+        client["cert_x5t"] = certs[0] if certs else None
+        client["cert_pub"] = client["certs"][certs[0]] if certs else None
         self.send_json(200, {"client_id": client_id, "tenant": client["tenant"],
-                             "thumbprint": client.get("cert_x5t")},
+                             "thumbprint": client.get("cert_x5t"), "thumbprints": certs},
                        extra_log="register %s" % client_id[:64])
+
+    def load_certificate(self, pem):
+        """load_certificate - (x5t#S256, public key file) of a PEM certificate, None if not one"""
+        path = os.path.join(self.state.state_dir, "cert-%s.pem" % uuid.uuid4())
+        with open(path, "w", encoding="ascii") as fh:
+            fh.write(pem)
+        pub = path + ".pub"
+        r = subprocess.run(["openssl", "x509", "-in", path, "-pubkey", "-noout", "-out", pub],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        if r.returncode != 0:
+            return None
+        return b64url(hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest()), pub
+
+    def federated(self, req):
+        """federated - add (or remove) a federated identity credential of an app registration
+
+        {"client_id", "issuer", "subject", "audiences": [...] (default
+        api://AzureADTokenExchange), "issuer_key": PEM public key text of
+        the issuer (its JWKS, in short), "remove": true to delete the one
+        with that issuer and subject}. Entra allows 20 per app.
+        """
+        st = self.state
+        client = st.clients.get(str(req.get("client_id", "")))
+        issuer, subject = str(req.get("issuer", "")), str(req.get("subject", ""))
+        if client is None or not issuer or not subject:
+            self.send_json(400, {"error": "a registered client_id, issuer and subject required"})
+            return
+        creds = client.setdefault("federated", [])
+        creds[:] = [c for c in creds if (c["issuer"], c["subject"]) != (issuer, subject)]
+        if not req.get("remove"):
+            audiences = req.get("audiences") or ["api://AzureADTokenExchange"]
+            key = str(req.get("issuer_key", ""))
+            if len(creds) >= 20 or not isinstance(audiences, list) or \
+                    "BEGIN PUBLIC KEY" not in key:
+                self.send_json(400, {"error": "at most 20 credentials, audiences a list, "
+                                     "issuer_key a PEM public key"})
+                return
+            path = os.path.join(st.state_dir, "issuer-%s.pub" % uuid.uuid4())
+            with open(path, "w", encoding="ascii") as fh:
+                fh.write(key)
+            creds.append({"issuer": issuer, "subject": subject,
+                          "audiences": [str(a) for a in audiences], "key": path})
+        self.send_json(200, {"client_id": req["client_id"], "federated": [
+            {k: c[k] for k in ("issuer", "subject", "audiences")} for c in creds]},
+                       extra_log="federated %s" % str(req["client_id"])[:64])
 
     def device_answer(self, req):
         """device_answer - the user at the verification page: approve, decline, or let it expire"""
@@ -1188,6 +1305,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.register(req)
             elif what == "service-account":
                 self.register_service_account(req)
+            elif what == "federated":
+                self.federated(req)
             elif what == "device":
                 self.device_answer(req)
             elif what == "settings":
