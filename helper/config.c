@@ -759,12 +759,9 @@ oom:
 static int check_jwt_bearer(struct loader *ld, struct account_conf *a, const struct provider *p)
 {
     struct config *cfg = ld->cfg;
-    static const char *const unused[] = {"client_secret_file",
-                                         "client_certificate_file",
-                                         "client_key_file",
-                                         "client_key_passphrase_file",
-                                         "next_client_certificate_file",
-                                         "next_client_key_file"};
+    static const char *const unused[] = {
+        "client_secret_file",         "client_certificate_file",      "client_key_file",
+        "client_key_passphrase_file", "next_client_certificate_file", "next_client_key_file"};
     size_t i;
     size_t k;
 
