@@ -72,9 +72,9 @@ struct account_conf {
     char *assertion_alg;
     char *authorize_endpoint;
     char *device_endpoint;
-    char *service_account_file; /* grant = jwt_bearer: Google's JSON key file */
-    char *relay;                /* sendmail: HOST:PORT; NULL when the provider has no preset */
-    char *relay_ca_file;        /* sendmail: "" for the system's CAs */
+    char *service_account_file;  /* grant = jwt_bearer: Google's JSON key file */
+    char *relay;                 /* sendmail: HOST:PORT; NULL when the provider has no preset */
+    char *relay_ca_file;         /* sendmail: "" for the system's CAs */
     char *client_assertion_file; /* federated credential: an external JWT, reread each time */
     char *assertion_audience;    /* the aud that JWT must carry */
     char *next_client_certificate_file; /* certificate rollover: the other pair */
