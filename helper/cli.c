@@ -12,7 +12,8 @@
  *     oauth2-token-helper [-c FILE] status [ACCOUNT...] [--json]
  *     oauth2-token-helper [-c FILE] check [-w DAYS] [-c DAYS] [ACCOUNT...]
  *     oauth2-token-helper [-c FILE] revoke ACCOUNT
- *     oauth2-token-helper [-c FILE] sendmail [--account NAME] [-f SENDER] [-t] [-i] [RCPT...]
+ *     oauth2-token-helper [-c FILE] sendmail [--account NAME] [-f SENDER | --sender-env VAR]
+ *                                   [-t] [-i] [RCPT...]
  *     oauth2-token-helper [-c FILE] test ACCOUNT --smtp HOST[:PORT] | --relay HOST[:PORT]
  *                                   [--to ADDR] [--from ADDR] [--login USER [--password-file F]]
  *                                   [--maillog F] [--wait S] [--cafile F]
@@ -189,11 +190,15 @@ static const struct command {
      "  --maillog FILE       the relay's log (default /var/log/mail.log, else the journal)\n"
      "  --wait SECONDS       how long to wait for the delivery line (default 60)\n",
      cmd_test},
-    {"sendmail", "[--account NAME] [-f SENDER] [-F NAME] [-t] [-i | -oi] [-v] [--] [RECIPIENT...]",
+    {"sendmail",
+     "[--account NAME] [-f SENDER | --sender-env VAR] [-F NAME] [-t] [-i | -oi] [-v] [--] "
+     "[RECIPIENT...]",
      "send the message on standard input through the account's relay (sendmail-compatible)",
      "  --account NAME   the account to send with (default: the one whose login or name\n"
      "                   is the sender (-f, else the From: address), else the only one)\n"
      "  -f SENDER        the envelope sender (default: the account's login); -r too\n"
+     "  --sender-env VAR the envelope sender from environment variable VAR (SENDER in\n"
+     "                   Exim's pipe transport; empty: the null sender)\n"
      "  -F NAME          the full name in a From: header added when the message has none\n"
      "  -t               also send to the To, Cc and Bcc addresses of the header\n"
      "  -i, -oi          a line with a lone dot does not end the message (always so here)\n"

@@ -40,8 +40,9 @@ static const char *option_value(int argc, char **argv, int *i)
     return argv[*i];
 }
 
-/* parse_sender - -f/-r: strip <>; "" and "<>" are the null sender */
-static int parse_sender(const char *v, struct submit_args *a, char *err, size_t errsize)
+/* parse_sender - -f/-r/--sender-env (opt): strip <>; "" and "<>" are the null sender */
+static int parse_sender(const char *opt, const char *v, struct submit_args *a, char *err,
+                        size_t errsize)
 {
     static char buf[SUBMIT_MAX_ADDRESS + 1];
     size_t len = strlen(v);
@@ -51,7 +52,7 @@ static int parse_sender(const char *v, struct submit_args *a, char *err, size_t 
         len -= 2;
     }
     if (len > SUBMIT_MAX_ADDRESS) {
-        snprintf(err, errsize, "-f: the sender address is longer than %d bytes",
+        snprintf(err, errsize, "%s: the sender address is longer than %d bytes", opt,
                  SUBMIT_MAX_ADDRESS);
         return -1;
     }
@@ -59,9 +60,9 @@ static int parse_sender(const char *v, struct submit_args *a, char *err, size_t 
     buf[len] = '\0';
     if (len > 0 && !submit_address_ok(buf)) {
         snprintf(err, errsize,
-                 "-f: \"%.64s\" is not an address (no spaces, control characters, <, >, "
+                 "%s: \"%.64s\" is not an address (no spaces, control characters, <, >, "
                  "commas or parentheses)",
-                 buf);
+                 opt, buf);
         return -1;
     }
     a->sender = buf;
@@ -96,6 +97,28 @@ int submit_parse_args(int argc, char **argv, struct submit_args *a, char *err, s
             a->account = v;
             continue;
         }
+        if (strcmp(s, "--sender-env") == 0 || strncmp(s, "--sender-env=", 13) == 0) {
+            if (s[12] == '=')
+                v = s + 13;
+            else
+                v = i + 1 < argc ? argv[++i] : NULL;
+            if (v == NULL || v[0] == '\0') {
+                snprintf(err, errsize,
+                         "--sender-env needs the name of an environment variable (SENDER "
+                         "in Exim's pipe transport)");
+                return -1;
+            }
+            if (getenv(v) == NULL) {
+                snprintf(err, errsize,
+                         "--sender-env %.64s: the environment has no %.64s (Exim's pipe "
+                         "transport sets SENDER); fix: give the sender with -f",
+                         v, v);
+                return -1;
+            }
+            if (parse_sender("--sender-env", getenv(v), a, err, errsize) < 0)
+                return -1;
+            continue;
+        }
         if (s[1] == '-') {
             snprintf(err, errsize, "unknown option %.64s", s);
             return -1;
@@ -123,7 +146,7 @@ int submit_parse_args(int argc, char **argv, struct submit_args *a, char *err, s
                 a->config = v;
             else if (s[1] == 'F')
                 a->fullname = v;
-            else if (parse_sender(v, a, err, errsize) < 0)
+            else if (parse_sender(s[1] == 'f' ? "-f" : "-r", v, a, err, errsize) < 0)
                 return -1;
             break;
         case 'o':

@@ -432,6 +432,9 @@ def substitute(env, line, conf):
             w = "127.0.0.1:" + env.port
         elif prev == "--cafile" and w in ("<file>", "FILE"):
             w = env.ca
+        elif prev == "--sender-env" and w in ("<var>", "VAR"):
+            # sendmail --sender-env: a variable run_sendmail sets to the sender
+            w = "DOC_COMMANDS_SENDER"
         elif prev == "--output":
             # metrics --output: a scratch file, never the config or the system's textfile dir
             w = os.path.join(env.work, "metrics.prom")
@@ -654,7 +657,13 @@ def run_sendmail(env, argv, i):
         args = args + [env.rcpt]
     argv = [argv[0], "-c", conf] + glob_opts + ["sendmail"] + args
     msg = "To: %s\nSubject: doc-commands sendmail\n\nFrom the documentation.\n" % env.rcpt
+    # --sender-env VAR (Exim's SENDER): the account's address in VAR, for this run only.
+    var = args[args.index("--sender-env") + 1] if "--sender-env" in args[:-1] else None
+    if var:
+        env.env[var] = env.account
     rc, out, err = run(env, argv, stdin=msg)
+    if var:
+        del env.env[var]
     return rc == 0 and not usage_error(rc, err), "the receiver accepted the message (exit %d)" % rc
 
 

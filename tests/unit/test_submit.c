@@ -75,6 +75,26 @@ static void test_args(void)
     ok(parse(&a, err, sizeof(err), "-f", "a@b\r\nRCPT TO:<x@y>", NULL) < 0,
        "-f with CRLF (SMTP command injection): refused");
     ok(parse(&a, err, sizeof(err), "--account", NULL) < 0, "--account without a name: refused");
+
+    /* --sender-env: Exim's pipe transport puts the envelope sender in SENDER. */
+    setenv("SENDER", "bob@contoso.com", 1);
+    rc = parse(&a, err, sizeof(err), "--sender-env", "SENDER", "--", "x@example.net", NULL);
+    ok(rc == 0 && a.sender != NULL && strcmp(a.sender, "bob@contoso.com") == 0 && a.n_rcpts == 1,
+       "--sender-env SENDER: the sender from the environment");
+    setenv("SENDER", "", 1);
+    rc = parse(&a, err, sizeof(err), "--sender-env=SENDER", "x@example.net", NULL);
+    ok(rc == 0 && a.sender != NULL && a.sender[0] == '\0',
+       "--sender-env=SENDER, empty (a bounce): the null sender");
+    setenv("SENDER", "a b@c", 1);
+    ok(parse(&a, err, sizeof(err), "--sender-env", "SENDER", "x@example.net", NULL) < 0 &&
+           strstr(err, "--sender-env") != NULL,
+       "--sender-env with a space in the value: refused, naming the option");
+    unsetenv("SENDER");
+    ok(parse(&a, err, sizeof(err), "--sender-env", "SENDER", "x@example.net", NULL) < 0 &&
+           strstr(err, "-f") != NULL,
+       "--sender-env naming an unset variable: refused, pointing to -f");
+    ok(parse(&a, err, sizeof(err), "--sender-env", NULL) < 0,
+       "--sender-env without a name: refused");
 }
 
 /* read_string - submit_read over a pipe holding s */
