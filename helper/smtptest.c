@@ -182,9 +182,9 @@ static int port_given(const char *hostport)
            (hostport[0] != '[' || colon > strchr(hostport, ']'));
 }
 
-/* smtptest_target - host and port of "HOST[:PORT]" */
-int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
-                    size_t errsize)
+/* smtptest_target - host and port of "HOST[:PORT]" given with option opt */
+int smtptest_target(const char *opt, const char *hostport, char *host, size_t hostsize,
+                    unsigned *port, char *err, size_t errsize)
 {
     const char *colon = strrchr(hostport, ':');
     size_t hostlen = strlen(hostport);
@@ -197,21 +197,20 @@ int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned 
         errno = 0;
         p = strtoul(colon + 1, &end, 10);
         if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || p == 0 || p > 65535) {
-            snprintf(err, errsize,
-                     "bad port in --smtp %.200s: give HOST or HOST:PORT, PORT 1 to 65535",
-                     hostport);
+            snprintf(err, errsize, "bad port in %s %.200s: give HOST or HOST:PORT, PORT 1 to 65535",
+                     opt, hostport);
             return -1;
         }
         *port = (unsigned)p;
         hostlen = (size_t)(colon - hostport);
     }
     if (hostlen == 0 || hostlen >= hostsize) {
-        snprintf(err, errsize, "%s host in --smtp %.200s: give HOST or HOST:PORT",
-                 hostlen == 0 ? "no" : "too long a", hostport);
+        snprintf(err, errsize, "%s host in %s %.200s: give HOST or HOST:PORT",
+                 hostlen == 0 ? "no" : "too long a", opt, hostport);
         return -1;
     }
     if (hostport[0] != '[' && memchr(hostport, ':', hostlen) != NULL) {
-        snprintf(err, errsize, "write an IPv6 address in --smtp in brackets: [%.200s]:587",
+        snprintf(err, errsize, "write an IPv6 address in %s in brackets: [%.200s]:587", opt,
                  hostport);
         return -1;
     }
@@ -243,7 +242,8 @@ smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out)
     memset(&t, 0, sizeof(t));
     t.out = out;
     errbuf[0] = '\0';
-    if (smtptest_target(o->hostport, host, sizeof(host), &port, reason, sizeof(reason)) < 0) {
+    if (smtptest_target("--smtp", o->hostport, host, sizeof(host), &port, reason, sizeof(reason)) <
+        0) {
         fprintf(out, "test: %s\n", reason);
         return SMTPTEST_BAD_INPUT;
     }
@@ -388,7 +388,8 @@ smtptest_result smtptest_submit(const struct smtptest_device *d, FILE *out, char
     memset(&t, 0, sizeof(t));
     t.out = out;
     errbuf[0] = '\0';
-    if (smtptest_target(d->hostport, host, sizeof(host), &port, reason, sizeof(reason)) < 0) {
+    if (smtptest_target("--relay", d->hostport, host, sizeof(host), &port, reason, sizeof(reason)) <
+        0) {
         fprintf(out, "test: %s\n", reason);
         return SMTPTEST_BAD_INPUT;
     }

@@ -51,10 +51,11 @@ typedef enum {
 
 /*
  * smtptest_target - host and port of "HOST[:PORT]" ("[v6]:PORT" too), port
- * 587 when none is given; -1 with err naming the problem and the fix
+ * 587 when none is given; -1 with err naming the problem, the option it
+ * came with (opt: "--smtp", "--relay") and the fix
  */
-int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
-                    size_t errsize);
+int smtptest_target(const char *opt, const char *hostport, char *host, size_t hostsize,
+                    unsigned *port, char *err, size_t errsize);
 
 /* smtptest_run - run the test, reporting to out */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);
