@@ -324,7 +324,8 @@ helper_result cmd_test(const char *file, int argc, char **argv)
 
     if (parse_args(argc, argv, &a) < 0)
         return cli_usage();
-    if (smtptest_target(a.o.hostport != NULL ? a.o.hostport : a.d.hostport, host, sizeof(host),
+    if (smtptest_target(a.o.hostport != NULL ? "--smtp" : "--relay",
+                        a.o.hostport != NULL ? a.o.hostport : a.d.hostport, host, sizeof(host),
                         &port, err, sizeof(err)) < 0) {
         fprintf(stderr, "oauth2-token-helper: %s\n", err);
         return RESULT_USAGE;

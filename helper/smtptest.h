@@ -3,18 +3,20 @@
  *              XOAUTH2 the way the relay will, and say what each step did
  *
  * Connects (smtp:// with STARTTLS required, or smtps:// on port 465),
- * authenticates with XOAUTH2 through libcurl, and optionally sends a short
- * test message; or (smtptest_submit) submits a message to a local relay as
- * a printer would, with a relay-only login or none. Server replies are
- * shown cut short; what we send is shown by command name only, never the
- * token or password. The final reply is explained (meaning and fix) from
- * explain.c's table of the replies Exchange Online and Gmail give for OAuth
- * and setup problems.
+ * authenticates with XOAUTH2, and optionally sends a short test message;
+ * or (smtptest_submit) submits a message to a local relay as a printer
+ * would, with a relay-only login or none. The session is smtpclient.c's
+ * (its trace shows server replies cut short and our commands by name,
+ * never the token or password); this module words the outcome. The final
+ * reply is explained (meaning and fix) from explain.c's table of the
+ * replies Exchange Online and Gmail give for OAuth and setup problems.
  */
 #ifndef OAUTH2_SMTPTEST_H
 #define OAUTH2_SMTPTEST_H
 
 #include <stdio.h>
+
+#include "smtpclient.h"
 
 struct smtptest_opts {
     const char *hostport; /* HOST[:PORT], port 587 by default */
@@ -24,8 +26,8 @@ struct smtptest_opts {
     const char *token;
 };
 
-/* The longest queue id taken from a "250 ... queued as ID" reply (Postfix's long ids: 16-20). */
-#define SMTPTEST_MAX_QUEUE_ID 32
+/* The longest queue id smtptest_submit gives back. */
+#define SMTPTEST_MAX_QUEUE_ID SMTPCLIENT_MAX_QUEUE_ID
 
 /*
  * A device's submission to a local relay (test --relay): STARTTLS when
@@ -51,10 +53,11 @@ typedef enum {
 
 /*
  * smtptest_target - host and port of "HOST[:PORT]" ("[v6]:PORT" too), port
- * 587 when none is given; -1 with err naming the problem and the fix
+ * 587 when none is given; -1 with err naming the problem, the option it
+ * came with (opt: "--smtp", "--relay") and the fix
  */
-int smtptest_target(const char *hostport, char *host, size_t hostsize, unsigned *port, char *err,
-                    size_t errsize);
+int smtptest_target(const char *opt, const char *hostport, char *host, size_t hostsize,
+                    unsigned *port, char *err, size_t errsize);
 
 /* smtptest_run - run the test, reporting to out */
 smtptest_result smtptest_run(const struct smtptest_opts *o, FILE *out);

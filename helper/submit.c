@@ -12,8 +12,6 @@
 
 #include "submit.h"
 
-#include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "smtpclient.h"
 
 #define READ_CHUNK 65536
 
@@ -701,197 +700,40 @@ int submit_add_headers(struct submit_msg *m, const char *sender, const char *ful
     return 0;
 }
 
-/* dialogue - what the SMTP session said, as libcurl's debug callback sees it */
-struct dialogue {
-    struct submit_outcome *out;
-    int verbose;
-    int in_data;  /* the server answered 354: the next reply is to the end of data */
-    int accepted; /* a 2xx to the end of data */
-    int refused;  /* a 4xx or 5xx came: keep it (and its step), whatever follows (QUIT) */
-};
-
-/* The commands we name on stderr; anything else (an AUTH response) is never shown. */
-static const char *const smtp_verbs[] = {"EHLO",    "HELO", "STARTTLS", "AUTH", "MAIL FROM",
-                                         "RCPT TO", "DATA", "QUIT",     "RSET", "NOOP"};
-
-/* on_debug - follow the dialogue: server lines, our commands by name, never data or a token */
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
-{
-    struct dialogue *d = arg;
-    char line[512];
-    size_t i;
-
-    (void)h;
-    while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
-        size--;
-    if (type == CURLINFO_HEADER_IN) {
-        if (size < 3 || !isdigit((unsigned char)data[0]))
-            return 0;
-        log_clean(line, sizeof(line), data, size);
-        if (d->verbose)
-            fprintf(stderr, "oauth2-token-helper: sendmail: <- %s\n", line);
-        if (d->refused)
-            return 0;
-        snprintf(d->out->reply, sizeof(d->out->reply), "%s", line);
-        if ((data[0] == '4' || data[0] == '5') && (size < 4 || data[3] != '-'))
-            d->refused = 1;
-        if (d->in_data && data[0] == '2')
-            d->accepted = 1;
-        if (strcmp(d->out->step, "DATA") == 0 && strncmp(data, "354", 3) == 0) {
-            snprintf(d->out->step, sizeof(d->out->step), "end of data");
-            d->in_data = 1;
-        }
-    } else if (type == CURLINFO_HEADER_OUT) {
-        for (i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++) {
-            size_t vl = strlen(smtp_verbs[i]);
-
-            if (size >= vl && strncasecmp(data, smtp_verbs[i], vl) == 0) {
-                if (!d->refused && strcmp(smtp_verbs[i], "QUIT") != 0)
-                    snprintf(d->out->step, sizeof(d->out->step), "%s", smtp_verbs[i]);
-                break;
-            }
-        }
-        if (!d->verbose)
-            return 0;
-        if (i == sizeof(smtp_verbs) / sizeof(smtp_verbs[0]))
-            fprintf(stderr,
-                    "oauth2-token-helper: sendmail: -> (the %s response, hidden, %zu "
-                    "bytes)\n",
-                    d->out->step, size);
-        else if (strcmp(smtp_verbs[i], "MAIL FROM") == 0 || strcmp(smtp_verbs[i], "RCPT TO") == 0 ||
-                 strcmp(smtp_verbs[i], "EHLO") == 0) {
-            log_clean(line, sizeof(line), data, size);
-            fprintf(stderr, "oauth2-token-helper: sendmail: -> %s\n", line);
-        } else {
-            /* AUTH's line holds only the mechanism: SASL_IR is off. Show that it does. */
-            log_clean(line, sizeof(line), data, size < 40 ? size : 40);
-            fprintf(stderr, "oauth2-token-helper: sendmail: -> %s%s\n", line,
-                    size > 40 ? " ..." : "");
-        }
-    } else if (type == CURLINFO_TEXT && d->verbose) {
-        log_clean(line, sizeof(line), data, size);
-        if (strstr(line, "SSL connection using") != NULL || strstr(line, "Connected to") != NULL)
-            fprintf(stderr, "oauth2-token-helper: sendmail: .. %s\n", line);
-    }
-    return 0;
-}
-
-/* reader - the message for libcurl */
-struct reader {
-    const struct submit_msg *m;
-    size_t off;
-};
-
-/* on_read - feed the message to libcurl */
-static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
-{
-    struct reader *rd = arg;
-    size_t n = size * nmemb;
-
-    if (n > rd->m->len - rd->off)
-        n = rd->m->len - rd->off;
-    memcpy(buf, rd->m->data + rd->off, n);
-    rd->off += n;
-    return n;
-}
-
-/* message_step - whether a 5xx at this step is about this message (permanent) */
-static int message_step(const char *step)
-{
-    return strcmp(step, "MAIL FROM") == 0 || strcmp(step, "RCPT TO") == 0 ||
-           strcmp(step, "DATA") == 0 || strcmp(step, "end of data") == 0;
-}
-
-/* submit_send - one SMTP transaction: STARTTLS, AUTH, MAIL, RCPT..., DATA */
+/* submit_send - one SMTP transaction through smtpclient.c: STARTTLS, AUTH, MAIL, RCPT..., DATA */
 submit_status submit_send(const struct submit_opts *o, const struct submit_msg *m,
                           const struct submit_rcpts *rcpts, struct submit_outcome *out)
 {
-    struct dialogue d;
-    struct reader rd;
-    struct curl_slist *list = NULL;
-    char url[400];
-    char from[SUBMIT_MAX_ADDRESS + 3];
-    char opts[32];
-    char errbuf[CURL_ERROR_SIZE];
-    CURLcode rc;
-    CURL *h;
-    size_t i;
+    struct smtpclient_opts so;
+    struct smtpclient_result r;
 
     memset(out, 0, sizeof(*out));
-    memset(&d, 0, sizeof(d));
-    d.out = out;
-    d.verbose = o->verbose;
-    snprintf(out->step, sizeof(out->step), "greeting");
-    out->status = SUBMIT_TEMPORARY;
-    errbuf[0] = '\0';
-    rd.m = m;
-    rd.off = 0;
-    snprintf(url, sizeof(url), "%s://%s:%u", o->port == 465 ? "smtps" : "smtp", o->host, o->port);
-    snprintf(from, sizeof(from), "<%s>", o->sender);
-    snprintf(opts, sizeof(opts), "AUTH=%s", o->mechanism);
-    for (i = 0; i < rcpts->n; i++) {
-        char to[SUBMIT_MAX_ADDRESS + 3];
-        struct curl_slist *l;
-
-        snprintf(to, sizeof(to), "<%s>", rcpts->v[i]);
-        l = curl_slist_append(list, to);
-        if (l == NULL) {
-            curl_slist_free_all(list);
-            snprintf(out->reason, sizeof(out->reason), "out of memory");
-            return SUBMIT_TEMPORARY;
-        }
-        list = l;
-    }
-    h = curl_easy_init();
-    if (h == NULL) {
-        curl_slist_free_all(list);
-        snprintf(out->reason, sizeof(out->reason), "libcurl could not start");
-        return SUBMIT_TEMPORARY;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    /* STARTTLS or nothing, and the certificate and host name verified. */
-    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (o->ca_file != NULL && o->ca_file[0] != '\0')
-        curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
-    curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, opts);
-    curl_easy_setopt(h, CURLOPT_USERNAME, o->login);
-    curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, o->token);
-    /* "AUTH XOAUTH2", then the response after the 334: no line limit can bite. */
-    curl_easy_setopt(h, CURLOPT_SASL_IR, 0L);
-    curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
-    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, list);
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->len);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, &rd);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, o->timeout_s);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, o->timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
-    curl_easy_setopt(h, CURLOPT_DEBUGDATA, &d);
-    rc = curl_easy_perform(h);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(list);
-    if (rc == CURLE_OK || d.accepted) {
-        /* The relay took responsibility: whatever came after (QUIT) does not matter. */
-        out->status = SUBMIT_OK;
-        return SUBMIT_OK;
-    }
-    if (errbuf[0] != '\0')
-        log_clean(out->reason, sizeof(out->reason), errbuf, strlen(errbuf));
-    else
-        snprintf(out->reason, sizeof(out->reason), "%s", curl_easy_strerror(rc));
-    out->untrusted = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
-    if (out->reply[0] == '5' && message_step(out->step) && !out->untrusted)
-        out->status = SUBMIT_PERMANENT;
-    else
-        out->status = SUBMIT_TEMPORARY;
+    memset(&so, 0, sizeof(so));
+    so.host = o->host;
+    so.port = o->port;
+    so.tls = SMTPCLIENT_TLS_REQUIRED;
+    so.ca_file = o->ca_file;
+    so.auth = SMTPCLIENT_AUTH_BEARER;
+    so.mechanism = o->mechanism;
+    so.login = o->login;
+    so.secret = o->token;
+    so.sender = o->sender;
+    so.rcpts = (const char *const *)rcpts->v;
+    so.n_rcpts = rcpts->n;
+    so.data = m->data;
+    so.len = m->len;
+    so.connect_timeout_s = 30;
+    so.response_timeout_s = o->timeout_s;
+    so.trace = o->verbose ? stderr : NULL;
+    so.trace_prefix = "oauth2-token-helper: sendmail: ";
+    smtpclient_send(&so, &r);
+    /* A refusal of the login or relay is not this message's: it stays queued for a person. */
+    out->status = r.status == SMTPCLIENT_OK        ? SUBMIT_OK
+                  : r.status == SMTPCLIENT_REFUSED ? SUBMIT_PERMANENT
+                                                   : SUBMIT_TEMPORARY;
+    snprintf(out->reply, sizeof(out->reply), "%s", r.reply);
+    snprintf(out->step, sizeof(out->step), "%s", r.step);
+    snprintf(out->reason, sizeof(out->reason), "%s", r.reason);
+    out->untrusted = r.untrusted;
     return out->status;
 }

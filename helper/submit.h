@@ -16,14 +16,15 @@
  *     sendmail(1) command line, reading the message (line ends made CRLF),
  *     the recipients of To, Cc and Bcc (-t), removing Bcc, the From and
  *     Date headers a message lacks, and one SMTP transaction through
- *     libcurl (STARTTLS required, AUTH XOAUTH2 with the response after the
- *     server's 334) that reports the server's last reply and at which step.
+ *     smtpclient.c (STARTTLS required, the certificate verified, AUTH
+ *     XOAUTH2 with the response after the server's 334, SIZE announced)
+ *     that reports the server's last reply and at which step.
  *
  * DIAGNOSTICS
  *     Functions return -1 (or a submit_status) with a one-line reason.
  *
  * SECURITY
- *     The token is handed to libcurl only; the SMTP trace keeps server
+ *     The token is handed to smtpclient.c only, whose trace keeps server
  *     lines and command names, never what follows AUTH or a 334. The
  *     message body is never logged. Recipients and senders are checked for
  *     control characters and angle brackets before they reach an SMTP

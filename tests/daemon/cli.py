@@ -93,6 +93,12 @@ def test_smtp_failures(t, fx):
     r = fx.cli("test", ACC, "--smtp", "127.0.0.1:smtp")
     t.ok(r.returncode == 64 and "bad port" in r.stdout + r.stderr,
          "a bad port is a usage error: exit 64 (got %d)" % r.returncode)
+    r = fx.cli("test", ACC, "--relay", "127.0.0.1:smtp", "--to", "someone@example.test")
+    out = r.stdout + r.stderr
+    if not t.ok(r.returncode == 64 and "bad port in --relay 127.0.0.1:smtp" in out
+                and "--smtp" not in out,
+                "--relay with a bad port: exit 64, naming --relay (got %d)" % r.returncode):
+        t.diag(out)
 
 
 OPT = re.compile(r"(?<![\w-])(--?[a-z][a-z-]*)")
