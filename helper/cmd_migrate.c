@@ -677,22 +677,6 @@ static int domain_is_tenant(const char *d)
     return dots > 0 && label > 0;
 }
 
-/* is_guid - 8-4-4-4-12 hex digits */
-static int is_guid(const char *s)
-{
-    size_t i;
-
-    if (strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return 0;
-    }
-    return 1;
-}
-
 /* account_add - the account for login (one per login); NULL out of memory or too many */
 static struct maccount *account_add(struct migration *m, const char *login, size_t n,
                                     const struct relay_provider *prov, const char *relay,
@@ -1791,7 +1775,7 @@ static helper_result do_apply(struct migration *m)
                       "(Entra admin center > App registrations > your app > Overview)");
             return RESULT_CONFIG;
         }
-    if (m->client_id != NULL && !is_guid(m->client_id)) {
+    if (m->client_id != NULL && !config_is_guid(m->client_id)) {
         say("--client-id %.64s is not an Application (client) ID, a GUID such as "
             "3f2504e0-4f89-11d3-9a0c-0305e82c3301; nothing was changed",
             m->client_id);

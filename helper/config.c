@@ -686,8 +686,8 @@ static int pick_url(const struct account_conf *a, const struct provider *p,
 #define ENTRA_APP_PAGE "Entra admin center > App registrations > the app > Overview"
 #define EXAMPLE_GUID "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 
-/* is_guid - 8-4-4-4-12 hex digits */
-static int is_guid(const char *s)
+/* config_is_guid - 8-4-4-4-12 hex digits */
+int config_is_guid(const char *s)
 {
     size_t i;
 
@@ -923,7 +923,7 @@ static int check_microsoft_ids(struct loader *ld, struct account_conf *a)
 {
     struct config *cfg = ld->cfg;
 
-    if (a->client_id != NULL && a->client_id[0] != '\0' && !is_guid(a->client_id))
+    if (a->client_id != NULL && a->client_id[0] != '\0' && !config_is_guid(a->client_id))
         problem(ld, acct_line(cfg, a, "client_id"),
                 "account %s: client_id \"%.64s\" is not an Application (client) ID, a GUID "
                 "such as %s; fix: copy it from " ENTRA_APP_PAGE " > Application (client) ID",
@@ -937,7 +937,7 @@ static int check_microsoft_ids(struct loader *ld, struct account_conf *a)
                 a->name, explain_aadsts(50194)->what);
         return -1;
     }
-    if (looks_like_guid(a->tenant) && !is_guid(a->tenant)) {
+    if (looks_like_guid(a->tenant) && !config_is_guid(a->tenant)) {
         problem(ld, acct_line(cfg, a, "tenant"),
                 "account %s: tenant \"%.64s\" looks like a tenant ID but is not a full GUID "
                 "(8-4-4-4-12 hex digits, such as %s); fix: copy the Directory (tenant) ID "

@@ -209,4 +209,7 @@ int config_key_info(size_t i, struct config_key_info *info);
 /* config_forbidden_key - the i'th key refused as holding a secret; NULL past the end */
 const char *config_forbidden_key(size_t i);
 
+/* config_is_guid - s is a GUID, 8-4-4-4-12 hex digits (client_id, a tenant ID) */
+int config_is_guid(const char *s);
+
 #endif
