@@ -461,8 +461,14 @@ postfix_listen() {
 # postfix_start DIR PORT [STOP] - start an instance, wait until smtpd
 # listens; STOP (default "postfix_stop DIR") runs at exit
 postfix_start() {
-    local dir=$1 port=$2 stop=${3:-postfix_stop $1} name
+    local dir=$1 port=$2 stop=${3:-postfix_stop $1} name dup
     name=$(basename "$dir")
+    # A parameter named twice in main.cf makes every process warn at
+    # start; postlogd sends its warning to its own socket, and a burst of
+    # them (Linux queues 10 datagrams) deadlocks it and every process that
+    # logs. Refuse such a fixture at once instead of hanging.
+    dup=$(postconf -c "$dir/conf" -n 2>&1 >/dev/null | grep -m 1 'overriding earlier entry')
+    [ -z "$dup" ] || bail "postfix $name: main.cf names a parameter twice (${dup##*warning: }): set it once (postconf -e)"
     postfix -c "$dir/conf" check </dev/null >>"$T/logs/$name-postfix.log" 2>&1
     postfix -c "$dir/conf" start </dev/null >>"$T/logs/$name-postfix.log" 2>&1 ||
         bail "postfix $name did not start (see logs/$name-postfix.log)"
@@ -476,10 +482,23 @@ postfix_start() {
 postfix_stop() {
     local dir=$1 pid
     pid=$(cat "$dir/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
-    postfix -c "$dir/conf" abort >/dev/null 2>&1
+    timeout -s KILL 30 postfix -c "$dir/conf" abort >/dev/null 2>&1
     if [ -n "$pid" ]; then
         wait_until 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
     fi
+    postfix_leftovers "$dir/queue"
+}
+
+# postfix_leftovers QUEUE_DIR - kill what an instance left running (a
+# daemon the master no longer watches: every Postfix daemon works in the
+# queue directory), so that no test waits on it or inherits it
+postfix_leftovers() {
+    local q p
+    q=$(readlink -f "$1") || return 0
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/cwd" 2>/dev/null)" = "$q" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+    done
+    return 0
 }
 
 # ---- receiver: Postfix smtpd + Dovecot oauth2 passdb ---------------------
@@ -638,14 +657,18 @@ _receiver_send_as() {
             echo 'endif'
         } >"$conf/send_as_headers"
     fi
-    cat >>"$conf/main.cf" <<EOF
-smtpd_null_access_lookup_key = <>
-smtpd_sender_restrictions = check_sender_access regexp:$conf/send_as
-smtpd_recipient_restrictions = check_recipient_access texthash:$conf/refuse_rcpt, permit_sasl_authenticated, reject
-header_checks = regexp:$conf/send_as_headers
-nested_header_checks =
-virtual_mailbox_domains = $domains
-EOF
+    # postconf -e replaces the entries above: a main.cf naming a parameter
+    # twice makes every Postfix process warn at start, postlogd too, which
+    # sends its warning to its own socket; with Linux's queue of 10
+    # datagrams a burst of such warnings deadlocks postlogd, and with it
+    # every process that logs (postfix abort too).
+    postconf -c "$conf" -e \
+        "smtpd_null_access_lookup_key = <>" \
+        "smtpd_sender_restrictions = check_sender_access regexp:$conf/send_as" \
+        "smtpd_recipient_restrictions = check_recipient_access texthash:$conf/refuse_rcpt, permit_sasl_authenticated, reject" \
+        "header_checks = regexp:$conf/send_as_headers" \
+        "nested_header_checks =" \
+        "virtual_mailbox_domains = $domains"
 }
 
 # _receiver_shared_passdbs DOVECOT_DIR - a passdb per RECEIVER_SHARED_MAILBOXES entry
@@ -1376,10 +1399,11 @@ start_system_sender() {
 _stop_system_sender() {
     local pid
     pid=$(tr -d ' ' 2>/dev/null <"$SYSTEM_QUEUE/pid/master.pid")
-    postfix -c "$1/conf" abort >/dev/null 2>&1
+    timeout -s KILL 30 postfix -c "$1/conf" abort >/dev/null 2>&1
     if [ -n "$pid" ]; then
         wait_until 10 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
     fi
+    postfix_leftovers "$SYSTEM_QUEUE"
     postsuper -c "$1/conf" -d ALL >/dev/null 2>&1
     rm -f "$SYSTEM_QUEUE/pid/master.pid" "$SYSTEM_QUEUE/pid/inet.127.0.0.1:$SENDER_PORT"
 }
