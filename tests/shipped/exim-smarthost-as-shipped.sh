@@ -46,28 +46,7 @@ mockctl settings --token-length 2500 >/dev/null || bail "mock settings failed"
 start_receiver
 
 # The receiver also on 127.0.0.2, with a certificate naming that address.
-cat >"$T/ca/receiver2.ext" <<EOX
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,IP:127.0.0.2,DNS:localhost
-EOX
-openssl req -new -key "$T/ca/server.key" -subj "/O=oauth2-token-helper tests/CN=localhost" \
-    -out "$T/ca/receiver2.csr" 2>>"$T/logs/openssl.log" &&
-    openssl x509 -req -sha256 -days 2 -in "$T/ca/receiver2.csr" -CA "$CA" -CAkey "$T/ca/ca.key" \
-        -CAcreateserial -extfile "$T/ca/receiver2.ext" -out "$T/ca/receiver2.pem" 2>>"$T/logs/openssl.log" ||
-    bail "cannot make the receiver's certificate for 127.0.0.2"
-chmod 0644 "$T/ca/receiver2.pem"
-# (An address in master.cf is bound as written; inet_interfaces may only
-# name the host's interface addresses.)
-postconf -c "$RECEIVER_DIR/conf" -e "smtpd_tls_cert_file = $T/ca/receiver2.pem"
-line=$(sed -n "s/^127\\.0\\.0\\.1:$RECEIVER_PORT /127.0.0.2:$RECEIVER_PORT /p" "$RECEIVER_DIR/conf/master.cf")
-[ -n "$line" ] || bail "no smtpd line for 127.0.0.1:$RECEIVER_PORT in the receiver's master.cf"
-echo "$line" >>"$RECEIVER_DIR/conf/master.cf"
-postfix_stop "$RECEIVER_DIR"
-postfix -c "$RECEIVER_DIR/conf" start >>"$T/logs/receiver-postfix.log" 2>&1 || bail "the receiver did not restart"
-wait_until 20 bash -c "exec 3<>/dev/tcp/127.0.0.2/$RECEIVER_PORT" 2>/dev/null ||
-    bail "the receiver does not listen on 127.0.0.2:$RECEIVER_PORT"
+receiver_also_on 127.0.0.2
 
 # ---- the helper, configured as the snippet says -------------------------
 EXIM_DIR=$T/exim
