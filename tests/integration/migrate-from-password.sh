@@ -290,7 +290,7 @@ allow_users = postfix root
 socket_group = postfix
 socket_mode = 0660
 EOF
-chmod 0640 "$HELPER_CONF"
+chmod 0644 "$HELPER_CONF" # no secret; readable by oauth2-helper whether or not it exists (lib.sh write_helper_config)
 # Basic authentication as it is today: a password in a hash: table, no filter.
 sender_relay_to_receiver "$ALICE" "${PASSWORDS[5]}" "" \
     "SASL_PATH=$SASL_DIR OAUTH2_TOKEN_HELPER_CONFIG=$HELPER_CONF"

@@ -38,7 +38,7 @@ client_secret_file = $T/probe/app.secret
 login = $NOREPLY
 authority = https://127.0.0.1:9
 PROBE
-chmod 0640 "$T/probe/helper.conf"
+chmod 0644 "$T/probe/helper.conf" # as lib.sh write_helper_config: no secret
 if ! "$HELPER_BIN" -c "$T/probe/helper.conf" config-check >"$T/logs/probe-config-check.log" 2>&1; then
     missing "app-only accounts are not supported yet: config-check refuses grant = client_credentials ($(grep -m 1 . "$T/logs/probe-config-check.log" | cut -c1-160))"
 fi
